@@ -1,0 +1,13 @@
+"""The op dialects: ``onnx.*`` (ops as imported) and ``nn.*`` (the canonical layer ops).
+
+Importing this package registers every op. A new dialect is a module here that declares its
+ops with ``@register_op`` (and its types with ``@register_type``).
+"""
+
+from qlower.ir.dialects import (  # noqa: F401
+    attention,
+    elementwise,
+    linalg,
+    losses,
+    structural,
+)

@@ -1,0 +1,216 @@
+"""Numpy kernels shared by the ``onnx`` and ``nn`` dialects (the reference semantics).
+
+Each follows ONNX's definition (and ``onnx.reference``) for the same op; results keep the
+input's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from qlower.ir.symbolic import Sym, SymbolicError, exact_div
+
+_erf_ufunc = np.frompyfunc(math.erf, 1, 1)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Error function, exact to double precision (no scipy needed)."""
+    return _erf_ufunc(x.astype(np.float64)).astype(np.float64).astype(x.dtype)
+
+
+def gelu(x: np.ndarray, approximate: str) -> np.ndarray:
+    if approximate == "tanh":
+        k = x.dtype.type(math.sqrt(2.0 / math.pi))
+        c = x.dtype.type(0.044715)
+        half = x.dtype.type(0.5)
+        return (half * x * (1 + np.tanh(k * (x + c * x * x * x)))).astype(x.dtype)
+    return (x.dtype.type(0.5) * x * (1 + erf(x / x.dtype.type(math.sqrt(2.0))))).astype(x.dtype)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):
+        pos = 1 / (1 + np.exp(-x))
+        e = np.exp(x)
+        neg = e / (1 + e)
+    return np.where(x >= 0, pos, neg).astype(x.dtype)
+
+
+def softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    if x.size == 0:
+        return x.copy()
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    e = np.exp(x - m)
+    return (e / np.sum(e, axis=axis, keepdims=True)).astype(x.dtype)
+
+
+def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    if x.size == 0:
+        return x.copy()
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    s = x - m
+    return (s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))).astype(x.dtype)
+
+
+def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, axis: int, eps: float):
+    """Returns (y, mean, inv_std_dev) with the reduced axes kept as size 1."""
+    axes = tuple(range(axis, x.ndim))
+    n = int(np.prod([x.shape[a] for a in axes]))
+    mean = np.sum(x, axis=axes, keepdims=True) / x.dtype.type(n)
+    d = x - mean
+    var = np.sum(d * d, axis=axes, keepdims=True) / x.dtype.type(n)
+    inv = 1 / np.sqrt(var + x.dtype.type(eps))
+    y = d * inv * scale
+    if bias is not None:
+        y = y + bias
+    return y.astype(x.dtype), mean.astype(x.dtype), inv.astype(x.dtype)
+
+
+def int_div(a, b):
+    """ONNX integer Div (truncates toward zero), elementwise; exact on symbolic sizes."""
+    if isinstance(a, Sym) or isinstance(b, Sym):
+        q = exact_div(a, b)
+        if q is None:
+            raise SymbolicError(f"{a} / {b} is not exact")
+        return q
+    a, b = int(a), int(b)
+    if b == 0:
+        raise ZeroDivisionError("integer division by zero")
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+_int_div_ufunc = np.frompyfunc(int_div, 2, 1)
+
+
+def divide(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if a.dtype == object or b.dtype == object:
+        return np.asarray(_int_div_ufunc(a, b), dtype=object)
+    if a.dtype.kind in "iu":
+        if np.any(b == 0):
+            raise ZeroDivisionError("integer division by zero")
+        q = np.floor_divide(np.abs(a), np.abs(b))
+        return np.where((a < 0) != (b < 0), -q, q).astype(a.dtype)
+    return np.divide(a, b).astype(a.dtype)
+
+
+def attention(
+    q: np.ndarray,
+    k: np.ndarray,
+    v: np.ndarray,
+    mask: np.ndarray | None,
+    *,
+    scale: float | None,
+    causal: bool,
+    softcap: float = 0.0,
+    past_key: np.ndarray | None = None,
+    past_value: np.ndarray | None = None,
+    q_num_heads: int | None = None,
+    kv_num_heads: int | None = None,
+    qk_mode: int = 0,
+    softmax_dtype: np.dtype | None = None,
+):
+    """ONNX Attention (opset 23): returns (y, present_key, present_value, qk_output).
+
+    4-D inputs are (batch, heads, seq, head_size); 3-D are (batch, seq, heads*head_size)
+    with ``q_num_heads``/``kv_num_heads`` given. Grouped-query attention repeats each KV head.
+    """
+    three_d = q.ndim == 3
+    if three_d:
+        b = q.shape[0]
+
+        def split(t: np.ndarray, heads: int) -> np.ndarray:
+            return t.reshape(b, t.shape[1], heads, t.shape[2] // heads).transpose(0, 2, 1, 3)
+
+        q = split(q, q_num_heads)
+        k = split(k, kv_num_heads)
+        v = split(v, kv_num_heads)
+    dt = q.dtype
+    if scale is None:
+        scale = 1.0 / math.sqrt(q.shape[3])
+    sq = dt.type(math.sqrt(scale))
+    if past_key is not None:
+        k = np.concatenate([past_key, k], axis=2)
+    if past_value is not None:
+        v = np.concatenate([past_value, v], axis=2)
+    present_k, present_v = k, v
+    lq, lk = q.shape[2], k.shape[2]
+    bias = np.zeros((lq, lk), dtype=dt)
+    if mask is not None and mask.shape[-1] < lk:
+        pad = [(0, 0)] * (mask.ndim - 1) + [(0, lk - mask.shape[-1])]
+        mask = np.pad(mask, pad, constant_values=False if mask.dtype == np.bool_ else -np.inf)
+    if mask is not None and mask.dtype == np.bool_:
+        mask = np.where(mask, dt.type(0), dt.type(-np.inf))
+    if causal:
+        offset = past_key.shape[2] if past_key is not None else 0
+        allowed = np.arange(lk)[None, :] <= np.arange(lq)[:, None] + offset
+        causal_bias = np.where(allowed, dt.type(0), dt.type(-np.inf))
+        bias = causal_bias if mask is None else mask + causal_bias
+    elif mask is not None:
+        bias = bias + mask
+    hq, hk = q.shape[1], k.shape[1]
+    if hq != hk:
+        k = np.repeat(k, hq // hk, axis=1)
+        v = np.repeat(v, hq // hk, axis=1)
+    scores = np.matmul(q * sq, np.swapaxes(k, -1, -2) * sq)
+    if softcap > 0:
+        scores = (np.tanh(scores / dt.type(softcap)) * dt.type(softcap)).astype(dt)
+    qk_out = scores
+    with_bias = scores + bias
+    if qk_mode == 2:
+        qk_out = with_bias
+    if softmax_dtype is not None:
+        with_bias = with_bias.astype(softmax_dtype)
+    probs = softmax(with_bias, -1)
+    all_masked = np.isneginf(np.max(bias, axis=-1, keepdims=True))
+    probs = np.where(all_masked, 0, probs).astype(dt)
+    if qk_mode == 3:
+        qk_out = probs
+    y = np.matmul(probs, v).astype(dt)
+    if three_d:
+        y = y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
+    return y, present_k, present_v, qk_out.astype(dt)
+
+
+def _class_weights(target: np.ndarray, weight, ignore_index, dtype) -> np.ndarray | None:
+    if weight is not None:
+        w = np.take(weight, np.clip(target, 0, weight.shape[0] - 1))
+        if ignore_index is not None:
+            w = np.where(target == ignore_index, 0, w)
+        return w.astype(dtype)
+    if ignore_index is not None:
+        return (target != ignore_index).astype(dtype)
+    return None
+
+
+def nll_loss(logp: np.ndarray, target: np.ndarray, weight, reduction: str, ignore_index):
+    """ONNX NegativeLogLikelihoodLoss; ``logp`` is (N, C, d1, ...), ``target`` (N, d1, ...)."""
+    dt = logp.dtype
+    n, c = logp.shape[0], logp.shape[1]
+    flat_lp = logp.reshape(n, c, -1)
+    flat_t = target.reshape(n, -1).astype(np.int64)
+    valid = np.ones(flat_t.shape, dtype=bool) if ignore_index is None else flat_t != ignore_index
+    if np.any((flat_t[valid] < 0) | (flat_t[valid] >= c)):
+        bad = flat_t[valid][(flat_t[valid] < 0) | (flat_t[valid] >= c)][0]
+        raise IndexError(f"target class {int(bad)} is out of range [0, {c})")
+    safe_t = np.where(valid, flat_t, 0)
+    picked = np.take_along_axis(flat_lp, safe_t[:, None, :], axis=1)[:, 0, :]
+    loss = np.where(valid, -picked, 0).astype(dt).reshape(target.shape)
+    w = _class_weights(target.astype(np.int64), weight, ignore_index, dt)
+    if w is not None:
+        loss = (loss * w).astype(dt)
+        if reduction == "mean":
+            return (np.sum(loss) / np.sum(w)).astype(dt)
+    if reduction == "mean":
+        return np.mean(loss).astype(dt)
+    if reduction == "sum":
+        return np.sum(loss).astype(dt)
+    return loss
+
+
+def softmax_cross_entropy(scores, target, weight, reduction: str, ignore_index):
+    """ONNX SoftmaxCrossEntropyLoss: returns (loss, log_prob)."""
+    logp = log_softmax(scores, 1)
+    return nll_loss(logp, target, weight, reduction, ignore_index), logp
