@@ -33,7 +33,14 @@ from qlower.ir.types import DType, TensorType, Type
 
 
 class VerifyError(ValueError):
-    """An op or graph breaks an IR rule; the message names the op."""
+    """An op or graph breaks an IR rule; the message names the op.
+
+    ``detail`` is the message without the op's name (for callers that name it their own way).
+    """
+
+    def __init__(self, message: str, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.detail = detail if detail is not None else message
 
 
 class _Required:
@@ -158,7 +165,7 @@ class OpContext:
         return self.values[i] if i < len(self.values) else None
 
     def fail(self, message: str) -> None:
-        raise VerifyError(f"{self.op.label}: {message}")
+        raise VerifyError(f"{self.op.label}: {message}", detail=message)
 
 
 class EvalContext:

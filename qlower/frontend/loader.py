@@ -1,0 +1,224 @@
+"""Load a model file — ONNX or IR text — into a verified IR graph, with one-line errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import onnx
+from google.protobuf.message import DecodeError
+from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+
+from qlower.errors import QlowerError, UnsupportedError, one_line
+from qlower.frontend.onnx_import import (
+    MAX_OPSET,
+    MIN_OPSET,
+    SUPPORTED_OPS,
+    default_opset,
+    import_model,
+)
+from qlower.ir import Graph, ParseError, VerifyError, parse, verify_graph
+from qlower.ir.weights import WeightsError, load_weights
+
+IR_SUFFIXES = (".qir", ".mlir", ".ir", ".txt")
+
+
+def read_bytes(path: str | Path, what: str = "file") -> bytes:
+    p = Path(path)
+    if not p.exists():
+        raise QlowerError(f"{path}: no such {what}")
+    if p.is_dir():
+        raise QlowerError(f"{path}: is a directory, not a {what}")
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise QlowerError(f"{path}: cannot read ({e.strerror or e})") from None
+    if not data:
+        raise QlowerError(f"{path}: {what} is empty")
+    return data
+
+
+def looks_like_ir(data: bytes) -> bool:
+    """IR text starts (after comments and blank lines) with ``graph``."""
+    try:
+        text = data[:4096].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    for line in text.splitlines():
+        s = line.strip()
+        if not s or s.startswith("//"):
+            continue
+        return s.startswith("graph")
+    return False
+
+
+def load_model(path: str | Path, weights: str | Path | None = None) -> Graph:
+    """Load an ``.onnx`` model or an IR text dump (with its weights ``.npz`` if present)."""
+    data = read_bytes(path, "model file")
+    if looks_like_ir(data):
+        return load_ir(path, data, weights)
+    if weights is not None:
+        raise QlowerError(f"--weights applies to IR text, but {path} is an ONNX model")
+    return load_onnx(path, data)
+
+
+# -- IR text ----------------------------------------------------------------------------------
+
+
+def weights_path_for(path: str | Path) -> Path:
+    """Where a dump's weights live: ``model.qir`` → ``model.npz`` beside it."""
+    p = Path(path)
+    return p.with_suffix(".npz")
+
+
+def load_ir(path: str | Path, data: bytes | None = None, weights: str | Path | None = None) -> Graph:
+    data = read_bytes(path, "IR file") if data is None else data
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise QlowerError(f"{path}: IR text is not valid UTF-8 (byte {e.start})") from None
+    arrays = None
+    wpath = Path(weights) if weights is not None else weights_path_for(path)
+    if weights is not None or wpath.is_file():
+        try:
+            arrays = load_weights(wpath)
+        except WeightsError as e:
+            raise QlowerError(str(e)) from None
+    try:
+        graph = parse(text, arrays)
+    except ParseError as e:
+        raise QlowerError(f"{path}: {e}") from None
+    try:
+        verify_graph(graph)
+    except VerifyError as e:
+        raise QlowerError(f"{path}: {e}") from None
+    return graph
+
+
+# -- ONNX -------------------------------------------------------------------------------------
+
+
+def decode_onnx(path: str | Path, data: bytes) -> onnx.ModelProto:
+    try:
+        model = onnx.load_model_from_string(data)
+    except DecodeError:
+        raise QlowerError(
+            f"{path}: not an ONNX model (the protobuf is corrupt or truncated)"
+        ) from None
+    except Exception as e:  # noqa: BLE001
+        raise QlowerError(f"{path}: not an ONNX model ({one_line(e)})") from None
+    if not model.HasField("graph") or model.ir_version == 0:
+        raise QlowerError(f"{path}: not an ONNX model (no graph or IR version)")
+    return model
+
+
+def check_opsets(path, model: onnx.ModelProto) -> int:
+    opset = default_opset(model)
+    if opset is None:
+        raise QlowerError(f"{path}: the model imports no default-domain (ai.onnx) opset")
+    if opset < MIN_OPSET:
+        raise UnsupportedError(
+            f"{path}: opset {opset} is too old; qlower imports opsets {MIN_OPSET}-{MAX_OPSET} "
+            "(upgrade it with onnx.version_converter.convert_version)"
+        )
+    if opset > MAX_OPSET:
+        raise UnsupportedError(
+            f"{path}: opset {opset} is newer than qlower supports ({MIN_OPSET}-{MAX_OPSET})"
+        )
+    return opset
+
+
+def check_supported_ops(path, model: onnx.ModelProto, opset: int) -> None:
+    """List every node qlower cannot import, all at once, with node names."""
+    problems: dict[str, list[str]] = {}
+    for i, node in enumerate(model.graph.node):
+        name = node.name or f"{node.op_type}_{i}"
+        domain = node.domain or ""
+        if domain in ("", "ai.onnx") and node.op_type in SUPPORTED_OPS:
+            continue
+        if domain not in ("", "ai.onnx"):
+            key = f"{node.op_type} (domain {domain})"
+        elif not onnx.defs.has(node.op_type, ""):
+            key = f"{node.op_type} (not an ONNX operator)"
+        else:
+            key = node.op_type
+        problems.setdefault(key, []).append(name)
+    if not problems:
+        return
+    parts = []
+    for key, names in problems.items():
+        shown = ", ".join(f"'{n}'" for n in names[:5]) + (f" +{len(names) - 5} more" if len(names) > 5 else "")
+        parts.append(f"{key} at {'node' if len(names) == 1 else 'nodes'} {shown}")
+    total = sum(len(v) for v in problems.values())
+    raise UnsupportedError(
+        f"{path}: {total} unsupported op{'s' if total > 1 else ''}: " + "; ".join(parts)
+    )
+
+
+_TENSOR_NAME = re.compile(r"tensor name: ([^)]*?)\s*\)")
+
+
+def load_external(path: Path, model: onnx.ModelProto) -> None:
+    if not any(uses_external_data(t) for t in model.graph.initializer):
+        return
+    try:
+        load_external_data_for_model(model, str(path.parent))
+    except Exception as e:  # noqa: BLE001 - onnx raises ValidationError, OSError, ...
+        msg = str(e)
+        m = _TENSOR_NAME.search(msg)
+        tensor = f"initializer '{m.group(1)}'" if m else "an initializer"
+        if "points outside the directory" in msg:
+            raise QlowerError(f"{path}: external data of {tensor} points outside the model's folder") from None
+        if "symbolic link" in msg:
+            raise QlowerError(f"{path}: external data of {tensor} is a symbolic link (refused)") from None
+        if "not regular file" in msg or isinstance(e, FileNotFoundError):
+            raise QlowerError(f"{path}: external data file of {tensor} is missing") from None
+        raise QlowerError(f"{path}: cannot load external data of {tensor} ({one_line(msg)})") from None
+
+
+_NODE_IN_MSG = re.compile(r"op_type:(\w+), node name: ([^)]*)\): (?:\[\w+\] )?(.*)", re.S)
+
+
+def run_onnx_checker(path, model: onnx.ModelProto) -> None:
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as e:
+        m = _NODE_IN_MSG.search(str(e))
+        if m:
+            op, node, detail = m.groups()
+            raise QlowerError(
+                f"{path}: shape clash at node '{node or '?'}' ({op}): {one_line(detail, 200)}"
+            ) from None
+        raise QlowerError(f"{path}: shape inference failed: {one_line(e)}") from None
+    # The checker insists on shapes for graph outputs; take them from inference when missing.
+    for out, inf in zip(model.graph.output, inferred.graph.output):
+        if out.type.HasField("tensor_type") and not out.type.tensor_type.HasField("shape"):
+            if inf.type.tensor_type.HasField("shape"):
+                out.type.tensor_type.shape.CopyFrom(inf.type.tensor_type.shape)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        msg = str(e)
+        m = _NODE_IN_MSG.search(msg)
+        if m:
+            op, node, detail = m.groups()
+            raise QlowerError(f"{path}: node '{node}' ({op}): {one_line(detail, 200)}") from None
+        raise QlowerError(f"{path}: invalid ONNX model: {one_line(msg.split('==>')[0])}") from None
+
+
+def load_onnx_proto(path: str | Path, data: bytes | None = None) -> onnx.ModelProto:
+    """Decode and check an ONNX file; external data is loaded (from inside its folder only)."""
+    path = Path(path)
+    data = read_bytes(path, "model file") if data is None else data
+    model = decode_onnx(path, data)
+    opset = check_opsets(path, model)
+    check_supported_ops(path, model, opset)
+    load_external(path, model)
+    run_onnx_checker(path, model)
+    return model
+
+
+def load_onnx(path: str | Path, data: bytes | None = None) -> Graph:
+    model = load_onnx_proto(path, data)
+    return import_model(model, str(path))
+

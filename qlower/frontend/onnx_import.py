@@ -1,0 +1,342 @@
+"""ONNX frontend: load, check and import a model into the ``onnx`` dialect of the IR.
+
+The import is faithful: one op per ONNX node, named ``onnx.<OpType>``, with ONNX's value names,
+every attribute written out (defaults filled in), and node names kept as locations. Opset
+differences are normalised to the newest form (e.g. ReduceMean's ``axes`` attribute of
+opset 13 becomes the ``axes`` operand of opset 18). Symbolic dimensions stay symbolic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from qlower.errors import QlowerError, UnsupportedError, one_line
+from qlower.ir import Attrs, Constant, Dense, DType, Graph, Sym, TensorType, Value, VerifyError
+from qlower.ir.known_values import KnownValues, fold_op
+from qlower.ir.opdef import build_op, op_def
+from qlower.ir.symbolic import SYMBOL_RE, parse_sym
+from qlower.ir.verifier import verify_graph
+
+MIN_OPSET, MAX_OPSET = 13, 23
+
+DTYPES = {
+    onnx.TensorProto.FLOAT: DType.F32,
+    onnx.TensorProto.DOUBLE: DType.F64,
+    onnx.TensorProto.FLOAT16: DType.F16,
+    onnx.TensorProto.INT8: DType.I8,
+    onnx.TensorProto.INT16: DType.I16,
+    onnx.TensorProto.INT32: DType.I32,
+    onnx.TensorProto.INT64: DType.I64,
+    onnx.TensorProto.UINT8: DType.U8,
+    onnx.TensorProto.UINT16: DType.U16,
+    onnx.TensorProto.UINT32: DType.U32,
+    onnx.TensorProto.UINT64: DType.U64,
+    onnx.TensorProto.BOOL: DType.BOOL,
+}
+ONNX_OF_DTYPE = {v: k for k, v in DTYPES.items()}
+
+# Supported ONNX ops (default domain). Each maps to ``onnx.<OpType>``; Constant becomes a
+# graph constant. Opset limits beyond the 13-23 range: Gelu >= 20, Attention >= 23,
+# LayerNormalization >= 17 (ONNX's checker enforces these).
+SUPPORTED_OPS = (
+    "Add", "Attention", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Erf", "Expand",
+    "Flatten", "Gather", "Gelu", "Gemm", "Identity", "LayerNormalization", "LogSoftmax", "MatMul",
+    "Mul", "Neg", "NegativeLogLikelihoodLoss", "Pow", "ReduceMean", "ReduceSum", "Relu",
+    "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "SoftmaxCrossEntropyLoss", "Split",
+    "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where",
+)
+
+# Attributes that exist in ONNX but change nothing for the types qlower supports.
+IGNORED_ATTRS = {"Cast": {"saturate", "round_mode"}}
+
+
+def f32_attr(v: float) -> float:
+    """ONNX float attributes are float32: keep the shortest decimal that round-trips."""
+    return float(str(np.float32(v)))
+
+
+def dtype_of(elem_type: int, what: str) -> DType:
+    dt = DTYPES.get(elem_type)
+    if dt is None:
+        name = onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() else str(elem_type)
+        raise UnsupportedError(f"{what} has element type {name}, which qlower does not support")
+    return dt
+
+
+def symbol_for(param: str, fallback: str) -> int | Sym:
+    """A dim_param as a symbolic size (expressions like ``2*batch`` are parsed)."""
+    text = param.strip()
+    if SYMBOL_RE.fullmatch(text):
+        return Sym.of(text)
+    try:
+        value = parse_sym(text)
+        if not isinstance(value, int) or value > 0:
+            return value
+    except ValueError:
+        pass
+    clean = re.sub(r"\W", "_", text) or fallback
+    if clean[0].isdigit():
+        clean = "_" + clean
+    return Sym.of(clean)
+
+
+def _sanitize(name: str) -> str:
+    clean = re.sub(r"\W", "_", name)
+    return ("_" + clean) if not clean or clean[0].isdigit() else clean
+
+
+def value_type(vi: onnx.ValueInfoProto, what: str) -> TensorType:
+    if not vi.type.HasField("tensor_type"):
+        raise UnsupportedError(f"{what} is not a tensor (sequences and maps are not supported)")
+    tt = vi.type.tensor_type
+    dtype = dtype_of(tt.elem_type, what)
+    if not tt.HasField("shape"):
+        raise UnsupportedError(f"{what} has no shape; qlower needs the rank of every input")
+    dims: list = []
+    for axis, d in enumerate(tt.shape.dim):
+        if d.HasField("dim_value"):
+            if d.dim_value < 0:
+                raise QlowerError(f"{what} has a negative dimension {d.dim_value}")
+            dims.append(int(d.dim_value))
+        elif d.HasField("dim_param") and d.dim_param:
+            dims.append(symbol_for(d.dim_param, f"{_sanitize(vi.name)}_d{axis}"))
+        else:
+            dims.append(Sym.of(f"{_sanitize(vi.name)}_d{axis}"))
+    return TensorType(dtype, tuple(dims))
+
+
+def convert_attr(a: onnx.AttributeProto):
+    v = helper.get_attribute_value(a)
+    if a.type == onnx.AttributeProto.FLOAT:
+        return f32_attr(v)
+    if a.type == onnx.AttributeProto.FLOATS:
+        return tuple(f32_attr(x) for x in v)
+    if a.type == onnx.AttributeProto.STRING:
+        return v.decode("utf-8")
+    if a.type in (onnx.AttributeProto.INT, onnx.AttributeProto.INTS):
+        return v
+    raise UnsupportedError(f"attribute '{a.name}' of type {onnx.AttributeProto.AttributeType.Name(a.type)}")
+
+
+@dataclass
+class _Importer:
+    model: onnx.ModelProto
+    source: str
+    opset: int
+    types: dict[str, TensorType] = field(default_factory=dict)
+    known: KnownValues = field(default_factory=KnownValues)
+    constants: list[Constant] = field(default_factory=list)
+    ops: list = field(default_factory=list)
+    taken: set[str] = field(default_factory=set)
+
+    def fail(self, node: onnx.NodeProto, name: str, message: str) -> QlowerError:
+        return QlowerError(f"{self.source}: node '{name}' ({node.op_type}): {message}")
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 1
+        while name in self.taken:
+            name, i = f"{base}_{i}", i + 1
+        self.taken.add(name)
+        return name
+
+    def add_constant(self, name: str, array: np.ndarray, what: str) -> None:
+        check_finite(array, what, self.source)
+        dtype = DType.from_numpy(array.dtype)
+        t = TensorType(dtype, tuple(int(d) for d in array.shape))
+        data = Dense(array)
+        self.constants.append(Constant(Value(name, t), data))
+        self.types[name] = t
+        self.known.add_constant(name, data)
+        self.taken.add(name)
+
+    # -- nodes --------------------------------------------------------------------------------
+    def import_node(self, index: int, node: onnx.NodeProto) -> None:
+        name = node.name or f"{node.op_type}_{index}"
+        if node.op_type == "Constant":
+            self.import_constant(node, name)
+            return
+        d = op_def(f"onnx.{node.op_type}")
+        assert d is not None, node.op_type
+        attrs = {}
+        for a in node.attribute:
+            if a.name in IGNORED_ATTRS.get(node.op_type, ()):
+                continue
+            if a.type in (onnx.AttributeProto.TENSOR, onnx.AttributeProto.GRAPH):
+                attrs[a.name] = a  # the fixup converts it (or it is unsupported below)
+                continue
+            try:
+                attrs[a.name] = convert_attr(a)
+            except UnsupportedError as e:
+                raise self.fail(node, name, str(e)) from None
+        operands: list[str | None] = [i if i else None for i in node.input]
+        while operands and operands[-1] is None:
+            operands.pop()
+        results: list[str | None] = [o if o else None for o in node.output]
+        while results and results[-1] is None:
+            results.pop()
+        fix = _FIXUPS.get(node.op_type)
+        if fix is not None:
+            operands, attrs = fix(self, node, name, operands, attrs)
+        for key in attrs:
+            if key not in d.attrs or isinstance(attrs[key], onnx.AttributeProto):
+                raise self.fail(node, name, f"attribute '{key}' is not supported")
+        types = [self.types[o] if o is not None else None for o in operands]
+        values = [self.known.get(o) for o in operands]
+        try:
+            op = build_op(f"onnx.{node.op_type}", operands, results, attrs, (name,),
+                          types=types, values=values)
+        except VerifyError as e:
+            raise self.fail(node, name, e.detail) from None
+        self.ops.append(op)
+        for r in op.results:
+            if r is not None:
+                self.types[r.name] = r.type
+                self.taken.add(r.name)
+        self.known.record(op, fold_op(op, types, values))
+
+    def import_constant(self, node: onnx.NodeProto, name: str) -> None:
+        if len(node.attribute) != 1:
+            raise self.fail(node, name, "a Constant needs exactly one value attribute")
+        a = node.attribute[0]
+        if a.name == "value":
+            arr = tensor_array(a.t, f"constant '{node.output[0]}'")
+        elif a.name in ("value_float", "value_floats"):
+            arr = np.array(helper.get_attribute_value(a), dtype=np.float32)
+        elif a.name in ("value_int", "value_ints"):
+            arr = np.array(helper.get_attribute_value(a), dtype=np.int64)
+        else:
+            raise self.fail(node, name, f"constant attribute '{a.name}' is not supported")
+        self.add_constant(node.output[0], arr, f"constant '{node.output[0]}' (node '{name}')")
+
+
+def tensor_array(t: onnx.TensorProto, what: str) -> np.ndarray:
+    dtype_of(t.data_type, what)
+    try:
+        return np.array(numpy_helper.to_array(t))
+    except Exception as e:  # noqa: BLE001 - onnx raises many kinds here
+        raise QlowerError(f"{what}: cannot read its data ({one_line(e)})") from None
+
+
+def check_finite(arr: np.ndarray, what: str, source: str) -> None:
+    if arr.dtype.kind in "fc" and arr.size and not np.all(np.isfinite(arr)):
+        n_nan = int(np.isnan(arr).sum())
+        n_inf = int(np.isinf(arr).sum())
+        parts = [f"{n} {k}" for n, k in ((n_nan, "NaN"), (n_inf, "Inf")) if n]
+        raise QlowerError(f"{source}: {what} contains {' and '.join(parts)} of {arr.size} values")
+
+
+# -- opset normalisation ----------------------------------------------------------------------
+
+Fixup = Callable[[_Importer, onnx.NodeProto, str, list, dict], tuple[list, dict]]
+
+
+def _fix_transpose(imp: _Importer, node, name, operands, attrs):
+    if "perm" not in attrs:
+        rank = imp.types[operands[0]].rank
+        attrs["perm"] = tuple(range(rank - 1, -1, -1))
+    return operands, attrs
+
+
+def _fix_cast(imp: _Importer, node, name, operands, attrs):
+    if "to" in attrs:
+        try:
+            attrs["to"] = dtype_of(attrs["to"], "the Cast target")
+        except UnsupportedError as e:
+            raise imp.fail(node, name, str(e)) from None
+    return operands, attrs
+
+
+def _fix_constant_of_shape(imp: _Importer, node, name, operands, attrs):
+    value = attrs.pop("value", None)
+    if value is None:
+        return operands, attrs
+    arr = tensor_array(value.t, f"node '{name}' value")
+    if arr.size != 1:
+        raise imp.fail(node, name, "value must hold exactly one element")
+    check_finite(arr, f"node '{name}' value", imp.source)
+    item = arr.reshape(()).item()
+    if isinstance(item, float) and arr.dtype == np.float32:
+        item = f32_attr(item)
+    attrs["value"] = item
+    attrs["dtype"] = DType.from_numpy(arr.dtype)
+    return operands, attrs
+
+
+def _fix_attention(imp: _Importer, node, name, operands, attrs):
+    if "softmax_precision" in attrs:
+        attrs["softmax_precision"] = dtype_of(attrs["softmax_precision"], "softmax_precision")
+    return operands, attrs
+
+
+def _fix_reduce(imp: _Importer, node, name, operands, attrs):
+    # ReduceMean before opset 18 takes axes as an attribute; newer forms take an operand.
+    if "axes" in attrs:
+        axes = np.array(attrs.pop("axes"), dtype=np.int64)
+        cname = imp.fresh(f"{name}_axes")
+        imp.add_constant(cname, axes, f"axes of node '{name}'")
+        operands = [operands[0], cname]
+    return operands, attrs
+
+
+_FIXUPS: dict[str, Fixup] = {
+    "Transpose": _fix_transpose,
+    "Cast": _fix_cast,
+    "ConstantOfShape": _fix_constant_of_shape,
+    "Attention": _fix_attention,
+    "ReduceMean": _fix_reduce,
+    "ReduceSum": _fix_reduce,
+}
+
+
+def default_opset(model: onnx.ModelProto) -> int | None:
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx"):
+            return int(o.version)
+    return None
+
+
+def import_model(model: onnx.ModelProto, source: str = "model") -> Graph:
+    """Convert a loaded, checked ModelProto (external data already loaded) to the IR."""
+    opset = default_opset(model)
+    g = model.graph
+    imp = _Importer(model, source, opset or MAX_OPSET)
+    init_names = {t.name for t in g.initializer}
+    inputs = []
+    for vi in g.input:
+        if vi.name in init_names:
+            continue  # an initializer listed as an input (IR < 4 style): a constant
+        t = value_type(vi, f"input '{vi.name}'")
+        inputs.append(Value(vi.name, t))
+        imp.types[vi.name] = t
+        imp.taken.add(vi.name)
+    for t in g.initializer:
+        if t.HasField("segment"):
+            raise UnsupportedError(f"{source}: initializer '{t.name}' is segmented")
+        imp.add_constant(t.name, tensor_array(t, f"initializer '{t.name}'"), f"initializer '{t.name}'")
+    if g.sparse_initializer:
+        raise UnsupportedError(f"{source}: sparse initializers are not supported")
+    for i, node in enumerate(g.node):
+        imp.import_node(i, node)
+    attrs = {"opset": opset or MAX_OPSET}
+    producer = " ".join(x for x in (model.producer_name, model.producer_version) if x)
+    if producer:
+        attrs["producer"] = producer
+    graph = Graph(
+        g.name or "main",
+        tuple(inputs),
+        tuple(imp.constants),
+        tuple(imp.ops),
+        tuple(o.name for o in g.output),
+        Attrs(attrs),
+    )
+    try:
+        verify_graph(graph)
+    except VerifyError as e:
+        raise QlowerError(f"{source}: {e}") from None
+    return graph
