@@ -64,20 +64,23 @@ class KnownValues:
 _FOLD_ERRORS = (SymbolicError, EvaluationError, ArithmeticError, TypeError, ValueError, IndexError)
 
 
-def _small_results(op: Op) -> bool:
+def _small_results(op: Op, limit: int) -> bool:
     for r in op.results:
         if r is None:
             continue
         t = r.type
         if not isinstance(t, TensorType) or not t.is_static:
             return False
-        if int(np.prod(t.static_shape)) > KNOWN_LIMIT:
+        if int(np.prod(t.static_shape)) > limit:
             return False
     return True
 
 
 def fold_op(
-    op: Op, types: Sequence[Type | None], values: Sequence[np.ndarray | None]
+    op: Op,
+    types: Sequence[Type | None],
+    values: Sequence[np.ndarray | None],
+    limit: int = KNOWN_LIMIT,
 ) -> tuple[np.ndarray | None, ...] | None:
     """Known result values of ``op`` from known operand values (and types), or None.
 
@@ -86,7 +89,7 @@ def fold_op(
     small are evaluated with their numpy semantics, symbolic entries included.
     """
     d = op_def(op.name)
-    if d is None or not d.pure or not _small_results(op):
+    if d is None or not d.pure or not _small_results(op, limit):
         return None
     custom = getattr(d, "fold", None)
     try:

@@ -1,0 +1,30 @@
+"""Passes over the IR: a registry, pipelines parsed from text, and the canonical passes."""
+
+from qlower.passes import (  # noqa: F401  (importing registers the passes)
+    dce,
+    fold_constants,
+    fuse_linear,
+    match_attention,
+    match_losses,
+    onnx_to_nn,
+    simplify,
+)
+from qlower.passes.base import (
+    AnalysisPass,
+    Pass,
+    PipelineError,
+    TransformPass,
+    make_pass,
+    parse_pipeline,
+    pipeline_text,
+    register_pass,
+    registered_passes,
+)
+from qlower.passes.manager import PassFailure, PassManager, describe_passes, run_pipeline
+from qlower.passes.stages import CANONICAL, STAGES
+
+__all__ = [
+    "CANONICAL", "STAGES", "AnalysisPass", "Pass", "PassFailure", "PassManager", "PipelineError",
+    "TransformPass", "describe_passes", "make_pass", "parse_pipeline", "pipeline_text",
+    "register_pass", "registered_passes", "run_pipeline",
+]

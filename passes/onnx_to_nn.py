@@ -1,0 +1,18 @@
+"""onnx-to-nn: (being written)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qlower.ir import Graph
+from qlower.passes.base import TransformPass, register_pass
+
+
+@register_pass
+@dataclass(frozen=True)
+class OnnxToNN(TransformPass):
+    name = "onnx-to-nn"
+    summary = "(being written)"
+
+    def apply(self, graph: Graph) -> Graph:
+        return graph

@@ -1,0 +1,19 @@
+"""Named stages: the pipelines that take an imported graph to each stage."""
+
+from __future__ import annotations
+
+CANONICAL = ",".join([
+    "fold-constants",
+    "fuse-linear",
+    "onnx-to-nn",
+    "simplify",
+    "match-attention",
+    "match-losses",
+    "fold-constants",
+    "dce",
+])
+
+STAGES: dict[str, str] = {
+    "imported": "",
+    "canonical": CANONICAL,
+}

@@ -1,0 +1,65 @@
+"""Helpers shared by the tests."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import onnx
+
+from qlower.backends import run_graph
+from qlower.ir import DType, Graph, Sym, TensorType
+
+
+def random_inputs(
+    graph: Graph, seed: int = 0, sizes: Mapping[str, int] | None = None, default_size: int = 3
+) -> dict[str, np.ndarray]:
+    """Random arrays matching the graph's inputs; every size symbol gets ``sizes`` or 3."""
+    rng = np.random.default_rng(seed)
+    env = dict(sizes or {})
+    out = {}
+    for v in graph.inputs:
+        t = v.type
+        assert isinstance(t, TensorType)
+        shape = []
+        for d in t.dims:
+            if isinstance(d, Sym):
+                for s in d.symbols:
+                    env.setdefault(s, default_size)
+                shape.append(d.evaluate(env))
+            elif d is None:
+                shape.append(default_size)
+            else:
+                shape.append(d)
+        out[v.name] = random_array(rng, t.dtype, shape)
+    return out
+
+
+def random_array(rng: np.random.Generator, dtype: DType, shape) -> np.ndarray:
+    if dtype == DType.BOOL:
+        return rng.random(shape) > 0.5
+    if dtype.is_int:
+        return rng.integers(0, 3, size=shape).astype(dtype.numpy)
+    return rng.standard_normal(shape).astype(dtype.numpy)
+
+
+def assert_same_outputs(before: Graph, after: Graph, seed: int = 0, rtol: float = 1e-5) -> None:
+    """``after`` computes what ``before`` computes, on random inputs (relative to max |value|)."""
+    inputs = random_inputs(before, seed)
+    a = run_graph(before, inputs)
+    b = run_graph(after, inputs)
+    assert list(a) == list(b), (list(a), list(b))
+    for name in a:
+        assert a[name].shape == b[name].shape, name
+        assert a[name].dtype == b[name].dtype, name
+        scale = max(float(np.max(np.abs(a[name]))), 1e-30) if a[name].size else 1.0
+        err = float(np.max(np.abs(a[name].astype(np.float64) - b[name]))) if a[name].size else 0.0
+        assert err <= rtol * scale, f"{name}: max error {err} vs scale {scale}"
+
+
+def make_model(nodes, inputs, outputs, initializers=(), opset: int = 18) -> onnx.ModelProto:
+    """An ONNX model for onnxruntime 1.31 (IR version 10)."""
+    g = onnx.helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
+    m = onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", opset)])
+    m.ir_version = 10
+    return m
