@@ -111,7 +111,7 @@ class Rewriter:
         return name
 
     def add_constant(self, array: np.ndarray, base: str) -> str:
-        """Add a constant (returns an existing name when identical data already exists)."""
+        """Add a constant under a fresh name based on ``base``; returns the name."""
         arr = np.asarray(array)
         data = Dense(arr)
         name = self.fresh(base)
