@@ -117,7 +117,9 @@ class Attr:
 
 def _describe(v: Any) -> str:
     if isinstance(v, tuple):
-        return "a list"
+        from qlower.ir.printer import attr_str
+
+        return f"list {attr_str(v)}"
     return f"{type(v).__name__} {v!r}"
 
 
@@ -283,7 +285,9 @@ def build_op(
             full[key] = spec.default
     if given:
         raise VerifyError(f"{name}: unknown attribute(s) {', '.join(sorted(given))}")
-    proto = Op(name, tuple(operands), (), full, tuple(loc))
+    # Inference sees the op with its result slots (variadic ops count them) but no types yet.
+    placeholders = tuple(None if rn is None else Value(rn, Type()) for rn in result_names)
+    proto = Op(name, tuple(operands), placeholders, full, tuple(loc))
     if result_types is None:
         if types is None:
             raise ValueError("build_op needs operand types or result types")

@@ -177,10 +177,35 @@ class Rewriter:
             self.ops[j] = new
             self._index(j, new)
         if src in self.outputs:
-            ident = build_op("nn.identity", [dst], [src], {}, (), types=[self.types[dst]])
-            self._append(ident, (len(self.keys),))
+            if not self._rename_result(dst, src):
+                ident = build_op("nn.identity", [dst], [src], {}, (), types=[self.types[dst]])
+                self._append(ident, (len(self.keys),))
         self._maybe_dead.add(src)
         self.changed = True
+
+    def _rename_result(self, old: str, new: str) -> bool:
+        """Give the op result ``old`` the name ``new`` (a graph output whose producer is gone)."""
+        i = self._producer.get(old)
+        if i is None or new in self._producer or old in self.outputs:
+            return False
+        op = self.ops[i]
+        assert op is not None
+        renamed = op.with_(results=tuple(
+            r.__class__(new, r.type) if r is not None and r.name == old else r for r in op.results
+        ))
+        self._unindex(i, op)
+        self.ops[i] = renamed
+        self._index(i, renamed)
+        self.types[new] = self.types[old]
+        for j in sorted(self._users.get(old, ())):
+            user = self.ops[j]
+            if user is None:
+                continue
+            new_user = user.with_(operands=tuple(new if o == old else o for o in user.operands))
+            self._unindex(j, user)
+            self.ops[j] = new_user
+            self._index(j, new_user)
+        return True
 
     def erase(self, op: Op) -> None:
         i = self.ops.index(op)
