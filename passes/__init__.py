@@ -8,6 +8,7 @@ from qlower.passes import (  # noqa: F401  (importing registers the passes)
     match_losses,
     onnx_to_nn,
     simplify,
+    split_linear,
 )
 from qlower.passes.base import (
     AnalysisPass,

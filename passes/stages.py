@@ -7,6 +7,8 @@ CANONICAL = ",".join([
     "fuse-linear",
     "onnx-to-nn",
     "simplify",
+    "split-linear",
+    "simplify",
     "match-attention",
     "match-losses",
     "fold-constants",
