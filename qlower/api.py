@@ -1,0 +1,194 @@
+"""The Python API: load a model, bring it to a stage, run it, and check it against onnxruntime.
+
+Example::
+
+    import qlower
+    g = qlower.to_stage(qlower.load("mlp.onnx"), "canonical")
+    outputs = qlower.run(g, {"x": x})
+    report = qlower.check_with_onnxruntime("mlp.onnx", {"x": x}, outputs)
+    assert report.ok
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qlower.backends import BACKENDS
+from qlower.errors import QlowerError, one_line
+from qlower.frontend.loader import load_model
+from qlower.ir import Graph
+from qlower.passes import STAGES, Pass, PassManager, parse_pipeline
+
+
+def load(path: str | Path, weights: str | Path | None = None) -> Graph:
+    """Returns the verified graph of an ``.onnx`` model or an IR text dump (and its weights)."""
+    return load_model(path, weights)
+
+
+def stage_pipeline(stage: str) -> str:
+    """Returns the pipeline text that takes an imported graph to ``stage``."""
+    if stage not in STAGES:
+        raise QlowerError(f"unknown stage '{stage}' (stages: {', '.join(STAGES)})")
+    return STAGES[stage]
+
+
+def to_stage(
+    graph: Graph,
+    stage: str = "canonical",
+    pipeline: str | None = None,
+    verify_each: bool = True,
+    dump_after: Iterable[str] = (),
+    on_dump: Callable[[Pass, Graph], None] | None = None,
+) -> Graph:
+    """Returns ``graph`` after the passes of ``stage`` (or of ``pipeline``, which overrides it).
+
+    ``on_dump(pass, graph)`` is called after each pass named in ``dump_after`` (``"all"``: every
+    pass). Raises PipelineError for a bad pipeline, PassFailure when a pass breaks the graph.
+    """
+    text = pipeline if pipeline is not None else stage_pipeline(stage)
+    manager = PassManager(parse_pipeline(text), verify_each, frozenset(dump_after), on_dump)
+    return manager.run(graph)
+
+
+def run(graph: Graph, inputs: Mapping[str, np.ndarray], backend: str = "reference") -> dict:
+    """Returns the outputs (name → array, in the graph's output order) of ``graph`` on ``inputs``."""
+    cls = BACKENDS.get(backend)
+    if cls is None:
+        raise QlowerError(f"unknown backend '{backend}' (backends: {', '.join(BACKENDS)})")
+    return cls().run(graph, inputs)
+
+
+def load_inputs(path: str | Path) -> dict[str, np.ndarray]:
+    """Returns the arrays of an ``.npz`` inputs file (plain arrays only; no pickles)."""
+    p = Path(path)
+    if not p.exists():
+        raise QlowerError(f"{path}: no such inputs file")
+    if p.is_dir():
+        raise QlowerError(f"{path}: is a directory, not an .npz file")
+    if not zipfile.is_zipfile(path):
+        raise QlowerError(f"{path}: not an .npz file (expected a zip archive of .npy arrays)")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {name: _member(path, z, name) for name in z.files}
+    except (OSError, zipfile.BadZipFile, EOFError) as e:
+        raise QlowerError(f"{path}: not a readable .npz file ({one_line(e)})") from None
+
+
+def _member(path, z, name: str) -> np.ndarray:
+    try:
+        arr = z[name]
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise QlowerError(
+                f"{path}: array '{name}' holds Python objects (pickled); qlower reads only "
+                "numeric and bool arrays"
+            ) from None
+        raise QlowerError(f"{path}: array '{name}' cannot be read ({one_line(e)})") from None
+    if not isinstance(arr, np.ndarray):
+        raise QlowerError(f"{path}: member '{name}' is not a .npy array")
+    return arr
+
+
+# -- checking against onnxruntime ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutputCheck:
+    """How one output compares with onnxruntime's (``expected``)."""
+
+    name: str
+    max_abs_error: float
+    max_rel_error: float
+    shape_ok: bool
+    dtype_ok: bool
+    ok: bool
+    shape: tuple[int, ...]
+    expected_shape: tuple[int, ...]
+    dtype: str
+    expected_dtype: str
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """Per-output comparisons with onnxruntime; ``ok`` when every output agrees."""
+
+    outputs: dict[str, OutputCheck]
+    rtol: float
+    atol: float
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.outputs.values())
+
+
+def onnxruntime_outputs(model_path: str | Path, inputs: Mapping[str, np.ndarray]) -> dict:
+    """Returns onnxruntime's outputs (name → array) for the ONNX file on ``inputs``."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1  # reductions in one fixed order: reproducible reports
+    opts.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        names = [o.name for o in sess.get_outputs()]
+        wanted = {i.name for i in sess.get_inputs()}
+        feed = {k: v for k, v in inputs.items() if k in wanted}
+        return dict(zip(names, sess.run(names, feed)))
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
+        raise QlowerError(f"{model_path}: onnxruntime failed: {one_line(e)}") from None
+
+
+def compare_output(name: str, got: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> OutputCheck:
+    """Returns the comparison of ``got`` with the reference ``ref``."""
+    got, ref = np.asarray(got), np.asarray(ref)
+    shape_ok = got.shape == ref.shape
+    dtype_ok = got.dtype == ref.dtype
+    abs_err, rel_err, close = _errors(got, ref, rtol, atol) if shape_ok else (np.inf, np.inf, False)
+    return OutputCheck(
+        name, abs_err, rel_err, shape_ok, dtype_ok, bool(shape_ok and dtype_ok and close),
+        tuple(got.shape), tuple(ref.shape), str(got.dtype), str(ref.dtype),
+    )
+
+
+def _errors(got: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> tuple[float, float, bool]:
+    """(max |got−ref|, that over max |ref|, within tolerance); integers and bools must be equal."""
+    if got.size == 0:
+        return 0.0, 0.0, True
+    exact = ref.dtype.kind in "biu" or got.dtype.kind in "biu"
+    a, b = got.astype(np.float64), ref.astype(np.float64)
+    same_nonfinite = np.array_equal(~np.isfinite(a), ~np.isfinite(b)) and np.array_equal(
+        a[~np.isfinite(a)], b[~np.isfinite(b)], equal_nan=True
+    )
+    finite = np.isfinite(a) & np.isfinite(b)
+    abs_err = float(np.max(np.abs(a[finite] - b[finite]), initial=0.0)) if same_nonfinite else np.inf
+    scale = float(np.max(np.abs(b[finite]), initial=0.0))
+    rel_err = abs_err / scale if scale > 0 else (0.0 if abs_err == 0 else np.inf)
+    close = abs_err == 0 if exact else abs_err <= atol + rtol * scale
+    return abs_err, rel_err, bool(close)
+
+
+def check_with_onnxruntime(
+    model_path: str | Path,
+    inputs: Mapping[str, np.ndarray],
+    outputs: Mapping[str, np.ndarray],
+    rtol: float = 1e-5,
+    atol: float = 0.0,
+) -> CheckReport:
+    """Returns a CheckReport comparing ``outputs`` with onnxruntime's on the ONNX file.
+
+    An output agrees when shape and dtype match and max |a−b| <= atol + rtol · max |ref|
+    (integer and bool outputs: exactly equal; NaN/Inf must sit at the same places).
+    """
+    ref = onnxruntime_outputs(model_path, inputs)
+    checks = {}
+    for name in dict.fromkeys([*ref, *outputs]):
+        if name not in outputs or name not in ref:
+            side = "qlower" if name not in outputs else "onnxruntime"
+            raise QlowerError(f"output '{name}' is missing from the {side} results")
+        checks[name] = compare_output(name, outputs[name], ref[name], rtol, atol)
+    return CheckReport(checks, rtol, atol)
