@@ -13,6 +13,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from qlower.ir import Op, TensorType
 from qlower.passes.attention_common import (
     ADD,
@@ -41,6 +43,18 @@ class Scores:
     k_perm: tuple[int, ...]  # the permutation that makes k from k_source
     scale: float
     ops: tuple[Op, ...] = field(default=())
+
+
+def tidy_scale(scale: float, q: TensorType) -> float:
+    """The exact ``1/sqrt(head_size)`` when the product of float32 factors is that value to
+    float32 precision (torch's exports multiply q and kᵀ by ``float32(sqrt(scale))`` each);
+    else the shortest decimal of the float32 nearest to the product."""
+    head = q.dims[-1]
+    if isinstance(head, int) and head > 0:
+        exact = 1.0 / math.sqrt(head)
+        if abs(scale - exact) <= 2 * float(np.finfo(np.float32).eps) * exact:
+            return exact
+    return float(str(np.float32(scale)))
 
 
 def scale_factor(op: Op, rw: Rewriter) -> tuple[str, float] | None:
@@ -164,7 +178,7 @@ class ExpandedAttention:
         if not _consistent(rw.tensor_type(s.q), rw.tensor_type(k), rw.tensor_type(v)):
             return False
         operands = [s.q, k, v] + ([m.mask] if m.mask is not None else [])
-        attrs = {"scale": s.scale, "causal": m.causal, "softcap": 0.0}
+        attrs = {"scale": tidy_scale(s.scale, rw.tensor_type(s.q)), "causal": m.causal, "softcap": 0.0}
         att = build_as(rw, "nn.attention", operands, attrs, op.result().name,
                        op.result().type, loc)
         if att is None:

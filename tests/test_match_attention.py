@@ -82,7 +82,7 @@ class Expect:
 
 Q4, K4 = [2, 2, 3, 8], [2, 2, 5, 8]
 CASES = {
-    "torch_4d": (expanded(), Expect(float(C8) * float(C8))),
+    "torch_4d": (expanded(), Expect(1 / math.sqrt(8))),
     "scale_after_div_3d": (make_model(
         [node("Transpose", ["k"], "kt", perm=[0, 2, 1]), node("MatMul", ["q", "kt"], "s"),
          node("Div", ["s", "d"], "ss"), node("Softmax", ["ss"], "p", axis=2),
@@ -91,19 +91,19 @@ CASES = {
         Expect(0.5)),
     "runtime_mask": (expanded([node("Add", ["m", "s"], "sm")], "sm",
                               extra_inputs=[vi("m", [1, 1, 3, 5])]),
-                     Expect(float(C8) * float(C8), mask="m")),
+                     Expect(1 / math.sqrt(8), mask="m")),
     "causal_constant": (expanded(
         [node("Add", ["s", "bias"], "sm")], "sm",
         inits=[const("bias", np.triu(np.full((3, 5), NEG, np.float32), 1))]),
-        Expect(float(C8) * float(C8), causal=True)),
+        Expect(1 / math.sqrt(8), causal=True)),
     "where_mask": (expanded(
         [node("Where", ["b", "s", "ninf"], "sm")], "sm", extra_inputs=[vi("b", [2, 1, 3, 5],
                                                                           TensorProto.BOOL)],
-        inits=[const("ninf", np.float32(-np.inf))]), Expect(float(C8) * float(C8), mask="b")),
+        inits=[const("ninf", np.float32(-np.inf))]), Expect(1 / math.sqrt(8), mask="b")),
     "where_causal_constant": (expanded(
         [node("Where", ["tri", "s", "ninf"], "sm")], "sm",
         inits=[const("tri", np.tri(3, 5, dtype=bool)), const("ninf", np.float32(-np.inf))]),
-        Expect(float(C8) * float(C8), causal=True)),
+        Expect(1 / math.sqrt(8), causal=True)),
     "shared_kv_head": (make_model(
         [node("Transpose", ["k"], "kt", perm=[0, 1, 3, 2]), node("MatMul", ["q", "kt"], "s"),
          node("Softmax", ["s"], "p", axis=-1), node("MatMul", ["p", "v"], "y")],
@@ -205,10 +205,13 @@ def test_case(case: str) -> None:
     assert "y" in att.result_names or after.producer("y").name == "nn.reshape"
 
 
-def test_scale_is_float64_product() -> None:
-    """torch's two float32 factors multiply in float64: 1/sqrt(8) only to float32 precision."""
+def test_scale_snaps_to_inverse_sqrt_head_size() -> None:
+    """torch's two float32 factors multiply to 1/sqrt(8) only to float32 precision; the pass
+    writes the exact 1/sqrt(8), whose float32 square root is torch's factor bit for bit."""
     (att,) = attentions(run_pipeline(import_model(CASES["torch_4d"][0]), "match-attention"))
-    assert att.attr("scale") == float(C8) * float(C8) != 1 / math.sqrt(8)
+    assert float(C8) * float(C8) != 1 / math.sqrt(8)
+    assert att.attr("scale") == 1 / math.sqrt(8)
+    assert np.float32(math.sqrt(att.attr("scale"))) == C8
     assert att.loc == ("n_kt", "n_qs", "n_ks", "n_s", "n_p", "n_y")
 
 
@@ -218,7 +221,8 @@ def test_reused_scaled_query_stays_outside() -> None:
     before = import_model(model)
     after = run_pipeline(before, STAGES["canonical"])
     (att,) = attentions(after)
-    assert att.operands == ("qs", "k", "v") and att.attr("scale") == float(C8)
+    assert att.operands == ("qs", "k", "v")
+    assert att.attr("scale") == float(str(np.float32(C8)))  # the shortest float32 decimal
     assert after.producer("qs").name == "nn.mul"
     check_numerics(model, before, after)
 
