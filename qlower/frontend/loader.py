@@ -28,7 +28,7 @@ def read_bytes(path: str | Path, what: str = "file") -> bytes:
     if not p.exists():
         raise QlowerError(f"{path}: no such {what}")
     if p.is_dir():
-        raise QlowerError(f"{path}: is a directory, not a {what}")
+        raise QlowerError(f"{path}: is a directory")
     try:
         data = p.read_bytes()
     except OSError as e:
@@ -59,7 +59,26 @@ def load_model(path: str | Path, weights: str | Path | None = None) -> Graph:
         return load_ir(path, data, weights)
     if weights is not None:
         raise QlowerError(f"--weights applies to IR text, but {path} is an ONNX model")
+    if looks_like_text(data):
+        try:
+            decode_onnx(path, data)
+        except QlowerError:
+            raise QlowerError(
+                f"{path}: neither an ONNX model nor IR text (IR text starts with 'graph')"
+            ) from None
     return load_onnx(path, data)
+
+
+def looks_like_text(data: bytes) -> bool:
+    """Printable UTF-8 with no NUL bytes: a text file, not a protobuf."""
+    head = data[:4096]
+    if b"\0" in head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\n\r\t" for ch in text)
 
 
 # -- IR text ----------------------------------------------------------------------------------
@@ -179,6 +198,27 @@ def load_external(path: Path, model: onnx.ModelProto) -> None:
 _NODE_IN_MSG = re.compile(r"op_type:(\w+), node name: ([^)]*)\): (?:\[\w+\] )?(.*)", re.S)
 
 
+def _input_shapes(model: onnx.ModelProto, node_name: str) -> str:
+    """`` (inputs 'a': [2, 4], 'b': [5, 3])`` for the named node, from what is known of them."""
+    node = next((n for n in model.graph.node if n.name == node_name), None)
+    if node is None:
+        return ""
+    try:
+        loose = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    except Exception:  # noqa: BLE001 - best effort: the message is still useful without shapes
+        loose = model
+    known: dict[str, str] = {}
+    for vi in list(loose.graph.input) + list(loose.graph.value_info) + list(loose.graph.output):
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.HasField("shape"):
+            dims = [str(d.dim_value) if d.HasField("dim_value") else (d.dim_param or "?")
+                    for d in vi.type.tensor_type.shape.dim]
+            known[vi.name] = "[" + ", ".join(dims) + "]"
+    for t in model.graph.initializer:
+        known[t.name] = "[" + ", ".join(str(d) for d in t.dims) + "]"
+    parts = [f"'{i}': {known[i]}" for i in node.input if i in known]
+    return f" (inputs {', '.join(parts)})" if parts else ""
+
+
 def run_onnx_checker(path, model: onnx.ModelProto) -> None:
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
@@ -186,8 +226,10 @@ def run_onnx_checker(path, model: onnx.ModelProto) -> None:
         m = _NODE_IN_MSG.search(str(e))
         if m:
             op, node, detail = m.groups()
+            shapes = _input_shapes(model, node)
             raise QlowerError(
-                f"{path}: shape clash at node '{node or '?'}' ({op}): {one_line(detail, 200)}"
+                f"{path}: shape clash at node '{node or '?'}' ({op}): "
+                f"{one_line(detail, 200).rstrip('.')}{shapes}"
             ) from None
         raise QlowerError(f"{path}: shape inference failed: {one_line(e)}") from None
     # The checker insists on shapes for graph outputs; take them from inference when missing.
