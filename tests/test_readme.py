@@ -1,0 +1,49 @@
+"""The README is the manual: its commands must be the ones CI runs, and they must work."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from qlower.cli import main
+from qlower.passes import STAGES, registered_passes
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+CI = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def _bash_blocks() -> list[list[str]]:
+    return [b.strip().splitlines() for b in re.findall(r"```bash\n(.*?)```", README, re.S)]
+
+
+def test_quick_start_has_the_two_setup_commands() -> None:
+    install_and_run, install_and_test = _bash_blocks()[:2]
+    assert install_and_run[-1] == (
+        "pip install -e . && qlower run examples/mlp.onnx --inputs examples/mlp_inputs.npz --check"
+    )
+    assert install_and_test == ["pip install -e '.[test]' && python -m pytest"]
+
+
+def test_ci_runs_the_readme_commands() -> None:
+    install, test = _bash_blocks()[1][0].split(" && ")
+    ci_lines = [line.strip() for line in CI.splitlines() if not line.strip().startswith("#")]
+    assert install in ci_lines
+    assert test in ci_lines
+
+
+def test_quick_start_command_works(capsys, monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    code = main(["run", "examples/mlp.onnx", "--inputs", "examples/mlp_inputs.npz", "--check"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert re.search(r"probs: max abs error \S+, max rel error \S+: ok", out)
+
+
+def test_readme_pass_table_matches_the_registry() -> None:
+    table = set(re.findall(r"^\| `([a-z-]+)(?:\{[^}]*\})?` \|", README, re.M))
+    assert table == set(registered_passes())
+
+
+def test_readme_states_the_canonical_pipeline() -> None:
+    assert f"`{STAGES['canonical']}`" in README
