@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from qlower.ir.symbolic import Sym
 from qlower.ir.types import DType, TensorType
 

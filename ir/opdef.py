@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+
 from qlower.ir.attributes import AttrValue, normalize_attr
 from qlower.ir.graph import Op
 from qlower.ir.symbolic import Sym

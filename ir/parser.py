@@ -8,6 +8,7 @@ Constants printed by reference stay references unless ``weights`` supplies their
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -16,6 +17,8 @@ from typing import Any
 import numpy as np
 from lark import Lark, Token, Transformer, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, VisitError
+from lark.lexer import PatternStr
+
 from qlower.ir.attributes import Attrs, ConstRef, Dense, checksum
 from qlower.ir.graph import Constant, Graph, Op, Value
 from qlower.ir.symbolic import Sym
@@ -33,7 +36,13 @@ def grammar_text() -> str:
 
 @cache
 def _parser() -> Lark:
-    return Lark(grammar_text(), parser="lalr", lexer="contextual", maybe_placeholders=False)
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        maybe_placeholders=False,
+        propagate_positions=True,
+    )
 
 
 def lark_grammar() -> Lark:
@@ -74,7 +83,7 @@ class _Build(Transformer):
     def quoted_name(self, tok):
         name = _string(tok)
         if not name:
-            raise _SemanticError("empty name")
+            raise _SemanticError("a name cannot be empty")
         return name
 
     def value(self, name):
@@ -150,7 +159,7 @@ class _Build(Transformer):
     def dialect_type(self, name, params=None):
         try:
             return make_dialect_type(str(name), params or ())
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             raise _SemanticError(str(e)) from None
 
     # attributes
@@ -250,7 +259,8 @@ class _Build(Transformer):
         present = [r for r in results if r is not None]
         if len(types) != len(present):
             raise _SemanticError(
-                f"op {opname} has {len(present)} named results but {len(types)} result types"
+                f"op {opname} has {len(present)} named results but {len(types)} result "
+                + ("type" if len(types) == 1 else "types")
             )
         it = iter(types)
         values = tuple(Value(r, next(it)) if r is not None else None for r in results)
@@ -298,32 +308,42 @@ def _dense_array(literal: Any, t: TensorType, name: str) -> np.ndarray:
     if not t.is_static:
         raise _SemanticError(f"constant %{name} must have a static type, got {t}")
     shape = t.static_shape
-    has_sym = _has_sym(literal)
+    lshape = _literal_shape(literal, name)
+    # "[]" is how a 0x3 constant prints: numpy's nesting stops at the first 0
+    if lshape != shape and not (0 in shape and lshape == _empty_literal_shape(shape)):
+        raise _SemanticError(
+            f"constant %{name}: literal has shape {list(lshape)}, type says {list(shape)}"
+        )
     try:
-        if has_sym:
+        if _has_sym(literal):
             if not t.dtype.is_int:
                 raise _SemanticError(f"constant %{name}: symbolic entries need an integer dtype")
             arr = np.empty(shape, dtype=object)
-            flat = np.array(literal, dtype=object)
-            if flat.shape != shape:
-                raise _SemanticError(
-                    f"constant %{name}: literal has shape {list(flat.shape)}, type says {list(shape)}"
-                )
-            arr[...] = flat
+            arr[...] = np.array(literal, dtype=object)
             for x in arr.ravel():
                 if not isinstance(x, (int, Sym)) or isinstance(x, bool):
                     raise _SemanticError(f"constant %{name}: bad symbolic entry {x!r}")
             return arr
         _check_literal_kinds(literal, t.dtype, name)
         with np.errstate(all="ignore"):
-            arr = np.array(literal, dtype=t.dtype.numpy)
+            return np.array(literal, dtype=t.dtype.numpy).reshape(shape)
     except (ValueError, TypeError, OverflowError) as e:
         raise _SemanticError(f"constant %{name}: {e}") from None
-    if arr.shape != shape:
-        raise _SemanticError(
-            f"constant %{name}: literal has shape {list(arr.shape)}, type says {list(shape)}"
-        )
-    return arr
+
+
+def _literal_shape(lit: Any, name: str) -> tuple[int, ...]:
+    if not isinstance(lit, list):
+        return ()
+    if not lit:
+        return (0,)
+    shapes = {_literal_shape(x, name) for x in lit}
+    if len(shapes) != 1:
+        raise _SemanticError(f"constant %{name}: the literal's rows have different shapes")
+    return (len(lit),) + shapes.pop()
+
+
+def _empty_literal_shape(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return shape[: shape.index(0) + 1] if 0 in shape else shape
 
 
 def _has_sym(lit: Any) -> bool:
@@ -371,24 +391,37 @@ def parse(text: str, weights: Mapping[str, np.ndarray] | None = None) -> Graph:
     except VisitError as e:
         orig = e.orig_exc
         if isinstance(orig, (_SemanticError, ValueError, ArithmeticError)):
-            raise ParseError(str(orig)) from None
+            raise ParseError(_where(e.obj) + str(orig)) from None
         raise
     except _SemanticError as e:
         raise ParseError(str(e)) from None
+    except RecursionError:
+        raise ParseError("the text nests lists or expressions too deeply") from None
+
+
+_CHECKSUM = re.compile(r"sha256:[0-9a-f]{16}")
 
 
 def _bind_weight(name: str, t: TensorType, digest: str, weights) -> Any:
-    if not digest.startswith("sha256:"):
-        raise _SemanticError(f"constant %{name}: bad checksum {digest!r}")
+    if not _CHECKSUM.fullmatch(digest):
+        raise _SemanticError(
+            f"constant %{name}: bad checksum {digest!r} (expected 'sha256:' and 16 hex digits)"
+        )
     if weights is None or name not in weights:
         if weights is not None:
             raise _SemanticError(f"the weights file has no array for constant %{name}")
         return ConstRef(digest)
+    if not t.is_static:
+        raise _SemanticError(f"constant %{name} must have a static type, got {t}")
     arr = np.asarray(weights[name])
-    if tuple(arr.shape) != t.static_shape or DType.from_numpy(arr.dtype) != t.dtype:
+    try:
+        dtype: Any = DType.from_numpy(arr.dtype)
+    except ValueError:
+        dtype = arr.dtype
+    if tuple(arr.shape) != t.static_shape or dtype != t.dtype:
         raise _SemanticError(
-            f"weights for %{name} have shape {list(arr.shape)} and dtype "
-            f"{DType.from_numpy(arr.dtype)}, the dump says {t}"
+            f"weights for %{name} have shape {list(arr.shape)} and dtype {dtype}, "
+            f"the dump says {t}"
         )
     got = checksum(arr)
     if got != digest:
@@ -397,23 +430,59 @@ def _bind_weight(name: str, t: TensorType, digest: str, weights) -> Any:
 
 
 def _describe_unexpected(e: UnexpectedInput, text: str) -> str:
-    where = f"line {e.line}, column {e.column}" if getattr(e, "line", -1) not in (None, -1) else ""
-    if isinstance(e, UnexpectedEOF):
-        return "unexpected end of input" + (f" ({where})" if where else "")
+    tok = getattr(e, "token", None)
+    at_end = isinstance(e, UnexpectedEOF) or (tok is not None and tok.type == "$END")
+    if at_end:
+        lines = text.split("\n")
+        where = f"line {len(lines)}, column {len(lines[-1]) + 1}"
+    else:
+        where = f"line {e.line}, column {e.column}"
     if isinstance(e, UnexpectedCharacters):
         ch = text[e.pos_in_stream] if 0 <= e.pos_in_stream < len(text) else ""
-        return f"{where}: unexpected character {ch!r}"
-    tok = getattr(e, "token", None)
-    expected = sorted(getattr(e, "expected", ()) or getattr(e, "accepts", ()) or ())
-    shown = ", ".join(_pretty_terminal(x) for x in expected[:8])
-    got = "end of input" if tok is None or tok.type == "$END" else repr(str(tok))
-    return f"{where}: unexpected {got}" + (f" (expected {shown})" if shown else "")
+        got = f"character {ch!r}"
+        ip = getattr(e, "interactive_parser", None)
+        expected = (ip.accepts() if ip is not None else None) or e.allowed or ()
+    else:
+        got = "end of input" if at_end else repr(str(tok))
+        expected = getattr(e, "accepts", None) or getattr(e, "expected", None) or ()
+    shown = sorted({_pretty_terminal(x) for x in expected if x != "$END"} - {""})
+    if "$END" in expected:
+        shown.append("end of input")
+    return f"{where}: unexpected {got}" + (f" (expected {', '.join(shown)})" if shown else "")
+
+
+_TERMINAL_WORDS = {
+    "UINT": "integer",
+    "INT": "integer",
+    "FLOAT": "float",
+    "STRING": "string",
+    "BARE": "name",
+    "IDENT": "identifier",
+    "QNAME": "dialect.name",
+    "DTYPE": "dtype",
+}
+
+
+@cache
+def _terminal_texts() -> dict[str, str]:
+    """Terminal name → how messages show it: ``'('`` for fixed strings, a word otherwise."""
+    out = {}
+    for t in _parser().terminals:
+        if isinstance(t.pattern, PatternStr):
+            out[t.name] = f"'{t.pattern.value}'"
+        else:
+            out[t.name] = _TERMINAL_WORDS.get(t.name, t.name.lower())
+    return out
 
 
 def _pretty_terminal(name: str) -> str:
-    table = {
-        "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'", "COMMA": "','",
-        "COLON": "':'", "EQUAL": "'='", "PERCENT": "'%'", "LESSTHAN": "'<'",
-        "MORETHAN": "'>'", "LSQB": "'['", "RSQB": "']'", "AT": "'@'",
-    }
-    return table.get(name, name.lower() if name.isupper() else name)
+    if name in ("WS", "COMMENT"):
+        return ""
+    return _terminal_texts().get(name, name.lower())
+
+
+def _where(tree: Any) -> str:
+    meta = getattr(tree, "meta", None)
+    if meta is None or getattr(meta, "empty", True):
+        return ""
+    return f"line {meta.line}, column {meta.column}: "

@@ -10,7 +10,7 @@ Example::
     }
 
 Constants with more than ``inline_limit`` elements print by reference (name, type, checksum);
-symbolic constants always print inline.
+symbolic constants always print inline, complex ones (no literal form) always by reference.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import re
 from typing import Any
 
 import numpy as np
+
 from qlower.ir.attributes import ConstRef, Dense
 from qlower.ir.graph import Constant, Graph, Op, Value
 from qlower.ir.symbolic import Sym
@@ -107,9 +108,16 @@ def const_str(c: Constant, inline_limit: int = DEFAULT_INLINE_LIMIT) -> str:
     if isinstance(data, ConstRef):
         return head + f"ref<{quote(data.checksum)}>"
     assert isinstance(data, Dense)
-    if data.symbolic or data.array.size <= inline_limit:
+    if _inline(data, inline_limit):
         return head + f"dense<{dense_literal(data.array)}>"
     return head + f"ref<{quote(data.checksum)}>"
+
+
+def _inline(data: Dense, inline_limit: int) -> bool:
+    """Symbolic constants always print inline; complex ones (no literal form) never do."""
+    if data.symbolic:
+        return True
+    return data.array.size <= inline_limit and data.array.dtype.kind != "c"
 
 
 def op_str(op: Op) -> str:
@@ -150,6 +158,6 @@ def referenced_weights(
     """The arrays that ``print_graph`` prints by reference (what a weights file must hold)."""
     out = {}
     for c in graph.constants:
-        if isinstance(c.data, Dense) and not c.data.symbolic and c.data.array.size > inline_limit:
+        if isinstance(c.data, Dense) and not _inline(c.data, inline_limit):
             out[c.name] = c.data.array
     return out

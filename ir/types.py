@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
+
 from qlower.ir.symbolic import Dim, Sym, dim_str
 
 
@@ -150,8 +151,11 @@ class DialectType(Type):
     def verify(self) -> None:
         """Raise ValueError when the parameters are inconsistent."""
 
+    def __str__(self) -> str:
+        return _type_text(self)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, eq=False)
 class OpaqueType(Type):
     """A ``!name<...>`` type whose dialect is not registered; kept so text round-trips."""
 
@@ -160,6 +164,29 @@ class OpaqueType(Type):
 
     def params(self) -> tuple[tuple[str, Any], ...]:
         return self.param_items
+
+    def __eq__(self, other: object) -> bool:
+        # Parameters compare like attributes (NaN equals NaN, 1 differs from 1.0 and True).
+        from qlower.ir.attributes import attr_equal
+
+        if not isinstance(other, OpaqueType):
+            return NotImplemented
+        return self.type_name == other.type_name and attr_equal(
+            self.param_items, other.param_items
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.type_name, tuple(k for k, _ in self.param_items)))
+
+    def __str__(self) -> str:
+        return _type_text(self)
+
+
+def _type_text(t: Type) -> str:
+    """The IR text of a dialect type (``!test.pair<n = 2>``), for messages."""
+    from qlower.ir.printer import type_str
+
+    return type_str(t)
 
 
 _TYPE_REGISTRY: dict[str, type[DialectType]] = {}

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from qlower.ir.attributes import ConstRef, Dense, dense_matches_type
 from qlower.ir.graph import Graph, Op
 from qlower.ir.known_values import KnownValues, fold_op
@@ -33,15 +34,19 @@ def types_compatible(declared: Type, inferred: Type | None) -> bool:
 def _match_slots(op: Op, slots: Sequence[Slot], items: Sequence, what: str) -> None:
     """Arity: required slots first, then optional ones; a variadic slot (last) takes >= 1."""
     n = len(items)
+
+    def count(k: int) -> str:
+        return f"{k} {what if k != 1 else what[:-1]}"
+
     if slots and slots[-1].variadic:
         if n < len(slots):
-            raise VerifyError(f"{op.label}: expects at least {len(slots)} {what}, got {n}")
+            raise VerifyError(f"{op.label}: expects at least {count(len(slots))}, got {n}")
     else:
         required = sum(1 for s in slots if not s.optional)
         if n > len(slots):
-            raise VerifyError(f"{op.label}: expects at most {len(slots)} {what}, got {n}")
+            raise VerifyError(f"{op.label}: expects at most {count(len(slots))}, got {n}")
         if n < required:
-            raise VerifyError(f"{op.label}: expects at least {required} {what}, got {n}")
+            raise VerifyError(f"{op.label}: expects at least {count(required)}, got {n}")
     for i, item in enumerate(items):
         slot = slots[min(i, len(slots) - 1)]
         if item is None and not slot.optional:

@@ -60,8 +60,25 @@ def load_weights(path: str | Path) -> dict[str, np.ndarray]:
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such weights file")
+    if not zipfile.is_zipfile(path):
+        raise WeightsError(f"{path}: not a .npz file (not a zip archive)")
+    out: dict[str, np.ndarray] = {}
     try:
         with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+            for k in z.files:
+                try:
+                    value = z[k]
+                except ValueError as e:
+                    if "allow_pickle" in str(e):
+                        raise WeightsError(
+                            f"{path}: array '{k}' holds Python objects (pickled data is not loaded)"
+                        ) from None
+                    raise
+                if not isinstance(value, np.ndarray):
+                    raise WeightsError(f"{path}: member '{k}' is not a .npy array")
+                out[k] = value
+    except WeightsError:
+        raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise WeightsError(f"{path}: not a readable .npz file ({e})") from None
+    return out
