@@ -134,34 +134,43 @@ class Sym:
     def __hash__(self) -> int:
         return hash(self.terms)
 
-    # Comparisons are only decided where positivity of symbols settles them.
-    def _sign(self) -> int | None:
-        signs = {c > 0 for _, c in self.terms}
-        return 1 if signs == {True} else -1 if signs == {False} else None
+    # Comparisons are decided where "every symbol is >= 1" settles them.
+    def _bounds(self) -> tuple[int | None, int | None]:
+        """(lowest, highest) value over all symbol values >= 1; None where unbounded."""
+        at_one = sum(c for _, c in self.terms)
+        signs = {c > 0 for mono, c in self.terms if mono}
+        if signs == {True}:
+            return at_one, None  # increasing in every symbol: smallest at all ones
+        if signs == {False}:
+            return None, at_one
+        return None, None
 
-    def _cmp(self, other: object) -> int | None:
+    def _decide(self, other: object, op: str) -> bool:
         diff = self - other  # type: ignore[operator]
-        if isinstance(diff, int):
-            return (diff > 0) - (diff < 0)
-        return diff._sign()
+        lo, hi = (diff, diff) if isinstance(diff, int) else diff._bounds()
+        decided = {
+            "<": (hi is not None and hi < 0, lo is not None and lo >= 0),
+            "<=": (hi is not None and hi <= 0, lo is not None and lo > 0),
+            ">": (lo is not None and lo > 0, hi is not None and hi <= 0),
+            ">=": (lo is not None and lo >= 0, hi is not None and hi < 0),
+        }[op]
+        if decided[0]:
+            return True
+        if decided[1]:
+            return False
+        raise SymbolicError(f"cannot compare {self} with {other}")
 
     def __lt__(self, other: object) -> bool:
-        return self._decided(other, lambda s: s < 0)
+        return self._decide(other, "<")
 
     def __le__(self, other: object) -> bool:
-        return self._decided(other, lambda s: s <= 0)
+        return self._decide(other, "<=")
 
     def __gt__(self, other: object) -> bool:
-        return self._decided(other, lambda s: s > 0)
+        return self._decide(other, ">")
 
     def __ge__(self, other: object) -> bool:
-        return self._decided(other, lambda s: s >= 0)
-
-    def _decided(self, other: object, test) -> bool:
-        sign = self._cmp(other)
-        if sign is None:
-            raise SymbolicError(f"cannot compare {self} with {other}")
-        return test(sign)
+        return self._decide(other, ">=")
 
     def __bool__(self) -> bool:
         return True  # symbols are positive, and a Sym is never the constant 0
@@ -221,13 +230,13 @@ def _as_terms(x: object) -> dict[Monomial, int] | None:
 def exact_div(a: int | Sym, b: int | Sym) -> int | Sym | None:
     """``a / b`` when it is an exact polynomial; ``None`` when it is not known to be."""
     ta, tb = _as_terms(a), _as_terms(b)
-    if ta is None or tb is None:
+    if ta is None or tb is None or not any(tb.values()):
         return None
+    if not any(ta.values()):
+        return 0  # 0 / b
     if len(tb) != 1:
         return 1 if ta == tb else None
     (mono_b, coeff_b), = tb.items()
-    if coeff_b == 0:
-        return None
     out: dict[Monomial, int] = {}
     for mono, coeff in ta.items():
         q = _div_mono(mono, mono_b)
@@ -258,9 +267,11 @@ def evaluate_dim(d: int | Sym, env: Mapping[str, int]) -> int:
 
 def parse_sym(text: str) -> int | Sym:
     """Parse an expression such as ``2*batch+1`` (the printer's form). Raises ValueError."""
-    src = text.replace(" ", "")
+    src = re.sub(r"\s*([-+*])\s*", r"\1", text.strip())  # spaces only around operators
     if not src:
         raise ValueError("empty size expression")
+    if any(c.isspace() for c in src):
+        raise ValueError(f"malformed size expression {text!r}")
     tokens = re.findall(r"[+-]|[^+-]+", src)
     total: int | Sym = 0
     sign = 1
