@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+
 from qlower.ir.dialects import kernels
 from qlower.ir.dialects.shapes import broadcast, require_float, same_dtype
 from qlower.ir.opdef import Attr, OpContext, OpDef, register_op
@@ -134,6 +135,10 @@ class Pow(OpDef):
 
     def evaluate(self, c, a, b):
         with np.errstate(all="ignore"):
+            if a.dtype.kind in "iu" and b.dtype.kind in "iu" and np.any(b < 0):
+                # numpy refuses negative integer powers of integers; ONNX (onnxruntime)
+                # computes them in floating point and truncates: 2**-1 == 0, (-1)**-1 == -1
+                return keep_dtype(np.trunc(np.power(a.astype(np.float64), b)), a)
             return keep_dtype(np.power(a, b), a)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from qlower.ir.symbolic import Sym, SymbolicError, exact_div
 
 _erf_ufunc = np.frompyfunc(math.erf, 1, 1)
@@ -40,7 +41,7 @@ def softmax(x: np.ndarray, axis: int) -> np.ndarray:
     if x.size == 0:
         return x.copy()
     m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
+    m = np.where(np.isneginf(m), 0, m)  # a +inf (or NaN) in a slice makes it NaN, as in ORT
     e = np.exp(x - m)
     return (e / np.sum(e, axis=axis, keepdims=True)).astype(x.dtype)
 
@@ -49,23 +50,29 @@ def log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     if x.size == 0:
         return x.copy()
     m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
+    m = np.where(np.isneginf(m), 0, m)  # a +inf (or NaN) in a slice makes it NaN, as in ORT
     s = x - m
     return (s - np.log(np.sum(np.exp(s), axis=axis, keepdims=True))).astype(x.dtype)
 
 
 def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, axis: int, eps: float):
-    """Returns (y, mean, inv_std_dev) with the reduced axes kept as size 1."""
+    """Returns (y, mean, inv_std_dev) with the reduced axes kept as size 1.
+
+    As ONNX's stash_type=1: mean and inv_std_dev are computed and returned in float32 whatever
+    x's type; the normalised values are cast back to x's type before scale and bias.
+    """
+    stash = np.float32
+    xs = x.astype(stash)
     axes = tuple(range(axis, x.ndim))
     n = int(np.prod([x.shape[a] for a in axes]))
-    mean = np.sum(x, axis=axes, keepdims=True) / x.dtype.type(n)
-    d = x - mean
-    var = np.sum(d * d, axis=axes, keepdims=True) / x.dtype.type(n)
-    inv = 1 / np.sqrt(var + x.dtype.type(eps))
-    y = d * inv * scale
+    mean = np.sum(xs, axis=axes, keepdims=True) / stash(n)
+    d = xs - mean
+    var = np.sum(d * d, axis=axes, keepdims=True) / stash(n)
+    inv = 1 / np.sqrt(var + stash(eps))
+    y = (d * inv).astype(x.dtype) * scale
     if bias is not None:
         y = y + bias
-    return y.astype(x.dtype), mean.astype(x.dtype), inv.astype(x.dtype)
+    return y.astype(x.dtype), mean.astype(stash), inv.astype(stash)
 
 
 def int_div(a, b):
@@ -155,9 +162,11 @@ def attention(
         k = np.repeat(k, hq // hk, axis=1)
         v = np.repeat(v, hq // hk, axis=1)
     scores = np.matmul(q * sq, np.swapaxes(k, -1, -2) * sq)
+    qk_out = scores  # mode 0: the QK matmul itself (before softcap), as onnxruntime does
     if softcap > 0:
         scores = (np.tanh(scores / dt.type(softcap)) * dt.type(softcap)).astype(dt)
-    qk_out = scores
+    if qk_mode == 1:
+        qk_out = scores  # after softcap, before the mask (onnxruntime and onnx.reference)
     with_bias = scores + bias
     if qk_mode == 2:
         qk_out = with_bias

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from qlower.ir.dialects import kernels
 from qlower.ir.dialects.elementwise import keep_dtype
 from qlower.ir.dialects.shapes import (
@@ -195,7 +196,7 @@ class NNLogSoftmax(_SoftmaxBase):
 
 
 def _layer_norm_infer(c: OpContext):
-    dt = require_float(c, 0)
+    require_float(c, 0)
     same_dtype(c, 0, 1, 2)
     x = c.tensor(0)
     axis = norm_axis(c, c.attr("axis"), x.rank)
@@ -206,7 +207,8 @@ def _layer_norm_infer(c: OpContext):
             shape = broadcast(c, norm_dims, t.dims)
             if len(shape) != len(norm_dims):
                 c.fail(f"{what} of shape {list(t.dims)} does not broadcast to {list(norm_dims)}")
-    stats = TensorType(dt, x.dims[:axis] + (1,) * (x.rank - axis))
+    # Mean and InvStdDev have the stash type (stash_type=1: f32), not X's type
+    stats = TensorType(DType.F32, x.dims[:axis] + (1,) * (x.rank - axis))
     return x, stats
 
 

@@ -8,6 +8,7 @@ shape; ``nn.cross_entropy(logits, target, weight?) {reduction, ignore_index?}`` 
 from __future__ import annotations
 
 import numpy as np
+
 from qlower.ir.dialects import kernels
 from qlower.ir.dialects.elementwise import keep_dtype
 from qlower.ir.dialects.shapes import broadcast, require_float, same_dtype

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from qlower.ir.opdef import OpContext
 from qlower.ir.symbolic import Dim, Sym, exact_div
 from qlower.ir.types import DType, TensorType

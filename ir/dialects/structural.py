@@ -9,6 +9,7 @@ which is how ``Shape → Gather → Concat`` chains fold.
 from __future__ import annotations
 
 import numpy as np
+
 from qlower.ir.dialects.elementwise import keep_dtype
 from qlower.ir.dialects.shapes import (
     broadcast,
@@ -28,10 +29,10 @@ from qlower.ir.types import DType, TensorType
 INT64_MAX = 2**63 - 1
 
 
-def _shape_vector(c: OpContext, i: int, what: str) -> list | None:
+def _shape_vector(c: OpContext, i: int, what: str, dtypes=(DType.I64,)) -> list | None:
     t = c.tensor(i)
-    if t.dtype != DType.I64:
-        c.fail(f"{what} must be i64, got {t.dtype}")
+    if t.dtype not in dtypes:
+        c.fail(f"{what} must be {' or '.join(map(str, dtypes))}, got {t.dtype}")
     if t.rank != 1:
         c.fail(f"{what} must be 1-D, got rank {t.rank}")
     return int_list(c, i, what)
@@ -88,12 +89,13 @@ class Flatten(OpDef):
         axis = c.attr("axis")
         if not -x.rank <= axis <= x.rank:
             c.fail(f"axis {axis} is out of range for rank {x.rank}")
-        axis %= x.rank + 1
+        axis = axis + x.rank if axis < 0 else axis  # -1 is the last axis (not rank)
         return [TensorType(x.dtype, (prod(x.dims[:axis]), prod(x.dims[axis:])))]
 
     def evaluate(self, c, x):
-        axis = c.attr("axis") % (x.ndim + 1)
-        return np.reshape(x, (int(np.prod(x.shape[:axis])), -1))
+        axis = c.attr("axis")
+        axis = axis + x.ndim if axis < 0 else axis
+        return np.reshape(x, (int(np.prod(x.shape[:axis])), int(np.prod(x.shape[axis:]))))
 
 
 @register_op
@@ -234,7 +236,9 @@ class _GatherBase(OpDef):
         idx = np.asarray(indices).astype(np.int64)
         if np.any((idx < -n) | (idx >= n)):
             c.fail(f"index out of range for axis {axis} of size {n}")
-        return np.take(data, np.where(idx < 0, idx + n, idx), axis=axis)
+        out = np.take(data, np.where(idx < 0, idx + n, idx), axis=axis)
+        # a scalar index gives an element (a Sym, for symbolic sizes), not an array
+        return np.asarray(out, dtype=data.dtype)
 
 
 @register_op
@@ -328,6 +332,15 @@ class Split(OpDef):
         x = c.tensor(0)
         axis = norm_axis(c, c.attr("axis"), x.rank)
         n_out = len(c.op.results)
+        if not n_out:
+            # build_op infers before the results exist: count them from the split sizes or
+            # num_outputs (the importer writes num_outputs for opset 13's equal split)
+            if c.has(1):
+                n_out = c.tensor(1).dims[0] if c.tensor(1).rank == 1 else None
+            else:
+                n_out = c.attr("num_outputs", None)
+            if not isinstance(n_out, int):
+                c.fail("the number of results is unknown (give split sizes or num_outputs)")
         if c.has(1):
             if "num_outputs" in c.op.attrs:
                 c.fail("give either the split input or num_outputs, not both")
@@ -417,7 +430,8 @@ class Slice(OpDef):
 
     def infer(self, c):
         x = c.tensor(0)
-        vals = [_shape_vector(c, i, n) if c.has(i) else "absent"
+        # ONNX allows i32 or i64 bounds (Tind)
+        vals = [_shape_vector(c, i, n, (DType.I32, DType.I64)) if c.has(i) else "absent"
                 for i, n in ((1, "starts"), (2, "ends"), (3, "axes"), (4, "steps"))]
         starts, ends, axes, steps = vals
         if starts is None or ends is None or axes is None or steps is None:

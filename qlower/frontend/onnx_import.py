@@ -134,6 +134,7 @@ class _Importer:
     constants: list[Constant] = field(default_factory=list)
     ops: list = field(default_factory=list)
     taken: set[str] = field(default_factory=set)
+    masks: set[str] = field(default_factory=set)
 
     def fail(self, node: onnx.NodeProto, name: str, message: str) -> QlowerError:
         return QlowerError(f"{self.source}: node '{name}' ({node.op_type}): {message}")
@@ -146,7 +147,7 @@ class _Importer:
         return name
 
     def add_constant(self, name: str, array: np.ndarray, what: str) -> None:
-        check_finite(array, what, self.source)
+        check_finite(array, what, self.source, name in self.masks)
         dtype = DType.from_numpy(array.dtype)
         t = TensorType(dtype, tuple(int(d) for d in array.shape))
         data = Dense(array)
@@ -223,12 +224,32 @@ def tensor_array(t: onnx.TensorProto, what: str) -> np.ndarray:
         raise QlowerError(f"{what}: cannot read its data ({one_line(e)})") from None
 
 
-def check_finite(arr: np.ndarray, what: str, source: str) -> None:
-    if arr.dtype.kind in "fc" and arr.size and not np.all(np.isfinite(arr)):
-        n_nan = int(np.isnan(arr).sum())
-        n_inf = int(np.isinf(arr).sum())
-        parts = [f"{n} {k}" for n, k in ((n_nan, "NaN"), (n_inf, "Inf")) if n]
-        raise QlowerError(f"{source}: {what} contains {' and '.join(parts)} of {arr.size} values")
+def check_finite(arr: np.ndarray, what: str, source: str, mask_only: bool = False) -> None:
+    """NaN is never valid data; ±Inf only in a tensor that is used only as a mask."""
+    if arr.dtype.kind not in "fc" or not arr.size or np.all(np.isfinite(arr)):
+        return
+    n_nan = int(np.isnan(arr).sum())
+    n_inf = int(np.isinf(arr).sum())
+    if n_nan == 0 and mask_only:
+        return
+    parts = [f"{n} {k}" for n, k in ((n_nan, "NaN"), (n_inf, "Inf")) if n]
+    hint = "" if n_nan else " (±Inf is allowed only in attention masks)"
+    raise QlowerError(f"{source}: {what} contains {' and '.join(parts)} of {arr.size} values{hint}")
+
+
+# Uses of a tensor that make ±Inf meaningful: an additive mask, a masked_fill value, the mask
+# input of Attention.
+_MASK_USES = {("Add", 0), ("Add", 1), ("Where", 1), ("Where", 2), ("Attention", 3)}
+
+
+def mask_only_tensors(graph: onnx.GraphProto) -> set[str]:
+    uses: dict[str, set[tuple[str, int]]] = {}
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            if name:
+                uses.setdefault(name, set()).add((node.op_type, i))
+    outputs = {o.name for o in graph.output}
+    return {n for n, u in uses.items() if u and u <= _MASK_USES and n not in outputs}
 
 
 # -- opset normalisation ----------------------------------------------------------------------
@@ -284,6 +305,14 @@ def _fix_reduce(imp: _Importer, node, name, operands, attrs):
     return operands, attrs
 
 
+def _fix_split(imp: _Importer, node, name, operands, attrs):
+    # Split before opset 18 without a split input makes as many equal parts as it has
+    # outputs; opset 18 spells that count num_outputs (type inference needs it).
+    if len(operands) < 2 and "num_outputs" not in attrs:
+        attrs["num_outputs"] = len(node.output)
+    return operands, attrs
+
+
 _FIXUPS: dict[str, Fixup] = {
     "Transpose": _fix_transpose,
     "Cast": _fix_cast,
@@ -291,6 +320,7 @@ _FIXUPS: dict[str, Fixup] = {
     "Attention": _fix_attention,
     "ReduceMean": _fix_reduce,
     "ReduceSum": _fix_reduce,
+    "Split": _fix_split,
 }
 
 
@@ -306,12 +336,16 @@ def import_model(model: onnx.ModelProto, source: str = "model") -> Graph:
     opset = default_opset(model)
     g = model.graph
     imp = _Importer(model, source, opset or MAX_OPSET)
+    imp.masks = mask_only_tensors(g)
     init_names = {t.name for t in g.initializer}
     inputs = []
     for vi in g.input:
         if vi.name in init_names:
             continue  # an initializer listed as an input (IR < 4 style): a constant
-        t = value_type(vi, f"input '{vi.name}'")
+        try:
+            t = value_type(vi, f"input '{vi.name}'")
+        except QlowerError as e:
+            raise type(e)(f"{source}: {e}") from None
         inputs.append(Value(vi.name, t))
         imp.types[vi.name] = t
         imp.taken.add(vi.name)
