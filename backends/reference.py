@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import numpy as np
-from qlower.ir import ConstRef, Dense, EvaluationError, Graph, Sym, TensorType, evaluate_op
-from qlower.ir.symbolic import SymbolicError, evaluate_dim
 
 from qlower.errors import QlowerError
+from qlower.ir import ConstRef, Dense, EvaluationError, Graph, Sym, TensorType, evaluate_op
+from qlower.ir.symbolic import SymbolicError, evaluate_dim
 
 
 def _fmt_shape(shape) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+
 from qlower.ir.attributes import Dense
 from qlower.ir.graph import Op
 from qlower.ir.opdef import EvalContext, EvaluationError, OpContext, op_def

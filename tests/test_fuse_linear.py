@@ -18,12 +18,12 @@ import onnx
 import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from qlower.backends import run_graph
-from qlower.ir import Graph, parse, verify_graph
-from qlower.passes import registered_passes, run_pipeline
 from util import assert_same_outputs, make_model, random_inputs
 
+from qlower.backends import run_graph
 from qlower.frontend import import_model
+from qlower.ir import Graph, parse, verify_graph
+from qlower.passes import registered_passes, run_pipeline
 
 GOLDEN = Path(__file__).parent / "filecheck" / "fuse-linear"
 
