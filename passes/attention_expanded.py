@@ -4,8 +4,9 @@ Scores ``S`` may be scaled by scalar constants on ``q``, on ``kᵀ`` (before or 
 transpose) or after the product (``* c`` or ``/ c``); the scale is the float64 product of the
 factors. A mask is ``S + M`` (either order) or ``where(B, S, -inf or <= -1e9)``; a constant
 causal bias (or bool lower triangle) becomes ``causal = true``. Every intermediate must have no
-other user. Rows whose keys are all masked are zero in ``nn.attention``; the expanded form
-gives NaN there (or, for a finite fill, the mean of ``v``): such rows are outside the pattern.
+other user. A ``where`` with a finite fill passes ``where(B, 0, fill)`` as an additive mask, so a
+row whose keys are all masked still averages ``v`` as the expanded form does; with a ``-inf``
+fill such a row is NaN in the expanded form and zero in ``nn.attention`` (ONNX's convention).
 """
 
 from __future__ import annotations
@@ -116,6 +117,7 @@ class Masked:
     scores: Scores
     mask: str | None = None
     causal: bool = False
+    fill: float | None = None  # a where-mask's fill value (the mask is then bool)
 
 
 def match_masked(rw: Rewriter, name: str) -> Masked | None:
@@ -123,6 +125,7 @@ def match_masked(rw: Rewriter, name: str) -> Masked | None:
     out = rw.tensor_type(name)
     op = rw.producer_of(name, *ADD, *WHERE)
     candidates: list[tuple[str, str | None]] = [(name, None)]
+    fill_value = None
     if op is not None and rw.single_use(name) and op.name in ADD:
         candidates = [(op.operands[0], op.operands[1]), (op.operands[1], op.operands[0])]
     elif op is not None and rw.single_use(name):
@@ -130,6 +133,7 @@ def match_masked(rw: Rewriter, name: str) -> Masked | None:
         if fill is not None and fill.size == 1 and fill.dtype.kind == "f" \
                 and float(fill.reshape(())) <= MASK_FLOOR:
             candidates = [(op.operands[1], op.operands[0])]
+            fill_value = float(fill.reshape(()))
     for s0, mask in candidates:
         if mask is not None and rw.type_of(s0) != out:
             continue
@@ -142,7 +146,7 @@ def match_masked(rw: Rewriter, name: str) -> Masked | None:
         data = rw.constant(mask)
         if data is not None and is_causal_pattern(data, *out.dims[-2:]):
             return Masked(scores, None, True)
-        return Masked(scores, mask)
+        return Masked(scores, mask, fill=fill_value)
     return None
 
 
@@ -177,7 +181,17 @@ class ExpandedAttention:
             k = t.result().name
         if not _consistent(rw.tensor_type(s.q), rw.tensor_type(k), rw.tensor_type(v)):
             return False
-        operands = [s.q, k, v] + ([m.mask] if m.mask is not None else [])
+        mask = m.mask
+        if mask is not None and m.fill is not None and math.isfinite(m.fill):
+            dt = rw.tensor_type(s.q).dtype.numpy
+            zero = rw.add_constant(np.zeros((), dt), f"{mask}.keep")
+            fill = rw.add_constant(np.full((), m.fill, dt), f"{mask}.fill")
+            additive = try_build(rw, "nn.where", [mask, zero, fill], {}, loc)
+            if additive is None:
+                return False
+            new_ops.append(additive)
+            mask = additive.result().name
+        operands = [s.q, k, v] + ([mask] if mask is not None else [])
         attrs = {"scale": tidy_scale(s.scale, rw.tensor_type(s.q)), "causal": m.causal, "softcap": 0.0}
         att = build_as(rw, "nn.attention", operands, attrs, op.result().name,
                        op.result().type, loc)

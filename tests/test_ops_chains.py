@@ -172,10 +172,7 @@ CASES += [
     # a finite fill (-1e9) and a runtime mask that blocks a whole row: the expanded form
     # averages v over that row
     expanded_attention(
-        "where_finite_fill_blocked_row", fill=-1e9, where_mask=In(_blocked_rows),
-        xfail={"canonical": "match-attention: Where(mask, scores, -1e9) with a runtime mask "
-                            "becomes nn.attention, which gives 0 for a query whose keys are all "
-                            "masked; the expanded graph (and onnxruntime) gives the mean of v"}),
+        "where_finite_fill_blocked_row", fill=-1e9, where_mask=In(_blocked_rows)),
     expanded_attention("where_finite_fill", fill=-1e9, where_mask=In(_row_ok_mask(S, L))),
 ]
 
