@@ -1,6 +1,6 @@
 """The ``qlower`` command line on real models: inspect in every format, dumps, round trips, run.
 
-The torch exports in /tmp/fe are used where present (skipped otherwise); small models built
+The torch exports in tests/models are used alongside small models built
 with onnx.helper cover the same ground everywhere.
 """
 
@@ -27,8 +27,8 @@ from qlower.ir import parse, verify_graph
 from qlower.passes import STAGES, parse_pipeline, registered_passes
 
 vi = h.make_tensor_value_info
-FE = Path("/tmp/fe")
-FE_MODELS = ["mlp_18", "mlp_23", "mha_18", "mha_23", "enc_18", "enc_23"]
+FE = Path(__file__).parent / "models"
+FE_MODELS = [f"{m}_opset{o}" for m in ("mlp_mse", "mha", "encoder") for o in (18, 23)]
 STAGE_NAMES = list(STAGES)
 HEADER = re.compile(r"^// ----- after (\S+) -----\n", re.M)
 
@@ -100,9 +100,7 @@ def work(tmp_path, monkeypatch):
 
 
 def model_params():
-    fe = [pytest.param(FE / f"{m}.onnx", id=m, marks=pytest.mark.skipif(
-        not (FE / f"{m}.onnx").exists(), reason="torch exports in /tmp/fe not present"))
-        for m in FE_MODELS]
+    fe = [pytest.param(FE / f"{m}.onnx", id=m) for m in FE_MODELS]
     return fe + [pytest.param(name, id=name) for name in BUILT]
 
 

@@ -23,7 +23,7 @@ from util import assert_same_outputs, make_model, random_inputs
 from qlower.backends import run_graph
 from qlower.frontend import import_model
 from qlower.ir import Graph, parse, verify_graph
-from qlower.passes import registered_passes, run_pipeline
+from qlower.passes import run_pipeline
 
 GOLDEN = Path(__file__).parent / "filecheck" / "fuse-linear"
 
@@ -175,11 +175,7 @@ SHORT = "fold-constants,fuse-linear,match-losses,dce"
 @pytest.mark.parametrize("pipeline", [FULL, SHORT], ids=["with-onnx-to-nn", "without"])
 @pytest.mark.parametrize("opset", [18, 23])
 def test_torch_mlp_matches_onnxruntime(opset: int, pipeline: str) -> None:
-    path = Path(f"/tmp/fe/mlp_{opset}.onnx")
-    if not path.exists():
-        pytest.skip(f"{path} is missing")
-    if pipeline == FULL and registered_passes()["onnx-to-nn"].summary == "(being written)":
-        pytest.skip("onnx-to-nn is still a stub")
+    path = Path(__file__).parent / "models" / f"mlp_mse_opset{opset}.onnx"
     model = onnx.load(str(path))
     graph = run_pipeline(import_model(model), pipeline)
     counts = op_counts(graph)

@@ -236,19 +236,18 @@ def test_match_attention_alone_on_onnx_ops() -> None:
                  run_graph(graph, feeds_for(CASES["where_mask"][0])), ["y"])
 
 
-FE = Path("/tmp/fe")
+FE = Path(__file__).parent / "models"
 TORCH_MODELS = {  # file -> causal
-    "mha_18": False, "mha_23": False, "enc_18": False, "enc_23": False,
-    "mha_1h_18": False, "mha_1h_23": False, "mha_causal_18": True, "mha_causal_23": True,
-    "sdpa_causal_18": True, "sdpa_causal_23": True, "mha_causal_flag_23": True,
+    f"{name}_opset{opset}": causal
+    for name, causal in (("mha", False), ("encoder", False), ("mha_single_head", False),
+                         ("mha_causal", True), ("sdpa_causal", True))
+    for opset in (18, 23)
 }
 
 
 @pytest.mark.parametrize("name", sorted(TORCH_MODELS))
 def test_torch_export(name: str) -> None:
     path = FE / f"{name}.onnx"
-    if not path.exists():
-        pytest.skip(f"{path} is not there (export it with torch)")
     before = load_model(path)
     after = run_pipeline(before, STAGES["canonical"])
     (att,) = attentions(after)

@@ -7,7 +7,8 @@ ops with ``@register_op`` (and its types with ``@register_type``).
 from qlower.ir.dialects import (  # noqa: F401
     attention,
     elementwise,
+    indexing,
     linalg,
     losses,
-    structural,
+    reshape,
 )

@@ -162,3 +162,24 @@ def tensor_of(dtype: DType, dims: Sequence[Dim]) -> TensorType:
 
 def as_index_array(v: np.ndarray) -> np.ndarray:
     return v if v.dtype == object else v.astype(np.int64)
+
+
+INT64_MAX = 2**63 - 1
+
+
+def shape_vector(c: OpContext, i: int, what: str, dtypes=(DType.I64,)) -> list | None:
+    """A 1-D integer operand (reshape target, axes, bounds) as a list, or None when unknown."""
+    t = c.tensor(i)
+    if t.dtype not in dtypes:
+        c.fail(f"{what} must be {' or '.join(map(str, dtypes))}, got {t.dtype}")
+    if t.rank != 1:
+        c.fail(f"{what} must be 1-D, got rank {t.rank}")
+    return int_list(c, i, what)
+
+
+def unknown_rank(c: OpContext, i: int, what: str) -> int:
+    """The length of a 1-D operand whose values are unknown (the rank of a result)."""
+    length = c.tensor(i).dims[0]
+    if not isinstance(length, int):
+        c.fail(f"{what} has unknown length, so the result rank is unknown")
+    return length
