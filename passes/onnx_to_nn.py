@@ -272,8 +272,25 @@ RENAMED = {
     "Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Sqrt": "sqrt",
     "Neg": "neg", "Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Erf": "erf",
     "Gelu": "gelu", "Where": "where", "Cast": "cast", "MatMul": "matmul",
-    "Transpose": "transpose", "NegativeLogLikelihoodLoss": "nll_loss",
+    "Transpose": "transpose", "NegativeLogLikelihoodLoss": "nll_loss", "Equal": "equal",
 }
+
+
+@dataclass(frozen=True)
+class TriluToNN:
+    """``onnx.Trilu(x, k?)`` with a constant (or absent) k → ``nn.trilu {upper, k}``."""
+
+    roots: tuple[str, ...] = ("onnx.Trilu",)
+
+    def rewrite(self, op: Op, rw: Rewriter) -> bool:
+        k = 0
+        if op.operand(1) is not None:
+            value = rw.constant(op.operands[1])
+            if value is None or value.dtype == object:
+                return False
+            k = int(value)
+        attrs = {"upper": bool(op.attr("upper")), "k": k}
+        return swap(rw, op, convert(rw, op, "nn.trilu", [op.operands[0]], attrs))
 
 PATTERNS = (
     *(Rename(f"onnx.{k}", f"nn.{v}") for k, v in RENAMED.items()),
@@ -291,6 +308,7 @@ PATTERNS = (
     SplitToNN(),
     SliceToNN(),
     LayerNormToNN(),
+    TriluToNN(),
 )
 
 

@@ -3,7 +3,7 @@
 Needs torch (2.13 CPU) and onnxscript, which the project itself never imports:
 
     python -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch==2.13.0 onnxscript onnx
-    /tmp/torchenv/bin/python tests/make_torch_models.py
+    /tmp/torchenv/bin/python tests/make_torch_models.py [NAME ...]
 
 Every model has a symbolic batch dimension named ``batch`` and embedded weights.
 """
@@ -34,6 +34,13 @@ class CausalSelfAttention(SelfAttention):
         n = x.shape[1]
         mask = nn.Transformer.generate_square_subsequent_mask(n)
         return self.attn(x, x, x, attn_mask=mask, need_weights=False)[0]
+
+
+class CausalSDPA(nn.Module):
+    """F.scaled_dot_product_attention(is_causal=True) on q, k, v of shape [batch, heads, seq, dim]."""
+
+    def forward(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
 class MLPWithMSE(nn.Module):
@@ -67,6 +74,8 @@ def models():
     yield "mha", SelfAttention(8, 2), (torch.randn(2, 4, 8),), {"x": {0: batch}}
     yield "mha_single_head", SelfAttention(8, 1), (torch.randn(2, 4, 8),), {"x": {0: batch}}
     yield "mha_causal", CausalSelfAttention(8, 2), (torch.randn(2, 4, 8),), {"x": {0: batch}}
+    qkv = tuple(torch.randn(2, 2, 4, 4) for _ in range(3))
+    yield "sdpa_causal", CausalSDPA(), qkv, {"q": {0: batch}, "k": {0: batch}, "v": {0: batch}}
     yield "encoder", encoder, (torch.randn(2, 4, 8),), {"src": {0: batch}}
     yield "mlp_mse", MLPWithMSE(), (torch.randn(3, 5), torch.randn(3, 3)), {
         "x": {0: batch}, "t": {0: batch}}
@@ -74,9 +83,12 @@ def models():
         "x": {0: batch}, "y": {0: batch}}
 
 
-def main() -> None:
+def main(only: list[str]) -> None:
+    """Export every model, or only those named on the command line."""
     OUT.mkdir(exist_ok=True)
     for name, module, args, dynamic in models():
+        if only and name not in only:
+            continue
         module.eval()
         for opset in (18, 23):
             path = OUT / f"{name}_opset{opset}.onnx"
@@ -88,4 +100,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])

@@ -20,7 +20,7 @@ from qlower.frontend.onnx_import import MAX_OPSET, MIN_OPSET, SUPPORTED_OPS
 
 MODULES = (test_ops_attention, test_ops_chains, test_ops_elementwise, test_ops_linalg,
            test_ops_losses, test_ops_shape)
-FIRST_OPSET = {"LayerNormalization": 17, "Gelu": 20, "Attention": 23}
+FIRST_OPSET = {"Trilu": 14, "LayerNormalization": 17, "Gelu": 20, "Attention": 23}
 
 
 def all_cases():

@@ -1,5 +1,5 @@
 """Elementwise ops against onnxruntime: Add, Sub, Mul, Div, Pow, Sqrt, Neg, Relu, Gelu, Tanh,
-Sigmoid, Erf, Cast, Identity, Where.
+Sigmoid, Erf, Cast, Identity, Where, Equal.
 
 Each case runs at the imported stage and after the canonical pipeline (see tests/onnx_cases.py).
 """
@@ -169,6 +169,18 @@ CASES += [
             opset=23),
     op_case("where_bool_values", "Where", [In(d.bools(2, 3)), In(d.bools(2, 3)), In(d.bools(3))],
             reference=ONNX_REF, note="onnxruntime has no bool Where kernel"),
+]
+
+# -- Equal --------------------------------------------------------------------------------------
+_F = np.array([[0.5, -1.0, 2.0], [0.5, 3.0, -1.0]], np.float32)
+CASES += [
+    op_case("equal_f32_some_equal", "Equal", [In(_F), Const(np.array([0.5, 3.0, -1.0], np.float32))],
+            opset=13),
+    op_case("equal_int64_bcast", "Equal", [In(d.ints(3, 1, low=0, high=3)),
+                                           In(d.ints(4, low=0, high=3))]),
+    op_case("equal_bool", "Equal", [In(d.bools(2, 3)), In(d.bools(3))], opset=23),
+    op_case("equal_int32_scalar", "Equal", [In(d.ints(2, 4, low=0, high=2, dtype=np.int32)),
+                                             Const(np.array(1, np.int32))], opset=18),
 ]
 
 # -- a chain: the causal-mask idiom exporters write ---------------------------------------------

@@ -1,5 +1,5 @@
 """Shape plumbing against onnxruntime: Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Gather,
-Concat, Split, Slice, Shape, Constant, ConstantOfShape, Expand.
+Concat, Split, Slice, Shape, Constant, ConstantOfShape, Expand, Trilu.
 
 Each case runs at the imported stage and after the canonical pipeline (see tests/onnx_cases.py).
 """
@@ -336,6 +336,18 @@ CASES += [
             feeds=[{"x0": d.f32(1, 1)}, {"x0": d.f32(3, 1)}]),
 ]
 
+
+# -- Trilu (since opset 14): the causal-mask building block ------------------------------------
+CASES += [
+    op_case("trilu_upper_default", "Trilu", [In(d.f32(4, 5))], opset=14),
+    op_case("trilu_lower", "Trilu", [In(d.f32(3, 4, 4))], attrs={"upper": 0}),
+    op_case("trilu_upper_k_const", "Trilu", [In(d.f32(4, 6)), Const(np.array(2, np.int64))],
+            opset=23),
+    op_case("trilu_lower_k_negative", "Trilu", [In(d.f32(5, 3)), Const(np.array(-1, np.int64))],
+            attrs={"upper": 0}),
+    op_case("trilu_k_runtime", "Trilu", [In(d.f32(2, 4, 4)), In(np.array(1, np.int64))]),
+    op_case("trilu_int64", "Trilu", [In(d.ints(4, 4))], attrs={"upper": 0}, opset=18),
+]
 
 # -- all-constant operands: the canonical pipeline folds these; the imported graph runs them ----
 CASES += [

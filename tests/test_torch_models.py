@@ -27,6 +27,7 @@ EXPECTED = {
     "mha": {"nn.linear": 4, "nn.attention": 1},
     "mha_single_head": {"nn.linear": 4, "nn.attention": 1},
     "mha_causal": {"nn.linear": 4, "nn.attention": 1},
+    "sdpa_causal": {"nn.attention": 1},
     "encoder": {"nn.linear": 6, "nn.attention": 1, "nn.layer_norm": 2, "nn.relu": 1},
     "mlp_mse": {"nn.linear": 2, "nn.relu": 1, "nn.mse_loss": 1},
     "mlp_ce": {"nn.linear": 2, "nn.tanh": 1, "nn.cross_entropy": 1},
@@ -78,9 +79,10 @@ def test_canonical_ops(name: str, opset: int, canonical) -> None:
     assert not plumbing, f"shape plumbing left: {plumbing}"
 
 
-def test_causal_mask_becomes_flag(canonical) -> None:
+@pytest.mark.parametrize("name", ["mha_causal", "sdpa_causal"])
+def test_causal_mask_becomes_flag(name: str, canonical) -> None:
     for opset in (18, 23):
-        (attn,) = [op for op in canonical("mha_causal", opset).ops if op.name == "nn.attention"]
+        (attn,) = [op for op in canonical(name, opset).ops if op.name == "nn.attention"]
         assert attn.attrs["causal"] is True, opset
         assert len(attn.present_operands) == 3, "the causal mask should not stay an operand"
 

@@ -13,6 +13,7 @@ import numpy as np
 from qlower.ir.dialects import kernels
 from qlower.ir.dialects.shapes import broadcast, require_float, same_dtype
 from qlower.ir.opdef import Attr, OpContext, OpDef, register_op
+from qlower.ir.symbolic import Sym, SymbolicError
 from qlower.ir.types import DType, TensorType
 
 
@@ -196,7 +197,38 @@ class Cast(OpDef):
             return x.astype(to.numpy)
 
 
+def _equal(a, b) -> bool:
+    """Equality of two (possibly symbolic) sizes; undecidable ones raise SymbolicError."""
+    if isinstance(a, Sym) or isinstance(b, Sym):
+        if a == b:
+            return True
+        raise SymbolicError(f"cannot tell whether {a} equals {b}")
+    return bool(a == b)
+
+
+_equal_ufunc = np.frompyfunc(_equal, 2, 1)
+
+
+@register_op
+class Equal(OpDef):
+    """Elementwise ``A == B`` with broadcasting; the result is bool."""
+
+    name = "onnx.Equal"
+    operands = ("A", "B")
+    results = ("C",)
+
+    def infer(self, c):
+        same_dtype(c, 0, 1)
+        return [TensorType(DType.BOOL, broadcast(c, c.tensor(0).dims, c.tensor(1).dims))]
+
+    def evaluate(self, c, a, b):
+        if a.dtype == object or b.dtype == object:
+            return np.asarray(_equal_ufunc(a, b)).astype(bool)
+        return np.equal(a, b)
+
+
 twin(Pow, "nn.pow")
+twin(Equal, "nn.equal")
 twin(Where, "nn.where")
 twin(Cast, "nn.cast")
 twin(Identity, "nn.identity")

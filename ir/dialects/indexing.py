@@ -1,4 +1,4 @@
-"""Indexing ops: gather, concatenate, split, slice and triangular masks, in both dialects."""
+"""Indexing ops: gather, concatenate, split, slice and triangular parts, in both dialects."""
 
 from __future__ import annotations
 
@@ -278,3 +278,49 @@ class NNSlice(OpDef):
         return _slice_eval(x, a["starts"], a["ends"], a["axes"], a["steps"])
 
 
+# -- Trilu ------------------------------------------------------------------------------------
+
+
+def _trilu_infer(c: OpContext):
+    x = c.tensor(0)
+    if x.rank < 2:
+        c.fail(f"input must have rank >= 2, got {x.rank}")
+    return [x]
+
+
+def _trilu(x: np.ndarray, upper: bool, k: int) -> np.ndarray:
+    return np.triu(x, k) if upper else np.tril(x, k)
+
+
+@register_op
+class Trilu(OpDef):
+    """The upper (``upper=1``) or lower triangle of the last two axes, from diagonal ``k``."""
+
+    name = "onnx.Trilu"
+    operands = ("input", "k?")
+    attrs = {"upper": Attr("int", 1, choices=(0, 1))}
+
+    def infer(self, c):
+        if c.has(1):
+            t = c.tensor(1)
+            if t.dtype != DType.I64 or t.rank != 0:
+                c.fail(f"k must be an i64 scalar, got {t}")
+        return _trilu_infer(c)
+
+    def evaluate(self, c, x, k=None):
+        return _trilu(x, bool(c.attr("upper")), 0 if k is None else int(k))
+
+
+@register_op
+class NNTrilu(OpDef):
+    """The upper or lower triangle of the last two axes, from diagonal ``k``."""
+
+    name = "nn.trilu"
+    operands = ("input",)
+    attrs = {"upper": Attr("bool"), "k": Attr("int", 0)}
+
+    def infer(self, c):
+        return _trilu_infer(c)
+
+    def evaluate(self, c, x):
+        return _trilu(x, c.attr("upper"), c.attr("k"))

@@ -45,11 +45,11 @@ ONNX_OF_DTYPE = {v: k for k, v in DTYPES.items()}
 # graph constant. Opset limits beyond the 13-23 range: Gelu >= 20, Attention >= 23,
 # LayerNormalization >= 17 (ONNX's checker enforces these).
 SUPPORTED_OPS = (
-    "Add", "Attention", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Erf", "Expand",
+    "Add", "Attention", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Erf", "Expand",
     "Flatten", "Gather", "Gelu", "Gemm", "Identity", "LayerNormalization", "LogSoftmax", "MatMul",
     "Mul", "Neg", "NegativeLogLikelihoodLoss", "Pow", "ReduceMean", "ReduceSum", "Relu",
     "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "SoftmaxCrossEntropyLoss", "Split",
-    "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Unsqueeze", "Where",
+    "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Trilu", "Unsqueeze", "Where",
 )
 
 # Attributes that exist in ONNX but change nothing for the types qlower supports.
