@@ -45,6 +45,8 @@ EXPECTED_OPS = {
     "elementwise_unary": {"nn.sigmoid": 1, "nn.sqrt": 1, "nn.neg": 1, "nn.relu": 1,
                           "nn.tanh": 1, "nn.erf": 1, "nn.gelu": 1},
     "where_cast": {"nn.where": 1, "nn.cast": 1},
+    "trilu_equal": {"nn.trilu": 2, "nn.equal": 1},
+    "trilu_runtime_k": {"onnx.Trilu": 1},
     "identity": {"nn.relu": 1},
     "gemm": {"nn.transpose": 2, "nn.matmul": 1, "nn.mul": 2, "nn.add": 1},
     "gemm_plain": {"nn.matmul": 2, "nn.add": 1},
