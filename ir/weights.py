@@ -55,30 +55,37 @@ def save_weights(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
     write_atomic(path, npz_bytes(arrays))
 
 
-def load_weights(path: str | Path) -> dict[str, np.ndarray]:
-    """Read an ``.npz``; raises WeightsError with a one-line reason."""
+def load_weights(path: str | Path, what: str = "weights file") -> dict[str, np.ndarray]:
+    """Read an ``.npz`` of plain arrays (no pickles); raises WeightsError with a one-line reason.
+
+    ``what`` names the file in messages ("weights file", "inputs file").
+    """
     path = Path(path)
+    if path.is_dir():
+        raise WeightsError(f"{path}: is a directory, not an .npz file")
     if not path.is_file():
-        raise WeightsError(f"{path}: no such weights file")
+        raise WeightsError(f"{path}: no such {what}")
     if not zipfile.is_zipfile(path):
-        raise WeightsError(f"{path}: not a .npz file (not a zip archive)")
-    out: dict[str, np.ndarray] = {}
+        raise WeightsError(f"{path}: not an .npz file (expected a zip archive of .npy arrays)")
     try:
         with np.load(path, allow_pickle=False) as z:
-            for k in z.files:
-                try:
-                    value = z[k]
-                except ValueError as e:
-                    if "allow_pickle" in str(e):
-                        raise WeightsError(
-                            f"{path}: array '{k}' holds Python objects (pickled data is not loaded)"
-                        ) from None
-                    raise
-                if not isinstance(value, np.ndarray):
-                    raise WeightsError(f"{path}: member '{k}' is not a .npy array")
-                out[k] = value
+            return {k: _member(path, z, k) for k in z.files}
     except WeightsError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
         raise WeightsError(f"{path}: not a readable .npz file ({e})") from None
-    return out
+
+
+def _member(path: Path, z, name: str) -> np.ndarray:
+    try:
+        value = z[name]
+    except ValueError as e:
+        if "allow_pickle" in str(e):
+            raise WeightsError(
+                f"{path}: array '{name}' holds Python objects (pickled); qlower reads only "
+                "numeric and bool arrays"
+            ) from None
+        raise
+    if not isinstance(value, np.ndarray):
+        raise WeightsError(f"{path}: member '{name}' is not a .npy array")
+    return value

@@ -11,7 +11,6 @@ Example::
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from qlower.backends import BACKENDS
 from qlower.errors import QlowerError, one_line
 from qlower.frontend.loader import load_model
 from qlower.ir import Graph
+from qlower.ir.weights import WeightsError, load_weights
 from qlower.passes import STAGES, Pass, PassManager, parse_pipeline
 
 
@@ -65,33 +65,10 @@ def run(graph: Graph, inputs: Mapping[str, np.ndarray], backend: str = "referenc
 
 def load_inputs(path: str | Path) -> dict[str, np.ndarray]:
     """Returns the arrays of an ``.npz`` inputs file (plain arrays only; no pickles)."""
-    p = Path(path)
-    if not p.exists():
-        raise QlowerError(f"{path}: no such inputs file")
-    if p.is_dir():
-        raise QlowerError(f"{path}: is a directory, not an .npz file")
-    if not zipfile.is_zipfile(path):
-        raise QlowerError(f"{path}: not an .npz file (expected a zip archive of .npy arrays)")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {name: _member(path, z, name) for name in z.files}
-    except (OSError, zipfile.BadZipFile, EOFError) as e:
-        raise QlowerError(f"{path}: not a readable .npz file ({one_line(e)})") from None
-
-
-def _member(path, z, name: str) -> np.ndarray:
-    try:
-        arr = z[name]
-    except ValueError as e:
-        if "allow_pickle" in str(e):
-            raise QlowerError(
-                f"{path}: array '{name}' holds Python objects (pickled); qlower reads only "
-                "numeric and bool arrays"
-            ) from None
-        raise QlowerError(f"{path}: array '{name}' cannot be read ({one_line(e)})") from None
-    if not isinstance(arr, np.ndarray):
-        raise QlowerError(f"{path}: member '{name}' is not a .npy array")
-    return arr
+        return load_weights(path, "inputs file")
+    except WeightsError as e:
+        raise QlowerError(str(e)) from None
 
 
 # -- checking against onnxruntime ------------------------------------------------------------

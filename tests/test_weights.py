@@ -117,7 +117,7 @@ def error(path: Path) -> str:
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.npz"
     assert error(path) == f"{path}: no such weights file"
-    assert error(tmp_path) == f"{tmp_path}: no such weights file"
+    assert error(tmp_path) == f"{tmp_path}: is a directory, not an .npz file"
 
 
 @pytest.mark.parametrize(
@@ -128,19 +128,20 @@ def test_missing_file(tmp_path: Path) -> None:
 def test_not_a_zip(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "w.npz"
     path.write_bytes(content)
-    assert error(path) == f"{path}: not a .npz file (not a zip archive)"
+    assert error(path) == f"{path}: not an .npz file (expected a zip archive of .npy arrays)"
 
 
 def test_single_npy_file(tmp_path: Path) -> None:
     path = tmp_path / "w.npy"
     np.save(path, np.zeros(3))
-    assert error(path) == f"{path}: not a .npz file (not a zip archive)"
+    assert error(path) == f"{path}: not an .npz file (expected a zip archive of .npy arrays)"
 
 
 def test_pickled_arrays_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "w.npz"
     np.savez(path, ok=np.zeros(2), obj=np.array([{"x": 1}, None], dtype=object))
-    assert error(path) == f"{path}: array 'obj' holds Python objects (pickled data is not loaded)"
+    assert error(path) == (f"{path}: array 'obj' holds Python objects (pickled); qlower reads "
+                           "only numeric and bool arrays")
 
 
 def test_member_that_is_not_an_array(tmp_path: Path) -> None:
