@@ -179,6 +179,15 @@ class Graph:
         return tuple(self.values[n] for n in self.outputs)
 
 
+def fresh_name(base: str, taken: set[str]) -> str:
+    """``base``, or ``base_1``, ``base_2``, ... : the first not in ``taken`` (which it joins)."""
+    name, i = base, 1
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    taken.add(name)
+    return name
+
+
 def topological_order(ops: Iterable[Op], defined: Iterable[str]) -> list[Op]:
     """Order ops so every operand is defined before use, keeping the given order where possible.
 

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from qlower.ir import Attrs, Constant, Dense, DType, Graph, Op, TensorType, Type, Value
-from qlower.ir.graph import topological_order
+from qlower.ir.graph import fresh_name, topological_order
 from qlower.ir.known_values import KnownValues, fold_op
 from qlower.ir.opdef import build_op, op_def
 
@@ -104,11 +104,7 @@ class Rewriter:
 
     # -- edits ----------------------------------------------------------------------------------
     def fresh(self, base: str) -> str:
-        name, i = base, 1
-        while name in self.taken:
-            name, i = f"{base}_{i}", i + 1
-        self.taken.add(name)
-        return name
+        return fresh_name(base, self.taken)
 
     def add_constant(self, array: np.ndarray, base: str) -> str:
         """Add a constant under a fresh name based on ``base``; returns the name."""

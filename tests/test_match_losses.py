@@ -10,7 +10,6 @@ onnxruntime after the pass.
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ import onnx
 import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from util import assert_same_outputs, make_model, random_inputs
+from util import assert_same_outputs, make_model, op_counts, random_inputs, valid_golden_cases
 
 from qlower.backends import run_graph
 from qlower.frontend import import_model
@@ -43,13 +42,8 @@ EXPECTED_OPS = {
 }
 
 
-def op_counts(graph: Graph) -> dict[str, int]:
-    return dict(Counter(op.name for op in graph.ops))
-
-
 def test_every_golden_case_is_listed() -> None:
-    cases = {p.stem for p in GOLDEN.glob("*.qir") if "// ERROR:" not in p.read_text()}
-    assert cases == set(EXPECTED_OPS)
+    assert valid_golden_cases(GOLDEN) == set(EXPECTED_OPS)
 
 
 @pytest.mark.parametrize("case", sorted(EXPECTED_OPS))

@@ -11,14 +11,13 @@ also checked over their whole attribute space.
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from util import assert_same_outputs, random_inputs
+from util import assert_same_outputs, op_counts, random_inputs, valid_golden_cases
 
 from qlower.backends import run_graph
 from qlower.ir import (
@@ -72,10 +71,6 @@ EXPECTED_OPS = {
 NOT_RANDOM = {"reshape_known_result", "reshape_unknown", "reduce_runtime_axes"}
 
 
-def op_counts(graph: Graph) -> dict[str, int]:
-    return dict(Counter(op.name for op in graph.ops))
-
-
 def convert(before: Graph) -> Graph:
     verify_graph(before)
     after = run_pipeline(before, "onnx-to-nn")
@@ -96,8 +91,7 @@ def single_op_graph(name: str, inputs, consts, operands, attrs) -> Graph:
 
 
 def test_every_golden_case_is_listed() -> None:
-    cases = {p.stem for p in GOLDEN.glob("*.qir") if "// ERROR:" not in p.read_text()}
-    assert cases == set(EXPECTED_OPS)
+    assert valid_golden_cases(GOLDEN) == set(EXPECTED_OPS)
 
 
 @pytest.mark.parametrize("case", sorted(EXPECTED_OPS))

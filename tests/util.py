@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -55,6 +57,16 @@ def assert_same_outputs(before: Graph, after: Graph, seed: int = 0, rtol: float 
         scale = max(float(np.max(np.abs(a[name]))), 1e-30) if a[name].size else 1.0
         err = float(np.max(np.abs(a[name].astype(np.float64) - b[name]))) if a[name].size else 0.0
         assert err <= rtol * scale, f"{name}: max error {err} vs scale {scale}"
+
+
+def op_counts(graph: Graph) -> dict[str, int]:
+    """How many ops of each name the graph has."""
+    return dict(Counter(op.name for op in graph.ops))
+
+
+def valid_golden_cases(folder: Path) -> set[str]:
+    """Names of the golden files in ``folder`` that are not expected to fail (no ``// ERROR:``)."""
+    return {p.stem for p in folder.glob("*.qir") if "// ERROR:" not in p.read_text()}
 
 
 def make_model(nodes, inputs, outputs, initializers=(), opset: int = 18) -> onnx.ModelProto:

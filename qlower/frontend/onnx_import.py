@@ -18,6 +18,7 @@ from onnx import helper, numpy_helper
 
 from qlower.errors import QlowerError, UnsupportedError, one_line
 from qlower.ir import Attrs, Constant, Dense, DType, Graph, Sym, TensorType, Value, VerifyError
+from qlower.ir.graph import fresh_name
 from qlower.ir.known_values import KnownValues, fold_op
 from qlower.ir.opdef import build_op, op_def
 from qlower.ir.symbolic import SYMBOL_RE, parse_sym
@@ -140,11 +141,7 @@ class _Importer:
         return QlowerError(f"{self.source}: node '{name}' ({node.op_type}): {message}")
 
     def fresh(self, base: str) -> str:
-        name, i = base, 1
-        while name in self.taken:
-            name, i = f"{base}_{i}", i + 1
-        self.taken.add(name)
-        return name
+        return fresh_name(base, self.taken)
 
     def add_constant(self, name: str, array: np.ndarray, what: str) -> None:
         check_finite(array, what, self.source, name in self.masks)
