@@ -4,6 +4,7 @@ from qlower.passes import (  # noqa: F401  (importing registers the passes)
     dce,
     fold_constants,
     fuse_linear,
+    match_activations,
     match_attention,
     match_losses,
     onnx_to_nn,

@@ -10,6 +10,7 @@ CANONICAL = ",".join([
     "split-linear",
     "simplify",
     "match-attention",
+    "match-activations",
     "match-losses",
     "fold-constants",
     "dce",

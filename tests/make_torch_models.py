@@ -43,6 +43,19 @@ class CausalSDPA(nn.Module):
         return nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
 
 
+class GeluMLP(nn.Module):
+    """Linear → GELU (exact) → Linear → GELU (tanh approximation): x [batch, 6]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(6, 12), nn.GELU(), nn.Linear(12, 5), nn.GELU(approximate="tanh")
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
 class MLPWithMSE(nn.Module):
     """A two-layer MLP and its MSE training loss: inputs x [batch, 5] and target t [batch, 3]."""
 
@@ -77,6 +90,7 @@ def models():
     qkv = tuple(torch.randn(2, 2, 4, 4) for _ in range(3))
     yield "sdpa_causal", CausalSDPA(), qkv, {"q": {0: batch}, "k": {0: batch}, "v": {0: batch}}
     yield "encoder", encoder, (torch.randn(2, 4, 8),), {"src": {0: batch}}
+    yield "mlp_gelu", GeluMLP(), (torch.randn(3, 6),), {"x": {0: batch}}
     yield "mlp_mse", MLPWithMSE(), (torch.randn(3, 5), torch.randn(3, 3)), {
         "x": {0: batch}, "t": {0: batch}}
     yield "mlp_ce", MLPWithCrossEntropy(), (torch.randn(3, 6), torch.tensor([0, 3, 1])), {

@@ -29,6 +29,7 @@ EXPECTED = {
     "mha_causal": {"nn.linear": 4, "nn.attention": 1},
     "sdpa_causal": {"nn.attention": 1},
     "encoder": {"nn.linear": 6, "nn.attention": 1, "nn.layer_norm": 2, "nn.relu": 1},
+    "mlp_gelu": {"nn.linear": 2, "nn.gelu": 2},
     "mlp_mse": {"nn.linear": 2, "nn.relu": 1, "nn.mse_loss": 1},
     "mlp_ce": {"nn.linear": 2, "nn.tanh": 1, "nn.cross_entropy": 1},
 }
