@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,15 +110,29 @@ def onnxruntime_outputs(model_path: str | Path, inputs: Mapping[str, np.ndarray]
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1  # reductions in one fixed order: reproducible reports
-    opts.log_severity_level = 3
+    opts.log_severity_level = 4  # its errors come back as exceptions; no second copy on stderr
+    run_opts = ort.RunOptions()
+    run_opts.log_severity_level = 4
     try:
         sess = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
         names = [o.name for o in sess.get_outputs()]
         wanted = {i.name for i in sess.get_inputs()}
         feed = {k: v for k, v in inputs.items() if k in wanted}
-        return dict(zip(names, sess.run(names, feed)))
+        return dict(zip(names, sess.run(names, feed, run_opts)))
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
-        raise QlowerError(f"{model_path}: onnxruntime failed: {one_line(e)}") from None
+        raise QlowerError(f"{model_path}: onnxruntime failed{_ort_reason(str(e))}") from None
+
+
+_ORT_NODE = re.compile(r"running (\w+) node\. Name:'([^']*)'")
+
+
+def _ort_reason(message: str) -> str:
+    """`` at node 'n' (Op): <reason>`` from onnxruntime's message, without its C++ context."""
+    node = _ORT_NODE.search(message)
+    where = f" at node '{node.group(2)}' ({node.group(1)})" if node else ""
+    reason = message.split("Status Message:")[-1]
+    reason = reason.split(" was false. ")[-1] if " was false. " in reason else reason
+    return f"{where}: {one_line(reason, 200)}"
 
 
 def compare_output(name: str, got: np.ndarray, ref: np.ndarray, rtol: float, atol: float) -> OutputCheck:

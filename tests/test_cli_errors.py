@@ -371,3 +371,25 @@ def test_error_from_a_real_process(work):
     proc = subprocess.run([sys.executable, "-m", "qlower", "run", "ok.onnx", "--inputs", "x.npz"],
                           capture_output=True, text=True, timeout=120)
     assert (proc.returncode, proc.stdout, proc.stderr) == (2, "", "error: x.npz: no such inputs file\n")
+
+
+def test_check_when_onnxruntime_refuses_the_model(work, capsys):
+    """A valid model onnxruntime 1.31 cannot run (an Attention mask shorter than the keys, which
+    ONNX pads): qlower runs it, --check says why onnxruntime did not, on one line."""
+    vi = h.make_tensor_value_info
+    g = h.make_graph(
+        [h.make_node("Attention", ["q", "k", "v", "m"], ["y"], name="att")], "g",
+        [vi("q", T.FLOAT, [1, 2, 3, 4]), vi("k", T.FLOAT, [1, 2, 5, 4]),
+         vi("v", T.FLOAT, [1, 2, 5, 4]), vi("m", T.BOOL, [3, 2])],
+        [vi("y", T.FLOAT, [1, 2, 3, 4])])
+    model = h.make_model(g, opset_imports=[h.make_opsetid("", 23)])
+    model.ir_version = 10
+    onnx.save(model, "short_mask.onnx")
+    rng = np.random.default_rng(0)
+    np.savez("sm.npz", **{n: rng.standard_normal(s).astype(np.float32)
+                          for n, s in (("q", (1, 2, 3, 4)), ("k", (1, 2, 5, 4)), ("v", (1, 2, 5, 4)))},
+             m=np.ones((3, 2), bool))
+    assert cli(capsys, "run", "short_mask.onnx", "--inputs", "sm.npz")[0] == 0
+    assert_error(capsys, ["run", "short_mask.onnx", "--inputs", "sm.npz", "--check"],
+                 "short_mask.onnx: onnxruntime failed at node 'att' (Attention): inconsistent "
+                 "total_sequence_length (between attn_mask and past_key and past_value)")

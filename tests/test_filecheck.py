@@ -67,3 +67,8 @@ def test_every_pass_has_golden_tests() -> None:
 
     missing = [name for name in registered_passes() if not (ROOT / name).is_dir()]
     assert not missing, f"passes without golden tests in tests/filecheck/: {missing}"
+    no_invalid = [
+        name for name in registered_passes()
+        if not any("// ERROR:" in p.read_text() for p in (ROOT / name).glob("*.qir"))
+    ]
+    assert not no_invalid, f"passes without an invalid-input golden test: {no_invalid}"
