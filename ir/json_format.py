@@ -24,7 +24,7 @@ import numpy as np
 
 from qlower.ir.attributes import ConstRef, Dense
 from qlower.ir.graph import Constant, Graph, Op
-from qlower.ir.printer import DEFAULT_INLINE_LIMIT, attr_str, type_str
+from qlower.ir.printer import DEFAULT_INLINE_LIMIT, attr_str, shortest, type_str
 from qlower.ir.symbolic import Sym
 
 
@@ -36,7 +36,7 @@ def json_number(x: Any, dtype: np.dtype) -> Any:
         return bool(x)
     if dtype.kind in "iu" or isinstance(x, int):
         return int(x)
-    value = float(str(dtype.type(x))) if dtype.kind == "f" else float(x)
+    value = shortest(x, dtype) if dtype.kind == "f" else float(x)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):

@@ -75,6 +75,16 @@ def attr_str(v: Any) -> str:
     raise TypeError(f"cannot print attribute value {v!r}")
 
 
+def shortest(x: Any, dtype: np.dtype) -> float:
+    """The shortest decimal that reads back as the same ``dtype`` value, as a Python float.
+
+    Its ``repr`` is the printed form (``0.1`` for float32 0.1, ``65500.0`` for float16 65504):
+    numpy's shortest digits (Dragon4, the same in every numpy release) in Python's float syntax,
+    so dumps are byte-identical whatever numpy formats by default.
+    """
+    return float(np.format_float_scientific(dtype.type(x), unique=True, trim="-"))
+
+
 def _scalar_str(x: Any, dtype: np.dtype) -> str:
     if isinstance(x, Sym):
         return f"({x})"
@@ -83,7 +93,7 @@ def _scalar_str(x: Any, dtype: np.dtype) -> str:
     if dtype.kind in "iu" or (dtype.kind == "O" and isinstance(x, int)):
         return str(int(x))
     if dtype.kind == "f":
-        return str(dtype.type(x))
+        return repr(shortest(x, dtype))
     raise TypeError(f"cannot print constant element of dtype {dtype}")
 
 

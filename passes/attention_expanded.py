@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from qlower.ir import Op, TensorType
+from qlower.ir.printer import shortest
 from qlower.passes.attention_common import (
     ADD,
     DIV,
@@ -55,7 +56,7 @@ def tidy_scale(scale: float, q: TensorType) -> float:
         exact = 1.0 / math.sqrt(head)
         if abs(scale - exact) <= 2 * float(np.finfo(np.float32).eps) * exact:
             return exact
-    return float(str(np.float32(scale)))
+    return shortest(scale, np.dtype(np.float32))
 
 
 def scale_factor(op: Op, rw: Rewriter) -> tuple[str, float] | None:

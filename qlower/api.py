@@ -20,7 +20,7 @@ import numpy as np
 
 from qlower.backends import BACKENDS
 from qlower.errors import QlowerError, one_line
-from qlower.frontend.loader import load_model
+from qlower.frontend.loader import check_external_locations, decode_onnx, load_model, read_bytes
 from qlower.ir import Graph
 from qlower.ir.weights import WeightsError, load_weights
 from qlower.passes import STAGES, Pass, PassManager, parse_pipeline
@@ -108,6 +108,8 @@ def onnxruntime_outputs(model_path: str | Path, inputs: Mapping[str, np.ndarray]
     """Returns onnxruntime's outputs (name → array) for the ONNX file on ``inputs``."""
     import onnxruntime as ort
 
+    model = decode_onnx(model_path, read_bytes(model_path, "model file"))
+    check_external_locations(Path(model_path), model)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1  # reductions in one fixed order: reproducible reports
     opts.log_severity_level = 4  # its errors come back as exceptions; no second copy on stderr

@@ -22,6 +22,7 @@ for ``check_model(full_check=True)``.
 from __future__ import annotations
 
 import functools
+import warnings
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -233,21 +234,71 @@ def _ort_session(model: onnx.ModelProto) -> ort.InferenceSession:
     return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
+# The onnxruntime these cases were checked against. Older releases (Python 3.10 gets 1.23) have
+# kernels that depart from the ONNX specification (opset-23 Attention with softcap or a
+# qk_matmul_output mode, ReduceSum with noop_with_empty_axes), and ONNX's reference evaluator has
+# its own departures and, under older numpy, crashes. So with an older onnxruntime an output
+# passes if it matches onnxruntime or the reference evaluator; with this one (or newer) it must
+# match onnxruntime.
+VALIDATED_ORT = (1, 31)
+
+
+def ort_is_older_than_validated() -> bool:
+    return tuple(int(p) for p in ort.__version__.split(".")[:2]) < VALIDATED_ORT
+
+
+def _spec_outputs(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray]) -> dict | None:
+    names = [o.name for o in model.graph.output]
+    try:
+        outs = ReferenceEvaluator(model).run(None, dict(feeds))
+    except Exception:  # noqa: BLE001 - an older evaluator may fail where the runtime does not
+        return None
+    return dict(zip(names, (np.asarray(x) for x in outs)))
+
+
+def reference_candidates(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray],
+                         reference: str = ORT) -> list[dict[str, np.ndarray]]:
+    """The outputs an output may match, most trusted first (see VALIDATED_ORT)."""
+    names = [o.name for o in model.graph.output]
+    if reference == ONNX_REF:
+        spec = _spec_outputs(model, feeds)
+        if spec is None:  # fail with the evaluator's own error
+            ReferenceEvaluator(model).run(None, dict(feeds))
+        return [spec]
+    if reference != ORT:
+        raise AssertionError(f"unknown reference {reference!r}")
+    if not ort_is_older_than_validated():
+        return [dict(zip(names, _ort_session(model).run(None, dict(feeds))))]
+    found = []
+    try:
+        found.append(dict(zip(names, _ort_session(model).run(None, dict(feeds)))))
+    except Exception:  # noqa: BLE001 - an older onnxruntime may refuse a valid model
+        pass
+    spec = _spec_outputs(model, feeds)
+    if spec is not None:
+        found.append(spec)
+    assert found, "neither onnxruntime nor ONNX's reference evaluator can run this model"
+    return found
+
+
 @functools.cache
-def expected_outputs(case: Case) -> tuple[dict[str, np.ndarray], ...]:
-    names = [o.name for o in case.model.graph.output]
-    results = []
-    if case.reference == ORT:
-        sess = _ort_session(case.model)
-        for feeds in case.feeds:
-            results.append(dict(zip(names, sess.run(None, dict(feeds)))))
-    elif case.reference == ONNX_REF:
-        ref = ReferenceEvaluator(case.model)
-        for feeds in case.feeds:
-            results.append(dict(zip(names, (np.asarray(x) for x in ref.run(None, dict(feeds))))))
-    else:
-        raise AssertionError(f"unknown reference {case.reference!r}")
-    return tuple(results)
+def expected_outputs(case: Case) -> tuple[list[dict[str, np.ndarray]], ...]:
+    return tuple(reference_candidates(case.model, feeds, case.reference) for feeds in case.feeds)
+
+
+def assert_close_to_one(name: str, got: np.ndarray, candidates: list[dict[str, np.ndarray]]) -> None:
+    """``got`` matches the first reference, or (with an older onnxruntime) another one."""
+    first_error = None
+    for want in candidates:
+        try:
+            assert_close(name, got, np.asarray(want[name]))
+            if first_error is not None:
+                warnings.warn(f"{name}: onnxruntime {ort.__version__} departs from the ONNX "
+                              "reference evaluator, which qlower matches", stacklevel=2)
+            return
+        except AssertionError as e:
+            first_error = first_error or e
+    raise first_error
 
 
 @functools.cache
@@ -301,11 +352,11 @@ def check_case(case: Case, stage: str) -> None:
             assert any(isinstance(d, Sym) and s in d.symbols
                        for v in graph.inputs for d in v.type.dims), f"symbol {s} was lost"
     names = [o.name for o in case.model.graph.output]
-    for feeds, want in zip(case.feeds, expected_outputs(case)):
+    for feeds, candidates in zip(case.feeds, expected_outputs(case)):
         got = run_graph(graph, {k: np.array(v) for k, v in feeds.items()})
         assert list(got) == names
         for name in names:
-            assert_close(name, got[name], want[name])
+            assert_close_to_one(name, got[name], candidates)
 
 
 def case_params(cases: Sequence[Case]) -> list:

@@ -130,9 +130,10 @@ def test_check_reports_shape_and_dtype(mlp):
         qlower.check_with_onnxruntime(mlp, {"x": X}, {})
 
 
-def test_onnxruntime_failure_is_one_line(tmp_path):
+def test_check_of_a_corrupt_file_is_one_line(tmp_path):
     (tmp_path / "bad.onnx").write_bytes(b"garbage")
-    with pytest.raises(QlowerError, match=r"bad.onnx: onnxruntime failed: [^\n]*$"):
+    with pytest.raises(QlowerError, match=r"bad.onnx: not an ONNX model \(the protobuf is "
+                                          r"corrupt or truncated\)$"):
         qlower.check_with_onnxruntime(tmp_path / "bad.onnx", {}, {})
 
 
@@ -161,7 +162,8 @@ def test_load_inputs(tmp_path):
         load_inputs(tmp_path / "nope.npz")
 
 
-def test_onnxruntime_refuses_external_data_outside_the_folder(tmp_path, mlp):
+def test_check_refuses_external_data_outside_the_folder(tmp_path, mlp):
+    """qlower refuses it itself: older onnxruntime releases would read the file."""
     m = onnx.load(mlp)
     t = m.graph.initializer[0]
     (tmp_path / "secret.bin").write_bytes(nh.to_array(t).tobytes())
@@ -171,5 +173,6 @@ def test_onnxruntime_refuses_external_data_outside_the_folder(tmp_path, mlp):
     entry.key, entry.value = "location", "../secret.bin"
     (tmp_path / "sub").mkdir()
     onnx.save(m, tmp_path / "sub" / "m.onnx")
-    with pytest.raises(QlowerError, match="m.onnx: onnxruntime failed: "):
+    with pytest.raises(QlowerError, match="m.onnx: external data of initializer 'w1' points "
+                                          "outside the model's folder$"):
         qlower.check_with_onnxruntime(tmp_path / "sub" / "m.onnx", {"x": X}, {})

@@ -145,7 +145,7 @@ BAD_MODELS = [
     ("sub/m.onnx", save_outside,
      "external data of initializer 'w' points outside the model's folder"),
     ("ext.onnx", lambda p: onnx.save(external(with_values(), "gone.bin"), p),
-     "external data file of initializer 'w' is missing"),
+     "external data of initializer 'w': file 'gone.bin' is missing"),
     ("old.onnx", lambda p: onnx.save(relu_model(opset=11), p),
      "opset 11 is too old; qlower imports opsets 13-23 (upgrade it with "
      "onnx.version_converter.convert_version)"),

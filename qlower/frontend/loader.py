@@ -177,9 +177,31 @@ def check_supported_ops(path, model: onnx.ModelProto, opset: int) -> None:
 _TENSOR_NAME = re.compile(r"tensor name: ([^)]*?)\s*\)")
 
 
+def check_external_locations(path: Path, model: onnx.ModelProto) -> None:
+    """Every external-data file must be a regular file inside the model's folder.
+
+    onnx enforces this when it loads the data; qlower checks it itself too, because older
+    onnxruntime releases (what `run --check` may run on) read whatever the model points at.
+    """
+    folder = Path(path).resolve().parent
+    for t in model.graph.initializer:
+        if not uses_external_data(t):
+            continue
+        location = next((e.value for e in t.external_data if e.key == "location"), "")
+        target = Path(location)
+        where = f"{path}: external data of initializer '{t.name}'"
+        if target.is_absolute() or not (folder / target).resolve().is_relative_to(folder):
+            raise QlowerError(f"{where} points outside the model's folder")
+        if (folder / target).is_symlink():
+            raise QlowerError(f"{where} is a symbolic link (refused)")
+        if not (folder / target).is_file():
+            raise QlowerError(f"{where}: file '{location}' is missing")
+
+
 def load_external(path: Path, model: onnx.ModelProto) -> None:
     if not any(uses_external_data(t) for t in model.graph.initializer):
         return
+    check_external_locations(path, model)
     try:
         load_external_data_for_model(model, str(path.parent))
     except Exception as e:  # noqa: BLE001 - onnx raises ValidationError, OSError, ...

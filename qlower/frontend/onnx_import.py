@@ -21,6 +21,7 @@ from qlower.ir import Attrs, Constant, Dense, DType, Graph, Sym, TensorType, Val
 from qlower.ir.graph import fresh_name
 from qlower.ir.known_values import KnownValues, fold_op
 from qlower.ir.opdef import build_op, op_def
+from qlower.ir.printer import shortest
 from qlower.ir.symbolic import SYMBOL_RE, parse_sym
 from qlower.ir.verifier import verify_graph
 
@@ -59,7 +60,7 @@ IGNORED_ATTRS = {"Cast": {"saturate", "round_mode"}}
 
 def f32_attr(v: float) -> float:
     """ONNX float attributes are float32: keep the shortest decimal that round-trips."""
-    return float(str(np.float32(v)))
+    return shortest(v, np.dtype(np.float32))
 
 
 def dtype_of(elem_type: int, what: str) -> DType:
