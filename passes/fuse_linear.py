@@ -46,6 +46,33 @@ def row_of(arr: np.ndarray, n: int, out_rank: int) -> np.ndarray | None:
     return np.broadcast_to(flat, (n,)).copy()
 
 
+TRANSPOSE = ("onnx.Transpose", "nn.transpose")
+
+
+def constant_matrix(rw: Rewriter, name: str | None) -> tuple[np.ndarray, str, bool] | None:
+    """The value of ``name`` if it is a constant, or a 2-D transpose of one:
+    ``(value, source constant, whether value is the source transposed)``.
+
+    Exporters write ``MatMul(x, Transpose(W))``; fold-constants folds that only below its size
+    limit, so the transpose is looked through here and cancels against the one a linear needs.
+    """
+    arr = rw.constant(name)
+    if arr is not None:
+        return (arr, name, False) if arr.dtype != object else None
+    op = rw.producer_of(name, *TRANSPOSE)
+    if op is None or tuple(op.attr("perm")) != (1, 0):
+        return None
+    src = rw.constant(op.operands[0])
+    if src is None or src.dtype == object or src.ndim != 2:
+        return None
+    return src.T, op.operands[0], True
+
+
+def weight_constant(rw: Rewriter, weight: np.ndarray, source: str, transposed: bool) -> str:
+    """The constant for ``weight``: ``source`` itself when it holds that data, else ``<source>.T``."""
+    return derived_constant(rw, np.ascontiguousarray(weight), source + (".T" if transposed else ""))
+
+
 def _is_float(rw: Rewriter, name: str) -> bool:
     return rw.tensor_type(name).dtype.is_float
 
@@ -60,15 +87,20 @@ class GemmToLinear:
     roots = ("onnx.Gemm",)
 
     def rewrite(self, op: Op, rw: Rewriter) -> bool:
-        a, b_name, c_name = op.operand(0), op.operand(1), op.operand(2)
-        b = rw.constant(b_name)
-        if b is None or b.dtype == object or not _is_float(rw, a):
+        a, c_name = op.operand(0), op.operand(2)
+        found = constant_matrix(rw, op.operand(1))
+        if found is None or not _is_float(rw, a):
             return False
+        b, source, b_is_transposed = found
         alpha, beta = op.attr("alpha"), op.attr("beta")
-        weight, suffix = (b, "") if op.attr("transB") else (b.T, ".T")
+        weight = b if op.attr("transB") else b.T
+        transposed = bool(op.attr("transB")) == b_is_transposed  # weight vs. source's layout
         if alpha != 1.0:
-            weight, suffix = scaled(weight, alpha), suffix + ".scaled"
-        w_name = derived_constant(rw, np.ascontiguousarray(weight), b_name + suffix)
+            weight = scaled(weight, alpha)
+            w_name = derived_constant(rw, np.ascontiguousarray(weight),
+                                      source + (".T" if transposed else "") + ".scaled")
+        else:
+            w_name = weight_constant(rw, weight, source, transposed)
         new: list[Op] = []
         if op.attr("transA"):
             t = rw.build("nn.transpose", [a], {"perm": [1, 0]}, results=[rw.fresh(f"{a}.T")],
@@ -105,16 +137,18 @@ def _bias_name(c_name: str, c: np.ndarray, n: int, beta: float) -> str:
 
 
 class MatMulToLinear:
-    """``MatMul(x, W)`` with W a constant ``[K, N]`` ⇒ ``nn.linear(x, W.T)``."""
+    """``MatMul(x, W)`` with W a constant ``[K, N]`` (or the transpose of one) ⇒
+    ``nn.linear(x, W.T)``."""
 
     roots = ("onnx.MatMul", "nn.matmul")
 
     def rewrite(self, op: Op, rw: Rewriter) -> bool:
-        x, w_name = op.operand(0), op.operand(1)
-        w = rw.constant(w_name)
-        if w is None or w.dtype == object or w.ndim != 2 or not _is_float(rw, x):
+        x = op.operand(0)
+        found = constant_matrix(rw, op.operand(1))
+        if found is None or found[0].ndim != 2 or not _is_float(rw, x):
             return False
-        weight = derived_constant(rw, np.ascontiguousarray(w.T), f"{w_name}.T")
+        w, source, w_is_transposed = found
+        weight = weight_constant(rw, w.T, source, not w_is_transposed)
         rw.replace(op, [rw.build("nn.linear", [x, weight], results=[op.result().name], loc=op.loc)])
         return True
 

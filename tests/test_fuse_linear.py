@@ -42,6 +42,7 @@ EXPECTED_OPS = {
     "add_into_bias": {"nn.linear": 1},
     "non_constant_weight": {"onnx.Gemm": 1, "onnx.MatMul": 1, "onnx.Add": 1},
     "add_not_bias": {"nn.linear": 2, "onnx.Add": 2},
+    "transposed_weight": {"nn.linear": 2},
 }
 
 
