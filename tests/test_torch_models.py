@@ -110,3 +110,22 @@ def test_dump_round_trip(name: str, opset: int, stage: str) -> None:
     again = parse(text, weights)
     assert again == graph
     assert print_graph(run_pipeline(again, STAGES[stage])) == text, "stage is not idempotent"
+
+
+@pytest.mark.parametrize("name,opset", CASES, ids=[f"{n}-{o}" for n, o in CASES])
+def test_done_when_commands(name: str, opset: int, tmp_path, capsys) -> None:
+    """The issue's acceptance commands, as a user types them."""
+    from qlower.cli import main
+
+    path = str(_path(name, opset))
+    assert main(["inspect", path, "--stage", "canonical"]) == 0
+    dump = capsys.readouterr().out
+    for op in EXPECTED[name]:
+        assert f" = {op}(" in dump, op
+    assert " = onnx." not in dump
+    inputs = tmp_path / "inputs.npz"
+    np.savez(inputs, **_inputs(_path(name, opset), batch=3, seed=7))
+    status = main(["run", path, "--inputs", str(inputs), "--backend", "reference", "--check"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert out.count(": ok") == len(ort.InferenceSession(path).get_outputs())
