@@ -10,5 +10,6 @@ from qlower.ir.dialects import (  # noqa: F401
     indexing,
     linalg,
     losses,
+    reductions,
     reshape,
 )

@@ -8,40 +8,30 @@ opset 13 becomes the ``axes`` operand of opset 18). Symbolic dimensions stay sym
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import onnx
-from onnx import helper, numpy_helper
+from onnx import helper
 
-from qlower.errors import QlowerError, UnsupportedError, one_line
-from qlower.ir import Attrs, Constant, Dense, DType, Graph, Sym, TensorType, Value, VerifyError
+from qlower.errors import QlowerError, UnsupportedError
+from qlower.frontend.onnx_values import (
+    check_finite,
+    convert_attr,
+    dtype_of,
+    f32_attr,
+    mask_only_tensors,
+    tensor_array,
+    value_type,
+)
+from qlower.ir import Attrs, Constant, Dense, DType, Graph, TensorType, Value, VerifyError
 from qlower.ir.graph import fresh_name
 from qlower.ir.known_values import KnownValues, fold_op
 from qlower.ir.opdef import build_op, op_def
-from qlower.ir.printer import shortest
-from qlower.ir.symbolic import SYMBOL_RE, parse_sym
 from qlower.ir.verifier import verify_graph
 
 MIN_OPSET, MAX_OPSET = 13, 23
-
-DTYPES = {
-    onnx.TensorProto.FLOAT: DType.F32,
-    onnx.TensorProto.DOUBLE: DType.F64,
-    onnx.TensorProto.FLOAT16: DType.F16,
-    onnx.TensorProto.INT8: DType.I8,
-    onnx.TensorProto.INT16: DType.I16,
-    onnx.TensorProto.INT32: DType.I32,
-    onnx.TensorProto.INT64: DType.I64,
-    onnx.TensorProto.UINT8: DType.U8,
-    onnx.TensorProto.UINT16: DType.U16,
-    onnx.TensorProto.UINT32: DType.U32,
-    onnx.TensorProto.UINT64: DType.U64,
-    onnx.TensorProto.BOOL: DType.BOOL,
-}
-ONNX_OF_DTYPE = {v: k for k, v in DTYPES.items()}
 
 # Supported ONNX ops (default domain). Each maps to ``onnx.<OpType>``; Constant becomes a
 # graph constant. Opset limits beyond the 13-23 range: Gelu >= 20, Attention >= 23,
@@ -56,74 +46,6 @@ SUPPORTED_OPS = (
 
 # Attributes that exist in ONNX but change nothing for the types qlower supports.
 IGNORED_ATTRS = {"Cast": {"saturate", "round_mode"}}
-
-
-def f32_attr(v: float) -> float:
-    """ONNX float attributes are float32: keep the shortest decimal that round-trips."""
-    return shortest(v, np.dtype(np.float32))
-
-
-def dtype_of(elem_type: int, what: str) -> DType:
-    dt = DTYPES.get(elem_type)
-    if dt is None:
-        name = onnx.TensorProto.DataType.Name(elem_type) if elem_type in onnx.TensorProto.DataType.values() else str(elem_type)
-        raise UnsupportedError(f"{what} has element type {name}, which qlower does not support")
-    return dt
-
-
-def symbol_for(param: str, fallback: str) -> int | Sym:
-    """A dim_param as a symbolic size (expressions like ``2*batch`` are parsed)."""
-    text = param.strip()
-    if SYMBOL_RE.fullmatch(text):
-        return Sym.of(text)
-    try:
-        value = parse_sym(text)
-        if not isinstance(value, int) or value > 0:
-            return value
-    except ValueError:
-        pass
-    clean = re.sub(r"\W", "_", text) or fallback
-    if clean[0].isdigit():
-        clean = "_" + clean
-    return Sym.of(clean)
-
-
-def _sanitize(name: str) -> str:
-    clean = re.sub(r"\W", "_", name)
-    return ("_" + clean) if not clean or clean[0].isdigit() else clean
-
-
-def value_type(vi: onnx.ValueInfoProto, what: str) -> TensorType:
-    if not vi.type.HasField("tensor_type"):
-        raise UnsupportedError(f"{what} is not a tensor (sequences and maps are not supported)")
-    tt = vi.type.tensor_type
-    dtype = dtype_of(tt.elem_type, what)
-    if not tt.HasField("shape"):
-        raise UnsupportedError(f"{what} has no shape; qlower needs the rank of every input")
-    dims: list = []
-    for axis, d in enumerate(tt.shape.dim):
-        if d.HasField("dim_value"):
-            if d.dim_value < 0:
-                raise QlowerError(f"{what} has a negative dimension {d.dim_value}")
-            dims.append(int(d.dim_value))
-        elif d.HasField("dim_param") and d.dim_param:
-            dims.append(symbol_for(d.dim_param, f"{_sanitize(vi.name)}_d{axis}"))
-        else:
-            dims.append(Sym.of(f"{_sanitize(vi.name)}_d{axis}"))
-    return TensorType(dtype, tuple(dims))
-
-
-def convert_attr(a: onnx.AttributeProto):
-    v = helper.get_attribute_value(a)
-    if a.type == onnx.AttributeProto.FLOAT:
-        return f32_attr(v)
-    if a.type == onnx.AttributeProto.FLOATS:
-        return tuple(f32_attr(x) for x in v)
-    if a.type == onnx.AttributeProto.STRING:
-        return v.decode("utf-8")
-    if a.type in (onnx.AttributeProto.INT, onnx.AttributeProto.INTS):
-        return v
-    raise UnsupportedError(f"attribute '{a.name}' of type {onnx.AttributeProto.AttributeType.Name(a.type)}")
 
 
 @dataclass
@@ -212,42 +134,6 @@ class _Importer:
         else:
             raise self.fail(node, name, f"constant attribute '{a.name}' is not supported")
         self.add_constant(node.output[0], arr, f"constant '{node.output[0]}' (node '{name}')")
-
-
-def tensor_array(t: onnx.TensorProto, what: str) -> np.ndarray:
-    dtype_of(t.data_type, what)
-    try:
-        return np.array(numpy_helper.to_array(t))
-    except Exception as e:  # noqa: BLE001 - onnx raises many kinds here
-        raise QlowerError(f"{what}: cannot read its data ({one_line(e)})") from None
-
-
-def check_finite(arr: np.ndarray, what: str, source: str, mask_only: bool = False) -> None:
-    """NaN is never valid data; ±Inf only in a tensor that is used only as a mask."""
-    if arr.dtype.kind not in "fc" or not arr.size or np.all(np.isfinite(arr)):
-        return
-    n_nan = int(np.isnan(arr).sum())
-    n_inf = int(np.isinf(arr).sum())
-    if n_nan == 0 and mask_only:
-        return
-    parts = [f"{n} {k}" for n, k in ((n_nan, "NaN"), (n_inf, "Inf")) if n]
-    hint = "" if n_nan else " (±Inf is allowed only in attention masks)"
-    raise QlowerError(f"{source}: {what} contains {' and '.join(parts)} of {arr.size} values{hint}")
-
-
-# Uses of a tensor that make ±Inf meaningful: an additive mask, a masked_fill value, the mask
-# input of Attention.
-_MASK_USES = {("Add", 0), ("Add", 1), ("Where", 1), ("Where", 2), ("Attention", 3)}
-
-
-def mask_only_tensors(graph: onnx.GraphProto) -> set[str]:
-    uses: dict[str, set[tuple[str, int]]] = {}
-    for node in graph.node:
-        for i, name in enumerate(node.input):
-            if name:
-                uses.setdefault(name, set()).add((node.op_type, i))
-    outputs = {o.name for o in graph.output}
-    return {n for n, u in uses.items() if u and u <= _MASK_USES and n not in outputs}
 
 
 # -- opset normalisation ----------------------------------------------------------------------
