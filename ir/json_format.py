@@ -2,16 +2,18 @@
 
 ``graph_to_json(graph)`` returns plain dicts and lists::
 
-    {"name": "mlp", "attrs": {"opset": "18"},
+    {"name": "mlp", "attrs": {"opset": 18},
      "inputs": [{"name": "x", "type": "tensor<(batch)x4xf32>"}],
      "constants": [{"name": "w", "type": "tensor<8x4xf32>", "data": {"ref": "sha256:..."}}],
      "ops": [{"op": "nn.linear", "results": [{"name": "y", "type": "..."}],
               "operands": ["x", "w", null], "attrs": {}, "loc": ["fc1"]}],
      "outputs": ["y"]}
 
-Types and attribute values are strings in their IR text spelling. Constants are inline nested
-lists when the text printer would print them inline, else ``{"ref": checksum}``. Non-finite
-numbers are the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` so the result is valid JSON.
+Types are strings in their IR text spelling; attribute values are JSON numbers, strings,
+booleans and lists, except element types and symbolic sizes, which are their text (``"f32"``,
+``"(batch)"``). Constants are inline nested lists when the text printer would print them inline,
+else ``{"ref": checksum}``. Non-finite numbers are the strings ``"NaN"``, ``"Infinity"``,
+``"-Infinity"`` so the result is valid JSON.
 """
 
 from __future__ import annotations
@@ -60,8 +62,21 @@ def _nest(flat: list, shape: tuple[int, ...]) -> list:
     return [_nest(flat[i * step : (i + 1) * step], shape[1:]) for i in range(shape[0])]
 
 
-def _attrs(attrs) -> dict[str, str]:
-    return {k: attr_str(v) for k, v in attrs.items()}
+def attr_to_json(v: Any) -> Any:
+    """An attribute value as JSON: numbers, strings, booleans and lists as themselves; element
+    types and symbolic sizes as their IR text (``"f32"``, ``"(batch)"``); non-finite floats as
+    the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"``."""
+    if isinstance(v, bool) or isinstance(v, (int, str)):
+        return v
+    if isinstance(v, float):
+        return json_number(v, np.dtype(np.float64))
+    if isinstance(v, tuple):
+        return [attr_to_json(x) for x in v]
+    return attr_str(v)
+
+
+def _attrs(attrs) -> dict[str, Any]:
+    return {k: attr_to_json(v) for k, v in attrs.items()}
 
 
 def _constant(c: Constant, inline_limit: int) -> dict:

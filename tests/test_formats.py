@@ -36,7 +36,7 @@ def test_json_structure(graph):
     doc = graph_to_json(graph)
     assert sorted(doc) == ["attrs", "constants", "inputs", "name", "ops", "outputs"]
     assert doc["name"] == "g"
-    assert doc["attrs"] == {"opset": "18", "producer": '"t"'}
+    assert doc["attrs"] == {"opset": 18, "producer": "t"}
     assert doc["inputs"] == [{"name": "x", "type": "tensor<(batch)x4xf32>"},
                              {"name": "odd name", "type": "tensor<i64>"}]
     assert doc["constants"] == [
@@ -49,7 +49,7 @@ def test_json_structure(graph):
     assert doc["ops"][0] == {
         "op": "onnx.Gemm", "results": [{"name": "y", "type": "tensor<(batch)x3xf32>"}],
         "operands": ["x", "w", None],
-        "attrs": {"alpha": "1.0", "beta": "1.0", "transA": "0", "transB": "1"}, "loc": ["fc"],
+        "attrs": {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 1}, "loc": ["fc"],
     }
     assert doc["ops"][1]["results"] == [{"name": "z", "type": "tensor<(batch)x2xf32>"}, None]
     assert doc["ops"][2]["loc"] == ["sq", "extra"]

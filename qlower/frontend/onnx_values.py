@@ -27,7 +27,6 @@ DTYPES = {
     onnx.TensorProto.UINT64: DType.U64,
     onnx.TensorProto.BOOL: DType.BOOL,
 }
-ONNX_OF_DTYPE = {v: k for k, v in DTYPES.items()}
 
 def f32_attr(v: float) -> float:
     """ONNX float attributes are float32: keep the shortest decimal that round-trips."""
