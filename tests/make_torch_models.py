@@ -36,6 +36,14 @@ class CausalSelfAttention(SelfAttention):
         return self.attn(x, x, x, attn_mask=mask, need_weights=False)[0]
 
 
+class CausalFlagSelfAttention(SelfAttention):
+    """MultiheadAttention with is_causal=True (torch then also wants the mask as a hint)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = nn.Transformer.generate_square_subsequent_mask(x.shape[1])
+        return self.attn(x, x, x, attn_mask=mask, is_causal=True, need_weights=False)[0]
+
+
 class CausalSDPA(nn.Module):
     """F.scaled_dot_product_attention(is_causal=True) on q, k, v of shape [batch, heads, seq, dim]."""
 
@@ -87,6 +95,8 @@ def models():
     yield "mha", SelfAttention(8, 2), (torch.randn(2, 4, 8),), {"x": {0: batch}}
     yield "mha_single_head", SelfAttention(8, 1), (torch.randn(2, 4, 8),), {"x": {0: batch}}
     yield "mha_causal", CausalSelfAttention(8, 2), (torch.randn(2, 4, 8),), {"x": {0: batch}}
+    yield "mha_causal_flag", CausalFlagSelfAttention(8, 2), (torch.randn(2, 4, 8),), {
+        "x": {0: batch}}
     qkv = tuple(torch.randn(2, 2, 4, 4) for _ in range(3))
     yield "sdpa_causal", CausalSDPA(), qkv, {"q": {0: batch}, "k": {0: batch}, "v": {0: batch}}
     yield "encoder", encoder, (torch.randn(2, 4, 8),), {"src": {0: batch}}

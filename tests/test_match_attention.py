@@ -235,7 +235,7 @@ FE = Path(__file__).parent / "models"
 TORCH_MODELS = {  # file -> causal
     f"{name}_opset{opset}": causal
     for name, causal in (("mha", False), ("encoder", False), ("mha_single_head", False),
-                         ("mha_causal", True), ("sdpa_causal", True))
+                         ("mha_causal", True), ("mha_causal_flag", True), ("sdpa_causal", True))
     for opset in (18, 23)
 }
 

@@ -27,6 +27,7 @@ EXPECTED = {
     "mha": {"nn.linear": 4, "nn.attention": 1},
     "mha_single_head": {"nn.linear": 4, "nn.attention": 1},
     "mha_causal": {"nn.linear": 4, "nn.attention": 1},
+    "mha_causal_flag": {"nn.linear": 4, "nn.attention": 1},
     "sdpa_causal": {"nn.attention": 1},
     "encoder": {"nn.linear": 6, "nn.attention": 1, "nn.layer_norm": 2, "nn.relu": 1},
     "mlp_gelu": {"nn.linear": 2, "nn.gelu": 2},
@@ -80,7 +81,7 @@ def test_canonical_ops(name: str, opset: int, canonical) -> None:
     assert not plumbing, f"shape plumbing left: {plumbing}"
 
 
-@pytest.mark.parametrize("name", ["mha_causal", "sdpa_causal"])
+@pytest.mark.parametrize("name", ["mha_causal", "mha_causal_flag", "sdpa_causal"])
 def test_causal_mask_becomes_flag(name: str, canonical) -> None:
     for opset in (18, 23):
         (attn,) = [op for op in canonical(name, opset).ops if op.name == "nn.attention"]
