@@ -10,14 +10,6 @@ import numpy as np
 from qlower.ir import Op, TensorType, VerifyError, build_op
 from qlower.passes.rewrite import Rewriter
 
-MATMUL = ("nn.matmul", "onnx.MatMul")
-SOFTMAX = ("nn.softmax", "onnx.Softmax")
-MUL = ("nn.mul", "onnx.Mul")
-DIV = ("nn.div", "onnx.Div")
-ADD = ("nn.add", "onnx.Add")
-WHERE = ("nn.where", "onnx.Where")
-TRANSPOSE = ("nn.transpose", "onnx.Transpose")
-
 MASK_FLOOR = -1e9
 """A mask entry at or below this value excludes its key as -inf would."""
 

@@ -19,14 +19,7 @@ import numpy as np
 from qlower.ir import Op, TensorType
 from qlower.ir.printer import shortest
 from qlower.passes.attention_common import (
-    ADD,
-    DIV,
     MASK_FLOOR,
-    MATMUL,
-    MUL,
-    SOFTMAX,
-    TRANSPOSE,
-    WHERE,
     build_as,
     is_causal_pattern,
     merged_loc,
@@ -34,6 +27,7 @@ from qlower.passes.attention_common import (
     try_build,
 )
 from qlower.passes.rewrite import Rewriter
+from qlower.passes.spellings import ADD, DIV, MATMUL, MUL, SOFTMAX, TRANSPOSE, WHERE
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import numpy as np
 from qlower.ir import Graph, Op
 from qlower.passes.base import TransformPass, register_pass
 from qlower.passes.rewrite import Rewriter, apply_patterns
+from qlower.passes.spellings import MATMUL, TRANSPOSE
 
 
 def derived_constant(rw: Rewriter, array: np.ndarray, base: str) -> str:
@@ -46,7 +47,6 @@ def row_of(arr: np.ndarray, n: int, out_rank: int) -> np.ndarray | None:
     return np.broadcast_to(flat, (n,)).copy()
 
 
-TRANSPOSE = ("onnx.Transpose", "nn.transpose")
 
 
 def constant_matrix(rw: Rewriter, name: str | None) -> tuple[np.ndarray, str, bool] | None:
@@ -140,7 +140,7 @@ class MatMulToLinear:
     """``MatMul(x, W)`` with W a constant ``[K, N]`` (or the transpose of one) ⇒
     ``nn.linear(x, W.T)``."""
 
-    roots = ("onnx.MatMul", "nn.matmul")
+    roots = MATMUL
 
     def rewrite(self, op: Op, rw: Rewriter) -> bool:
         x = op.operand(0)

@@ -19,13 +19,8 @@ from dataclasses import dataclass
 from qlower.ir import Graph, Op
 from qlower.passes.base import TransformPass, register_pass
 from qlower.passes.rewrite import Rewriter, apply_patterns
+from qlower.passes.spellings import ADD, DIV, ERF, MUL, POW, TANH
 
-MUL = ("nn.mul", "onnx.Mul")
-DIV = ("nn.div", "onnx.Div")
-ADD = ("nn.add", "onnx.Add")
-POW = ("nn.pow", "onnx.Pow")
-ERF = ("nn.erf", "onnx.Erf")
-TANH = ("nn.tanh", "onnx.Tanh")
 RTOL = 1e-6  # constants are float32 roundings of the formula's numbers
 
 

@@ -13,9 +13,15 @@ from dataclasses import dataclass
 from qlower.ir import Graph, Op
 from qlower.passes.base import TransformPass, register_pass
 from qlower.passes.rewrite import Rewriter, apply_patterns
-
-MEAN = ("onnx.ReduceMean", "nn.reduce_mean")
-SUM = ("onnx.ReduceSum", "nn.reduce_sum")
+from qlower.passes.spellings import (
+    LOG_SOFTMAX,
+    MUL,
+    NLL_LOSS,
+    POW,
+    REDUCE_MEAN,
+    REDUCE_SUM,
+    SUB,
+)
 
 
 def only_feeds(rw: Rewriter, name: str, user: Op) -> bool:
@@ -49,11 +55,11 @@ def reduces_everything(op: Op, rw: Rewriter) -> bool:
 
 def _squared(rw: Rewriter, name: str) -> tuple[Op, str] | None:
     """The op computing ``name = d * d`` or ``d ** 2``, and ``d``."""
-    sq = rw.producer_of(name, "onnx.Mul", "nn.mul", "onnx.Pow", "nn.pow")
+    sq = rw.producer_of(name, *MUL, *POW)
     if sq is None:
         return None
     d, other = sq.operands
-    if sq.name.endswith(("Mul", "mul")):
+    if sq.name in MUL:
         return (sq, d) if other == d else None
     return (sq, d) if rw.scalar(other) == 2.0 else None
 
@@ -61,7 +67,7 @@ def _squared(rw: Rewriter, name: str) -> tuple[Op, str] | None:
 class MSELoss:
     """``reduce_mean((a - b) ** 2)`` over all axes ⇒ ``nn.mse_loss(a, b)`` (sum: "sum")."""
 
-    roots = MEAN + SUM
+    roots = REDUCE_MEAN + REDUCE_SUM
 
     def rewrite(self, op: Op, rw: Rewriter) -> bool:
         if not reduces_everything(op, rw):
@@ -70,13 +76,13 @@ class MSELoss:
         if found is None:
             return False
         sq, d = found
-        sub = rw.producer_of(d, "onnx.Sub", "nn.sub")
+        sub = rw.producer_of(d, *SUB)
         if sub is None or not only_feeds(rw, sq.result().name, op) or not only_feeds(rw, d, sq):
             return False
         a, b = sub.operands
         if not rw.tensor_type(a).dtype.is_float:
             return False
-        reduction = "mean" if op.name in MEAN else "sum"
+        reduction = "mean" if op.name in REDUCE_MEAN else "sum"
         loc = tuple(dict.fromkeys(sub.loc + sq.loc + op.loc))
         new = rw.build("nn.mse_loss", [a, b], {"reduction": reduction},
                        results=[op.result().name], loc=loc)
@@ -104,10 +110,10 @@ class SoftmaxCrossEntropy:
 class NLLOfLogSoftmax:
     """``nll_loss(log_softmax(x, axis=1), t, w?)`` ⇒ ``nn.cross_entropy(x, t, w?)``."""
 
-    roots = ("nn.nll_loss", "onnx.NegativeLogLikelihoodLoss")
+    roots = NLL_LOSS
 
     def rewrite(self, op: Op, rw: Rewriter) -> bool:
-        lsm = rw.producer_of(op.operand(0), "nn.log_softmax", "onnx.LogSoftmax")
+        lsm = rw.producer_of(op.operand(0), *LOG_SOFTMAX)
         if lsm is None or not only_feeds(rw, op.operand(0), op):
             return False
         x = lsm.operand(0)
