@@ -2,8 +2,8 @@
 
 Needs torch (2.13 CPU) and onnxscript, which the project itself never imports:
 
-    python -m venv /tmp/torchenv && /tmp/torchenv/bin/pip install torch==2.13.0 onnxscript onnx
-    /tmp/torchenv/bin/python tests/make_torch_models.py [NAME ...]
+    python -m venv torchenv && torchenv/bin/pip install torch==2.13.0 onnxscript onnx
+    torchenv/bin/python tests/make_torch_models.py [NAME ...]
 
 Every model has a symbolic batch dimension named ``batch`` and embedded weights.
 """
