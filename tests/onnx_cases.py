@@ -111,7 +111,6 @@ class Case:
     op_types: tuple[str, ...] = ()  # the ops the case is about (must appear after import)
     reference: str = ORT  # which runtime gives the expected outputs
     note: str = ""  # why the reference is not onnxruntime
-    xfail: Mapping[str, str] = field(default_factory=dict)  # stage -> reason (strict xfail)
     symbolic: tuple[str, ...] = ()  # dim_params that must stay symbolic after import
 
     def __hash__(self) -> int:  # cases are keyed by id in the caches below
@@ -186,7 +185,6 @@ def graph_case(
     feeds: Sequence[Mapping[str, np.ndarray]] | None = None,
     reference: str = ORT,
     note: str = "",
-    xfail: Mapping[str, str] | None = None,
     out_shapes: Mapping[str, Sequence] | None = None,
 ) -> Case:
     model = build_model(nodes, inputs, outputs, opset, out_shapes)
@@ -194,7 +192,7 @@ def graph_case(
         op_types = tuple(dict.fromkeys(n.op_type for n in nodes))
     return Case(
         case_id, model, tuple(feeds) if feeds is not None else (_feeds_of(inputs),),
-        tuple(op_types), reference, note, dict(xfail or {}), _symbols(inputs),
+        tuple(op_types), reference, note, _symbols(inputs),
     )
 
 
@@ -360,18 +358,11 @@ def check_case(case: Case, stage: str) -> None:
 
 
 def case_params(cases: Sequence[Case]) -> list:
-    """pytest params: every case at every stage, strict xfails where a case names one."""
+    """pytest params: every case at every stage."""
     ids = [c.id for c in cases]
     dupes = {i for i in ids if ids.count(i) > 1}
     assert not dupes, f"duplicate case ids: {sorted(dupes)}"
-    params = []
-    for c in cases:
-        for stage in STAGE_NAMES:
-            marks = []
-            if stage in c.xfail:
-                marks.append(pytest.mark.xfail(strict=True, reason=c.xfail[stage]))
-            params.append(pytest.param(c, stage, id=f"{c.id}-{stage}", marks=marks))
-    return params
+    return [pytest.param(c, stage, id=f"{c.id}-{stage}") for c in cases for stage in STAGE_NAMES]
 
 
 def batch_feeds(make: Callable[[int], Mapping[str, np.ndarray]], sizes=(1, 3)) -> list:

@@ -10,7 +10,7 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
-from util import make_model
+from util import mlp_model
 
 import qlower
 from qlower.api import compare_output, load_inputs
@@ -24,15 +24,8 @@ vi = h.make_tensor_value_info
 @pytest.fixture
 def mlp(tmp_path):
     """Path of y = relu(x @ w1.T + b1) @ w2.T + b2, x: [batch, 5]."""
-    rng = np.random.default_rng(1)
-    inits = [nh.from_array(rng.standard_normal(s).astype(np.float32), n)
-             for n, s in (("w1", (6, 5)), ("b1", (6,)), ("w2", (3, 6)), ("b2", (3,)))]
-    nodes = [h.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1),
-             h.make_node("Relu", ["h"], ["r"], name="relu"),
-             h.make_node("Gemm", ["r", "w2", "b2"], ["y"], name="fc2", transB=1)]
-    m = make_model(nodes, [vi("x", T.FLOAT, ["batch", 5])], [vi("y", T.FLOAT, ["batch", 3])], inits)
     path = tmp_path / "mlp.onnx"
-    onnx.save(m, path)
+    onnx.save(mlp_model(), path)
     return path
 
 

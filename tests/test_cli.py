@@ -19,7 +19,7 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
-from util import make_model
+from util import make_model, mlp_model
 
 import qlower
 from qlower.cli import main
@@ -47,17 +47,6 @@ def ok_out(capsys, *argv) -> str:
 
 
 # -- models ----------------------------------------------------------------------------------
-
-
-def mlp_model() -> onnx.ModelProto:
-    rng = np.random.default_rng(1)
-    inits = [nh.from_array(rng.standard_normal(s).astype(np.float32), n)
-             for n, s in (("w1", (6, 5)), ("b1", (6,)), ("w2", (3, 6)), ("b2", (3,)))]
-    nodes = [h.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1),
-             h.make_node("Relu", ["h"], ["r"], name="relu"),
-             h.make_node("Gemm", ["r", "w2", "b2"], ["y"], name="fc2", transB=1)]
-    return make_model(nodes, [vi("x", T.FLOAT, ["batch", 5])], [vi("y", T.FLOAT, ["batch", 3])],
-                      inits)
 
 
 def softmax_model() -> onnx.ModelProto:

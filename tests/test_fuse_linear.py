@@ -17,7 +17,14 @@ import onnx
 import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from util import assert_same_outputs, make_model, op_counts, random_inputs, valid_golden_cases
+from util import (
+    assert_same_outputs,
+    check_golden,
+    make_model,
+    op_counts,
+    random_inputs,
+    valid_golden_cases,
+)
 
 from qlower.backends import run_graph
 from qlower.frontend import import_model
@@ -52,13 +59,7 @@ def test_every_golden_case_is_listed() -> None:
 
 @pytest.mark.parametrize("case", sorted(EXPECTED_OPS))
 def test_golden_case_keeps_semantics(case: str) -> None:
-    before = parse((GOLDEN / f"{case}.qir").read_text())
-    verify_graph(before)
-    after = run_pipeline(before, "fuse-linear")
-    verify_graph(after)
-    assert op_counts(after) == EXPECTED_OPS[case]
-    assert_same_outputs(before, after)
-    assert_same_outputs(before, after, seed=1)
+    check_golden(GOLDEN, case, "fuse-linear", EXPECTED_OPS[case])
 
 
 def test_new_constants_keep_dtype() -> None:

@@ -17,7 +17,13 @@ import onnx
 import onnxruntime
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from util import assert_same_outputs, make_model, op_counts, random_inputs, valid_golden_cases
+from util import (
+    check_golden,
+    make_model,
+    op_counts,
+    random_inputs,
+    valid_golden_cases,
+)
 
 from qlower.backends import run_graph
 from qlower.frontend import import_model
@@ -48,13 +54,7 @@ def test_every_golden_case_is_listed() -> None:
 
 @pytest.mark.parametrize("case", sorted(EXPECTED_OPS))
 def test_golden_case_keeps_semantics(case: str) -> None:
-    before = parse((GOLDEN / f"{case}.qir").read_text())
-    verify_graph(before)
-    after = run_pipeline(before, "match-losses")
-    verify_graph(after)
-    assert op_counts(after) == EXPECTED_OPS[case]
-    for seed in (0, 1, 2):
-        assert_same_outputs(before, after, seed=seed)
+    check_golden(GOLDEN, case, "match-losses", EXPECTED_OPS[case], seeds=(0, 1, 2))
 
 
 def test_mse_keeps_the_reduction_name_and_broadcast() -> None:

@@ -10,7 +10,8 @@ import numpy as np
 import onnx
 
 from qlower.backends import run_graph
-from qlower.ir import DType, Graph, Sym, TensorType
+from qlower.ir import DType, Graph, Sym, TensorType, parse, verify_graph
+from qlower.passes import run_pipeline
 
 
 def random_inputs(
@@ -69,9 +70,37 @@ def valid_golden_cases(folder: Path) -> set[str]:
     return {p.stem for p in folder.glob("*.qir") if "// ERROR:" not in p.read_text()}
 
 
+def check_golden(
+    folder: Path, case: str, pipeline: str, expected_ops: Mapping[str, int], seeds=(0, 1)
+) -> tuple[Graph, Graph]:
+    """Run ``pipeline`` on golden file ``case``: the input verifies, the result has exactly
+    ``expected_ops``, and computes what the input computes for each seed. Returns both graphs."""
+    before = parse((folder / f"{case}.qir").read_text())
+    verify_graph(before)
+    after = run_pipeline(before, pipeline)
+    verify_graph(after)
+    assert op_counts(after) == dict(expected_ops)
+    for seed in seeds:
+        assert_same_outputs(before, after, seed=seed)
+    return before, after
+
+
 def make_model(nodes, inputs, outputs, initializers=(), opset: int = 18) -> onnx.ModelProto:
     """An ONNX model for onnxruntime 1.31 (IR version 10)."""
     g = onnx.helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
     m = onnx.helper.make_model(g, opset_imports=[onnx.helper.make_opsetid("", opset)])
     m.ir_version = 10
     return m
+
+
+def mlp_model() -> onnx.ModelProto:
+    """y = relu(x @ w1.T + b1) @ w2.T + b2 with x: [batch, 5] (two Gemms, seeded weights)."""
+    h, vi, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto
+    rng = np.random.default_rng(1)
+    inits = [onnx.numpy_helper.from_array(rng.standard_normal(s).astype(np.float32), n)
+             for n, s in (("w1", (6, 5)), ("b1", (6,)), ("w2", (3, 6)), ("b2", (3,)))]
+    nodes = [h.make_node("Gemm", ["x", "w1", "b1"], ["h"], name="fc1", transB=1),
+             h.make_node("Relu", ["h"], ["r"], name="relu"),
+             h.make_node("Gemm", ["r", "w2", "b2"], ["y"], name="fc2", transB=1)]
+    return make_model(nodes, [vi("x", T.FLOAT, ["batch", 5])], [vi("y", T.FLOAT, ["batch", 3])],
+                      inits)
