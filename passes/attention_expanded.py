@@ -165,7 +165,7 @@ class ExpandedAttention:
         if not 0.0 < s.scale < math.inf:
             return False
         new_ops: list[Op] = []
-        matched = sorted((*s.ops, sm, op), key=rw.ops.index)
+        matched = sorted((*s.ops, sm, op), key=rw.position)
         loc = merged_loc(matched)
         k = s.k_source
         if s.k_perm != tuple(range(len(s.k_perm))):

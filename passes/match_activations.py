@@ -147,7 +147,7 @@ class Gelu:
             approximate, ops = found
             if rw.type_of(x) != op.result().type:
                 return False  # a size-1 constant of higher rank broadcast the result
-            matched = sorted({id(o): o for o in p.ops + ops}.values(), key=rw.ops.index)
+            matched = sorted({id(o): o for o in p.ops + ops}.values(), key=rw.position)
             loc = tuple(dict.fromkeys(n for o in matched for n in o.loc))
             gelu = rw.build("nn.gelu", [x], {"approximate": approximate},
                             results=[op.result().name], loc=loc)

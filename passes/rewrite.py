@@ -51,6 +51,11 @@ class Rewriter:
         for name in op.present_operands:
             self._users.setdefault(name, set()).add(i)
 
+    def position(self, op: Op) -> int:
+        """Where ``op`` stands in ``self.ops`` (found through its first result)."""
+        i = self._producer.get(op.result_names[0]) if op.result_names else None
+        return i if i is not None and self.ops[i] is op else self.ops.index(op)
+
     def producer(self, name: str | None) -> Op | None:
         if name is None:
             return None
@@ -143,7 +148,7 @@ class Rewriter:
     def replace(self, old: Op, new_ops: Sequence[Op], mapping: Mapping[str, str] | None = None) -> None:
         """Put ``new_ops`` where ``old`` was. Results of ``old`` not produced again under the
         same name are redirected through ``mapping`` (old name → replacement value)."""
-        i = self.ops.index(old)
+        i = self.position(old)
         produced = {n for op in new_ops for n in op.result_names}
         mapping = dict(mapping or {})
         for name in old.result_names:
@@ -204,7 +209,7 @@ class Rewriter:
         return True
 
     def erase(self, op: Op) -> None:
-        i = self.ops.index(op)
+        i = self.position(op)
         self._unindex(i, op)
         self.ops[i] = None
         self._maybe_dead.update(op.present_operands)

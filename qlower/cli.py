@@ -17,7 +17,7 @@ import numpy as np
 from qlower import __version__, api
 from qlower.backends import BACKENDS
 from qlower.errors import QlowerError, one_line
-from qlower.frontend.loader import looks_like_ir, read_bytes, weights_path_for
+from qlower.frontend.loader import is_ir_file, weights_path_for
 from qlower.ir import ConstRef, Graph, ParseError, print_graph, referenced_weights
 from qlower.ir.dot import graph_to_dot
 from qlower.ir.json_format import array_to_json, dumps, graph_to_json, json_number
@@ -158,7 +158,7 @@ def run_json(args, outputs: dict[str, np.ndarray], report: api.CheckReport | Non
 def cmd_run(args: argparse.Namespace) -> int:
     """``qlower run``: outputs on the given inputs, optionally checked against onnxruntime."""
     graph = api.load(args.model, args.weights)
-    if args.check and looks_like_ir(read_bytes(args.model, "model file")):
+    if args.check and is_ir_file(args.model):
         raise QlowerError(f"--check needs an ONNX model ({args.model} is IR text; onnxruntime "
                           "runs only ONNX files)")
     inputs = api.load_inputs(args.inputs)

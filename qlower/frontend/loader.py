@@ -38,6 +38,12 @@ def read_bytes(path: str | Path, what: str = "file") -> bytes:
     return data
 
 
+def is_ir_file(path: str | Path) -> bool:
+    """Whether the file at ``path`` is IR text, from its first 4 KiB."""
+    with open(path, "rb") as f:
+        return looks_like_ir(f.read(4096))
+
+
 def looks_like_ir(data: bytes) -> bool:
     """IR text starts (after comments and blank lines) with ``graph``."""
     try:
@@ -260,7 +266,7 @@ def run_onnx_checker(path, model: onnx.ModelProto) -> None:
             if inf.type.tensor_type.HasField("shape"):
                 out.type.tensor_type.shape.CopyFrom(inf.type.tensor_type.shape)
     try:
-        onnx.checker.check_model(model, full_check=True)
+        onnx.checker.check_model(model)  # strict shape inference already ran above
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         msg = str(e)
         m = _NODE_IN_MSG.search(msg)

@@ -99,7 +99,7 @@ def convert_attr(a: onnx.AttributeProto):
 def tensor_array(t: onnx.TensorProto, what: str) -> np.ndarray:
     dtype_of(t.data_type, what)
     try:
-        return np.array(numpy_helper.to_array(t))
+        return numpy_helper.to_array(t)  # Dense copies it once into the IR
     except Exception as e:  # noqa: BLE001 - onnx raises many kinds here
         raise QlowerError(f"{what}: cannot read its data ({one_line(e)})") from None
 
