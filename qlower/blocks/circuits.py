@@ -1,0 +1,206 @@
+"""Fast construction of Cirq circuits from gate lists, and resource counts.
+
+Cirq validates every operation and moment it builds; for the tens of thousands of gates a
+state preparation or block encoding emits that validation dominates the build time. The
+builders here create operations whose qubits are known to be right by construction, pack them
+into moments as early as possible, and never copy the moment list.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import cirq
+import numpy as np
+import sympy
+
+
+def fast_op(gate: cirq.Gate, qubits: tuple[cirq.Qid, ...]) -> cirq.Operation:
+    """``gate.on(*qubits)`` without argument validation (the caller guarantees the arity)."""
+    op = object.__new__(cirq.GateOperation)
+    op._gate = gate
+    op._qubits = qubits
+    return op
+
+
+def ry_ops(angles: Iterable, qubit: cirq.Qid) -> list[cirq.Operation]:
+    """One ``Ry`` per angle (floats or sympy symbols) on ``qubit``."""
+    q = (qubit,)
+    return [fast_op(cirq.Ry(rads=a), q) for a in angles]
+
+
+def rz_ops(angles: Iterable, qubit: cirq.Qid) -> list[cirq.Operation]:
+    q = (qubit,)
+    return [fast_op(cirq.Rz(rads=a), q) for a in angles]
+
+
+def packed_circuit(ops: Sequence[cirq.Operation]) -> cirq.Circuit:
+    """A circuit holding ``ops`` in order, each in the earliest moment its qubits allow.
+
+    Equivalent to ``cirq.Circuit(ops)`` (EARLIEST insertion) for ops without classical
+    controls, at a fraction of the cost.
+    """
+    frontier: dict[cirq.Qid, int] = {}
+    layers: list[list[cirq.Operation]] = []
+    for op in ops:
+        qs = op.qubits
+        at = max((frontier.get(q, 0) for q in qs), default=0)
+        if at == len(layers):
+            layers.append([op])
+        else:
+            layers[at].append(op)
+        nxt = at + 1
+        for q in qs:
+            frontier[q] = nxt
+    moments = [cirq.Moment.from_ops(*layer) for layer in layers]
+    return cirq.Circuit._from_moments(moments, ())
+
+
+_CLIFFORD_TOL = 1e-12
+
+
+def _is_clifford_angle(rads) -> bool:
+    if isinstance(rads, sympy.Basic) and not rads.is_number:
+        return False
+    r = float(rads) / (math.pi / 2)
+    return abs(r - round(r)) < _CLIFFORD_TOL
+
+
+def _rotation_count(op: cirq.Operation) -> int:
+    """Non-Clifford single-qubit rotations in ``op`` (0 for Cliffords)."""
+    gate = op.gate
+    if isinstance(gate, (cirq.XPowGate, cirq.YPowGate, cirq.ZPowGate)):
+        e = gate.exponent
+        if isinstance(e, sympy.Basic) and not e.is_number:
+            return 1
+        return 0 if _is_clifford_angle(float(e) * math.pi) else 1
+    if isinstance(gate, cirq.HPowGate):
+        e = gate.exponent
+        return 0 if (not isinstance(e, sympy.Basic) and float(e) in (0.0, 1.0, -1.0)) else 2
+    if cirq.is_parameterized(op):
+        return 3
+    mat = cirq.unitary(op)
+    z0, y, z1 = cirq.deconstruct_single_qubit_matrix_into_angles(mat)
+    return sum(not _is_clifford_angle(a) for a in (z0, y, z1))
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What a circuit costs.
+
+    ``cnots`` counts two-qubit gates as CNOT equivalents (CNOT, CZ and their powers at ±1
+    count 1 each; any other two-qubit gate counts 3, its KAK bound). ``rotations`` counts
+    non-Clifford single-qubit rotation angles (a general single-qubit unitary counts its
+    non-Clifford Euler angles). ``t_estimate`` is the T count after synthesising every
+    rotation to precision ``eps / rotations`` (3·log2(1/ε) T gates each [Ross–Selinger]),
+    plus explicit T gates.
+    """
+
+    qubits: int
+    cnots: int
+    rotations: int
+    depth: int
+    single_qubit: int
+    t_gates: int = 0
+
+    def t_estimate(self, eps: float = 1e-3) -> int:
+        if self.rotations == 0:
+            return self.t_gates
+        per = 3.0 * math.log2(self.rotations / eps)
+        return self.t_gates + int(math.ceil(self.rotations * per))
+
+    def as_dict(self, eps: float = 1e-3) -> dict:
+        return {
+            "qubits": self.qubits,
+            "cnots": self.cnots,
+            "rotations": self.rotations,
+            "depth": self.depth,
+            "single_qubit": self.single_qubit,
+            "t_estimate": self.t_estimate(eps),
+        }
+
+    def __add__(self, other: Resources) -> Resources:
+        """Resources of running ``self`` then ``other`` on the same register (depth adds)."""
+        return Resources(
+            qubits=max(self.qubits, other.qubits),
+            cnots=self.cnots + other.cnots,
+            rotations=self.rotations + other.rotations,
+            depth=self.depth + other.depth,
+            single_qubit=self.single_qubit + other.single_qubit,
+            t_gates=self.t_gates + other.t_gates,
+        )
+
+
+def _is_cnot_like(gate) -> bool:
+    if isinstance(gate, (cirq.CXPowGate, cirq.CZPowGate)):
+        e = gate.exponent
+        return not isinstance(e, sympy.Basic) and abs(abs(float(e)) - 1.0) < 1e-12
+    return False
+
+
+def count_resources(circuit: cirq.Circuit, qubits: Iterable[cirq.Qid] | None = None) -> Resources:
+    """Count qubits, CNOT equivalents, rotations and depth of ``circuit``.
+
+    Depth counts moments that hold at least one gate other than a global phase.
+    """
+    cnots = rotations = single = tgates = 0
+    depth = 0
+    rot_cache: dict = {}
+    for moment in circuit:
+        busy = False
+        for op in moment:
+            gate = op.gate
+            nq = len(op.qubits)
+            if nq == 0:
+                continue
+            busy = True
+            if isinstance(gate, cirq.MeasurementGate):
+                continue
+            if nq == 1:
+                single += 1
+                if gate == cirq.T or gate == cirq.T**-1:
+                    tgates += 1
+                    continue
+                key = gate
+                try:
+                    r = rot_cache.get(key)
+                except TypeError:
+                    r = None
+                if r is None:
+                    r = _rotation_count(op)
+                    try:
+                        rot_cache[key] = r
+                    except TypeError:
+                        pass
+                rotations += r
+            elif nq == 2:
+                cnots += 1 if _is_cnot_like(gate) else 3
+            else:
+                # Multi-qubit gates are decomposed by the backends; count a Toffoli-free bound.
+                cnots += 4 ** (nq - 1)
+        depth += busy
+    nqubits = len(set(qubits)) if qubits is not None else len(circuit.all_qubits())
+    return Resources(nqubits, cnots, rotations, depth, single, tgates)
+
+
+def fwht(a: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Unnormalised Walsh–Hadamard transform along ``axis`` (length a power of two).
+
+    ``fwht(a)[p] = sum_i (-1)^popcount(i & p) a[i]``; vectorised over every other axis.
+    """
+    a = np.moveaxis(np.array(a, dtype=np.result_type(a, np.float64), copy=True), axis, -1)
+    n = a.shape[-1]
+    if n & (n - 1):
+        raise ValueError(f"Walsh-Hadamard transform needs a power-of-two length, got {n}")
+    lead = a.shape[:-1]
+    h = 1
+    while h < n:
+        v = a.reshape(*lead, n // (2 * h), 2, h)
+        x = v[..., 0, :].copy()
+        y = v[..., 1, :]
+        v[..., 0, :] = x + y
+        v[..., 1, :] = x - y
+        h *= 2
+    return np.moveaxis(a, -1, axis)
