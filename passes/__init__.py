@@ -4,10 +4,12 @@ from qlower.passes import (  # noqa: F401  (importing registers the passes)
     dce,
     fold_constants,
     fuse_linear,
+    lower_linear,
     match_activations,
     match_attention,
     match_losses,
     onnx_to_nn,
+    partition,
     simplify,
     split_linear,
 )

@@ -16,7 +16,10 @@ CANONICAL = ",".join([
     "dce",
 ])
 
+LOWERED = CANONICAL + ",lower-linear,dce"
+
 STAGES: dict[str, str] = {
     "imported": "",
     "canonical": CANONICAL,
+    "lowered": LOWERED,
 }

@@ -13,8 +13,8 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-_API = ("CheckReport", "OutputCheck", "check_with_onnxruntime", "load", "run", "to_stage")
-__all__ = ["__version__", *_API]
+_API = ("CheckReport", "OutputCheck", "check_with_onnxruntime", "compile", "load", "run", "to_stage")
+__all__ = ["CompiledProgram", "__version__", *_API]
 
 
 def __getattr__(name: str):
@@ -23,4 +23,8 @@ def __getattr__(name: str):
         from qlower import api
 
         return getattr(api, name)
+    if name == "CompiledProgram":
+        from qlower.program import CompiledProgram
+
+        return CompiledProgram
     raise AttributeError(f"module 'qlower' has no attribute {name!r}")

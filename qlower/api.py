@@ -186,3 +186,26 @@ def check_with_onnxruntime(
             raise QlowerError(f"output '{name}' is missing from the {side} results")
         checks[name] = compare_output(name, outputs[name], ref[name], rtol, atol)
     return CheckReport(checks, rtol, atol)
+
+
+# -- compiling to quantum kernels ------------------------------------------------------------
+
+
+def compile(  # noqa: A001 - qlower.compile is the public name
+    model: str | Path | Graph,
+    target: str = "cirq",
+    *,
+    weights: str | Path | None = None,
+    **options,
+):
+    """Lower ``model`` (a path or a graph) to quantum kernels; returns a CompiledProgram.
+
+    Options: ``strategy`` (``"block-encoding"`` or ``"amplitude-encoding"``), ``method``
+    (``"auto"``, ``"fable"``, ``"lcu"``, ``"dilation"``), ``threshold`` (FABLE compression),
+    ``overrides`` ({layer name or op kind: strategy}), ``signs`` (``"offset"`` or ``"none"``),
+    ``progress`` (a callback ``(done, total, kernel)``).
+    """
+    from qlower.program import compile_graph
+
+    graph = model if isinstance(model, Graph) else load(model, weights)
+    return compile_graph(graph, target, **options)

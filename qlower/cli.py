@@ -1,4 +1,4 @@
-"""The ``qlower`` command line: ``inspect``, ``run`` and ``passes``.
+"""The ``qlower`` command line: ``inspect``, ``compile``, ``run``, ``estimate`` and ``passes``.
 
 Exit status: 0 success; 1 ``run --check`` found outputs beyond tolerance; 2 a problem with the
 input or the options (``error: <message>`` on one line); 3 an internal error; 130 interrupted.
@@ -145,6 +145,16 @@ def run_json(args, outputs: dict[str, np.ndarray], report: api.CheckReport | Non
     }
     if args.pipeline is not None:
         doc["pipeline"] = args.pipeline
+    std = getattr(outputs, "std_errors", None)
+    if args.backend == "qsim":
+        doc["shots"] = args.shots
+        doc["seed"] = args.seed
+        doc["std_errors"] = {n: array_to_json(a) for n, a in (std or {}).items()}
+        doc["kernels"] = [
+            {"name": k.name, "sweeps": k.sweeps, "qubits": k.qubits,
+             "success_probability": json_number(k.success_probability, np.dtype(np.float64))}
+            for k in outputs.kernels
+        ]
     if report is not None:
         f64 = np.dtype(np.float64)
         doc["check"] = {
@@ -162,21 +172,170 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise QlowerError(f"--check needs an ONNX model ({args.model} is IR text; onnxruntime "
                           "runs only ONNX files)")
     inputs = api.load_inputs(args.inputs)
-    graph = api.to_stage(graph, args.stage, args.pipeline)
-    outputs = api.run(graph, inputs, args.backend)
+    if args.shots is not None and args.backend != "qsim":
+        raise QlowerError("--shots needs --backend qsim (the reference backend is exact)")
+    if args.backend == "qsim":
+        if args.pipeline is not None or args.stage != "canonical":
+            raise QlowerError("--backend qsim compiles the model itself; --stage and --pipeline "
+                              "apply to the reference backend")
+        program = api.compile(graph, "cirq", **compile_options(args))
+        outputs = program.run(inputs, args.shots, seed=args.seed, max_qubits=args.max_qubits,
+                              max_work=args.max_work)
+    else:
+        graph = api.to_stage(graph, args.stage, args.pipeline)
+        outputs = api.run(graph, inputs, args.backend)
     report = None
     if args.check:
         report = api.check_with_onnxruntime(args.model, inputs, outputs, rtol=args.rtol)
     if args.json:
         sys.stdout.write(run_json(args, outputs, report))
     else:
-        sys.stdout.write(format_outputs(outputs) + (format_report(report) if report else ""))
+        text = format_outputs(outputs)
+        std = getattr(outputs, "std_errors", None)
+        if std:
+            text += "".join(f"std error of {n}: max {float(np.max(a)) if a.size else 0.0!r}, "
+                            f"mean {float(np.mean(a)) if a.size else 0.0!r}\n" for n, a in std.items())
+        sys.stdout.write(text + (format_report(report) if report else ""))
     if report is not None and not report.ok:
         bad = sum(not c.ok for c in report.outputs.values())
         print(f"check failed: {bad} of {len(report.outputs)} outputs differ from onnxruntime "
               f"beyond rtol {args.rtol!r}", file=sys.stderr)
         return 1
     return 0
+
+
+# -- compile and estimate ----------------------------------------------------------------------
+
+
+def compile_options(args: argparse.Namespace) -> dict:
+    """``--strategy``/``--method``/``--threshold``/``--signs`` as options of ``qlower.compile``."""
+    strategy, overrides = "block-encoding", {}
+    for item in args.strategy or []:
+        if "=" in item:
+            name, _, value = item.partition("=")
+            if not name or not value:
+                raise QlowerError(f"--strategy {item}: expected OP=STRATEGY or STRATEGY")
+            overrides[name] = value
+        else:
+            strategy = item
+    opts = {"strategy": strategy, "overrides": overrides, "method": args.method,
+            "threshold": args.threshold, "signs": args.signs}
+    if sys.stderr.isatty():
+        opts["progress"] = progress_bar
+    return opts
+
+
+def progress_bar(done: int, total: int, name: str) -> None:
+    """A one-line progress bar on stderr (only when stderr is a terminal)."""
+    width = 30
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    sys.stderr.write(f"\rbuilding kernels [{'#' * filled}{'.' * (width - filled)}] "
+                     f"{done}/{total} {name:<12}{end}")
+    sys.stderr.flush()
+
+
+def expected_success(program, kc) -> float:
+    """Success probability averaged over input directions (1 for a Hadamard test).
+
+    For a block encoding of W with scale alpha and a uniformly random unit input in the N
+    columns it reads: E ‖W x̂‖² / alpha² = ‖W‖_F² / (N alpha²).
+    """
+    if kc.readout == "overlap" or kc.alpha is None:
+        return 1.0
+    from qlower.blocks.semantics import implemented_matrix
+
+    blk = kc.kernel.ops[1]
+    w = implemented_matrix(np.asarray(program.graph.dense(blk.operand(1)).array),
+                           blk.name.split(".")[-1], float(blk.attr("threshold", 0.0)))
+    return float(np.sum(np.abs(w) ** 2) / (kc.alpha**2 * w.shape[1]))
+
+
+def kernel_rows(program) -> list[dict]:
+    rows = []
+    for kc in program.kernels:
+        r = kc.resources()
+        rows.append({
+            "kernel": kc.name, "nodes": list(kc.kernel.source), "method": kc.method,
+            "qubits": r.qubits, "cnots": r.cnots, "rotations": r.rotations, "depth": r.depth,
+            "t_estimate": r.t_estimate(), "alpha": kc.alpha,
+            "success_probability": expected_success(program, kc),
+        })
+    return rows
+
+
+def format_table(rows: list[dict], host: list[str]) -> str:
+    head = ["kernel", "nodes", "method", "qubits", "CNOTs", "rotations", "depth", "alpha", "p_succ"]
+    body = []
+    for r in rows:
+        body.append([r["kernel"], ",".join(r["nodes"]) or "-", r["method"], str(r["qubits"]),
+                     str(r["cnots"]), str(r["rotations"]), str(r["depth"]),
+                     "-" if r["alpha"] is None else f"{r['alpha']:.6g}",
+                     f"{r['success_probability']:.3g}"])
+    widths = [max(len(h), *(len(b[i]) for b in body)) if body else len(h) for i, h in enumerate(head)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths)).rstrip() for b in body]
+    if not body:
+        lines.append("(no quantum kernels: no layer was lowered)")
+    lines.append("on the host: " + (", ".join(host) if host else "nothing"))
+    return "\n".join(lines) + "\n"
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    """``qlower compile``: write the kernels (QASM 3 or Cirq JSON) and a manifest."""
+    graph = api.load(args.model, args.weights)
+    program = api.compile(graph, args.target, **compile_options(args))
+    try:
+        program.write(args.output)
+    except OSError as e:
+        raise QlowerError(f"{args.output}: cannot write ({e.strerror or e})") from None
+    rows = kernel_rows(program)
+    sys.stdout.write(format_table(rows, [label for _, label in program.host_ops]))
+    sys.stdout.write(f"wrote {len(program.kernels)} kernel(s), program.qir, program.npz and "
+                     f"manifest.json to {args.output}\n")
+    return 0
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """``qlower estimate``: resources per ONNX node and in total, without simulating."""
+    graph = api.load(args.model, args.weights)
+    program = api.compile(graph, "cirq", **compile_options(args))
+    rows = kernel_rows(program)
+    total = {
+        "kernels": len(rows),
+        "max_qubits": max((r["qubits"] for r in rows), default=0),
+        "cnots": sum(r["cnots"] for r in rows),
+        "rotations": sum(r["rotations"] for r in rows),
+        "depth": sum(r["depth"] for r in rows),
+        "t_estimate": sum(r["t_estimate"] for r in rows),
+    }
+    host = [label for _, label in program.host_ops]
+    if args.json:
+        f64 = np.dtype(np.float64)
+        for r in rows:
+            r["success_probability"] = json_number(r["success_probability"], f64)
+        sys.stdout.write(dumps({"kernels": rows, "total": total, "host": host}))
+        return 0
+    sys.stdout.write(format_table(rows, host))
+    sys.stdout.write(f"total: {total['kernels']} kernel(s), at most {total['max_qubits']} qubits, "
+                     f"{total['cnots']} CNOTs, {total['rotations']} rotations, depth "
+                     f"{total['depth']}, about {total['t_estimate']} T gates at 1e-3 total "
+                     "synthesis error\n")
+    return 0
+
+
+def add_compile_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--strategy", action="append", metavar="[OP=]STRATEGY",
+                   help="block-encoding (default), amplitude-encoding or host, for every layer "
+                   "or for one (OP: ONNX node name, output name or op kind like nn.linear); "
+                   "block-encoding:fable|lcu|dilation picks the method; repeatable")
+    p.add_argument("--method", choices=["auto", "fable", "lcu", "dilation"], default="auto",
+                   help="block-encoding method (default: auto)")
+    p.add_argument("--threshold", type=nonneg(float), default=0.0, metavar="D",
+                   help="FABLE compression: drop rotation angles |theta| <= D (default 0)")
+    p.add_argument("--signs", choices=["offset", "none"], default="offset",
+                   help="offset: shift outputs to be non-negative so shots can read them "
+                   "(default); none: exact read-out only")
 
 
 # -- passes ----------------------------------------------------------------------------------
@@ -211,6 +370,17 @@ def nonneg(kind):
 
     convert.__name__ = kind.__name__
     return convert
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    return value
 
 
 def add_stage_options(p: argparse.ArgumentParser) -> None:
@@ -250,7 +420,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", parents=[common], help="run a model on inputs from an .npz file")
     add_stage_options(p)
     p.add_argument("--inputs", required=True, metavar="FILE.npz", help="one array per input")
-    p.add_argument("--backend", choices=sorted(BACKENDS), default="reference")
+    p.add_argument("--backend", choices=sorted([*BACKENDS, "qsim"]), default="reference",
+                   help="reference: numpy at --stage; qsim: compile to kernels and simulate them")
+    p.add_argument("--shots", type=positive_int, metavar="N",
+                   help="sample each kernel N times per input (qsim); default: exact read-out")
+    p.add_argument("--seed", type=nonneg(int), default=0, help="seed of the shot sampler")
+    p.add_argument("--max-qubits", type=positive_int, default=26, metavar="Q",
+                   help="refuse to simulate kernels of more qubits (default 26)")
+    p.add_argument("--max-work", type=nonneg(float), default=2e11, metavar="W",
+                   help="refuse to simulate more amplitude updates (default 2e11)")
+    add_compile_options(p)
     p.add_argument("--json", action="store_true", help="print the outputs as JSON ('stage' is "
                    "null with --pipeline, which is given as 'pipeline')")
     p.add_argument("--check", action="store_true",
@@ -258,6 +437,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rtol", type=nonneg(float), default=1e-5, metavar="R",
                    help="relative tolerance of --check, against max |reference| (default 1e-5)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("compile", parents=[common], help="compile a model to quantum kernels")
+    p.add_argument("model", metavar="MODEL", help="an .onnx model or an IR text dump")
+    p.add_argument("--weights", metavar="W.npz", help="weights of an IR text dump")
+    p.add_argument("--target", choices=["qasm3", "cirq"], default="qasm3")
+    p.add_argument("-o", "--output", required=True, metavar="DIR",
+                   help="folder for the kernels and manifest.json")
+    add_compile_options(p)
+    p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("estimate", parents=[common],
+                       help="resources per ONNX node and in total, without simulating")
+    p.add_argument("model", metavar="MODEL", help="an .onnx model or an IR text dump")
+    p.add_argument("--weights", metavar="W.npz", help="weights of an IR text dump")
+    p.add_argument("--json", action="store_true")
+    add_compile_options(p)
+    p.set_defaults(func=cmd_estimate)
 
     p = sub.add_parser("passes", parents=[common], help="list passes and stage pipelines")
     p.set_defaults(func=cmd_passes)

@@ -10,6 +10,7 @@ from qlower.ir.dialects import (  # noqa: F401
     indexing,
     linalg,
     losses,
+    quantum,
     reductions,
     reshape,
 )

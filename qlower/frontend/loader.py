@@ -292,3 +292,13 @@ def load_onnx(path: str | Path, data: bytes | None = None) -> Graph:
     model = load_onnx_proto(path, data)
     return import_model(model, str(path))
 
+
+
+def load_proto(model: onnx.ModelProto, source: str = "model") -> Graph:
+    """Check and import an in-memory ONNX model (external data is not read)."""
+    model_copy = onnx.ModelProto()
+    model_copy.CopyFrom(model)
+    opset = check_opsets(source, model_copy)
+    check_supported_ops(source, model_copy, opset)
+    run_onnx_checker(source, model_copy)
+    return import_model(model_copy, source)

@@ -1,0 +1,144 @@
+"""Cirq emitter: one circuit per kernel of a lowered graph.
+
+A kernel's circuit is its state preparation (data-dependent angles as sympy symbols, one per
+entry of the kernel's angle tensor, in order) followed by its quantum ops with constant
+operands (block encodings built from the weights, Hadamard tests). The read-out rule says
+how to turn the final state, or samples of it, into the read-out op's value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cirq
+import numpy as np
+import sympy
+
+from qlower.blocks.base import Registers, readout
+from qlower.blocks.circuits import Resources, count_resources, fast_op, packed_circuit
+from qlower.ir import Graph
+from qlower.passes.partition import Kernel
+
+
+@dataclass(frozen=True, eq=False)
+class KernelCircuit:
+    """A kernel as a circuit plus the rule to read it.
+
+    ``readout`` is ``"amplitudes"`` (``registers.output`` at flags = 0, first ``size``
+    entries) or ``"overlap"`` (Hadamard test on ``qubits[0]``: ``2 P(0) - 1``).
+    """
+
+    kernel: Kernel
+    circuit: cirq.Circuit
+    qubits: tuple[cirq.Qid, ...]
+    symbols: tuple[sympy.Symbol, ...]
+    registers: Registers
+    readout: str
+    size: int
+    nonnegative: bool
+    alpha: float | None
+    method: str
+
+    @property
+    def name(self) -> str:
+        return self.kernel.name
+
+    def resources(self) -> Resources:
+        return count_resources(self.circuit, self.qubits)
+
+    def exact(self, states: np.ndarray) -> np.ndarray:
+        """The read-out value from final state vectors ``[..., 2**n]``."""
+        if self.readout == "overlap":
+            half = states.shape[-1] // 2
+            p0 = np.sum(np.abs(states[..., :half]) ** 2, axis=-1, dtype=np.float64)
+            return 2 * p0 - 1
+        amps = readout(states, self.qubits, self.registers)
+        return np.ascontiguousarray(amps[..., : self.size].real, dtype=np.float64)
+
+    def success_probability(self, states: np.ndarray) -> np.ndarray:
+        """Probability that the flags read 0 (1 for a Hadamard test), per state."""
+        if self.readout == "overlap":
+            return np.ones(states.shape[:-1])
+        amps = readout(states, self.qubits, self.registers)
+        return np.sum(np.abs(amps) ** 2, axis=-1, dtype=np.float64)
+
+    def estimate(self, samples: np.ndarray, shots: int) -> tuple[np.ndarray, np.ndarray]:
+        """Estimates and standard errors from measured basis indices ``[batch, shots]``."""
+        n = len(self.qubits)
+        if self.readout == "overlap":
+            p0 = np.mean(samples < (1 << (n - 1)), axis=-1)
+            return 2 * p0 - 1, 2 * np.sqrt(p0 * (1 - p0) / shots)
+        if not self.nonnegative:
+            raise ValueError(
+                f"kernel {self.name}: its outputs have signs a shot read-out cannot see; "
+                "lower it with signs=offset (the default) or run without shots"
+            )
+        pos = {q: n - 1 - i for i, q in enumerate(self.qubits)}  # bit position in the index
+        flag_mask = 0
+        for q in self.registers.flags:
+            flag_mask |= 1 << pos[q]
+        out_index = np.zeros(samples.shape, dtype=np.int64)
+        for j, q in enumerate(self.registers.output):
+            bit = (samples >> pos[q]) & 1
+            out_index |= bit << (len(self.registers.output) - 1 - j)
+        ok = (samples & flag_mask) == 0
+        counts = np.zeros(samples.shape[:-1] + (1 << len(self.registers.output),))
+        for b in range(samples.shape[0]):
+            counts[b] = np.bincount(out_index[b][ok[b]], minlength=counts.shape[-1])
+        p = counts[..., : self.size] / shots
+        return np.sqrt(p), np.sqrt((1 - p) / (4 * shots))
+
+    def resolvers(self, angles: np.ndarray) -> list[cirq.ParamResolver]:
+        rows = np.asarray(angles, dtype=np.float64).reshape(-1, len(self.symbols))
+        keys = self.symbols
+        return [cirq.ParamResolver(dict(zip(keys, row))) for row in rows.tolist()]
+
+
+def _weight(graph: Graph, name: str) -> np.ndarray:
+    d = graph.dense(name)
+    if d is None:
+        raise ValueError(f"kernel operand %{name} is not a constant with data")
+    return np.asarray(d.array)
+
+
+def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
+    """The circuit of ``kernel`` (a chain: encode → [block] → read-out)."""
+    from qlower.blocks.amplitude import amplitude_encoding
+    from qlower.blocks.block_encoding import block_encoding
+
+    enc, *middle, rd = kernel.ops
+    size = int(enc.attr("size"))
+    prefix = f"{kernel.name}_theta"
+    if rd.name == "q.overlap":
+        if middle:
+            raise ValueError(f"kernel {kernel.name}: a Hadamard test reads a prepared state directly")
+        prep = amplitude_encoding(size=size, prefix=prefix)
+        qubits = tuple(sorted(prep.qubits))
+        top = prep.registers.output[0]
+        ops = list(prep.circuit.all_operations()) + [fast_op(cirq.H, (top,))]
+        regs = Registers((), (top,), tuple(q for q in qubits if q != top))
+        return KernelCircuit(kernel, packed_circuit(ops), qubits, prep.symbols, regs,
+                             "overlap", 1, False, None, "hadamard-test")
+    if len(middle) != 1 or not middle[0].name.startswith("q.block."):
+        raise ValueError(f"kernel {kernel.name}: expected one block encoding between preparation and read-out")
+    blk = middle[0]
+    method = blk.name.split(".")[-1]
+    w = _weight(graph, blk.operand(1))
+    be = block_encoding(w, method, threshold=float(blk.attr("threshold", 0.0)))
+    if not np.isclose(be.alpha, blk.attr("alpha"), rtol=1e-9):
+        raise ValueError(
+            f"kernel {kernel.name}: block alpha {be.alpha!r} differs from the graph's {blk.attr('alpha')!r}"
+        )
+    data = be.registers.input
+    if 1 << len(data) != size:
+        raise ValueError(f"kernel {kernel.name}: the block reads {len(data)} qubits, the state has size {size}")
+    prep = amplitude_encoding(size=size, qubits=data, prefix=prefix)
+    ops = list(prep.circuit.all_operations()) + list(be.circuit.all_operations())
+    qubits = tuple(sorted(set(be.qubits) | set(prep.qubits)))
+    return KernelCircuit(
+        kernel, packed_circuit(ops), qubits, prep.symbols, be.registers, "amplitudes",
+        int(rd.attr("size")), bool(rd.attr("nonnegative")), float(be.alpha), method,
+    )
+
+
+__all__ = ["KernelCircuit", "build_kernel"]

@@ -1,0 +1,404 @@
+"""The ``q`` dialect: quantum operations on encoded data, and the ``host`` dialect around them.
+
+A ``!q.state<shape = [...], data = n, flags = f>`` value is a quantum register of ``n`` data
+qubits and ``f`` flag qubits, one per index of ``shape`` (the leading, batch axes: a kernel is
+run once per index, as a parameter sweep). Its reference semantics is the array of its
+amplitudes at flags = 0, shape ``shape + [2**n]`` (complex): exactly what a read-out can see.
+
+``host.*`` ops are the classical work around circuits: norms, the data-dependent angles of
+state preparations, augmenting an input for a bias, and rescaling read-out amplitudes by
+the scale factors (‖x‖, α). Every scale factor is a value in the graph, so a dump shows how
+each output is rescaled (LOWERINGS.md, "Contract").
+
+Ops (``...`` is the batch shape):
+
+- ``host.augment(x) {value}``: ``[..., N] -> [..., N+1]``, appends ``value`` (the bias trick:
+  ``W' = [W | b/value]``).
+- ``host.norm(x)``: ``[..., N] -> [...]`` f64, the Euclidean norm of the last axis.
+- ``host.amplitude_angles(x) {size}``: ``[..., N] -> [..., 2**n - 1]`` f64, the rotation
+  angles that prepare ``x/‖x‖`` (zero-padded to ``size = 2**n``) with qlower's amplitude
+  encoding circuit; a zero row gets the angles of the basis state 0 (its scale ‖x‖ = 0 makes
+  the result exact).
+- ``host.overlap_angles(x, w) {size}``: ``x: [..., N]``, ``w: [M, N]`` ->
+  ``[..., M, 2**(n+1) - 1]``: angles preparing ``(|0⟩|x̂⟩ + |1⟩|ŵ_i⟩)/√2`` for each row ``i``.
+- ``host.offset(x) {bound}``: ``[..., N] -> [..., 1]``, ``t = bound·‖x‖``: an entry appended
+  to the input so that every output of the block encoding is non-negative (then a read-out
+  from counts needs no sign).
+- ``host.append(x, t)``: ``[..., N]``, ``[..., 1]`` -> ``[..., N+1]``.
+- ``host.rescale(psi, scale, alpha, t?) {dtype, shift}``: ``psi * scale[..., None] * alpha -
+  shift * t`` (``alpha`` a scalar or a vector over the last axis), cast to ``dtype``.
+- ``q.encode.amplitude(angles) {size}``: the state prepared by those angles.
+- ``q.block.fable | q.block.lcu | q.block.dilation(state, W) {alpha, ...}``: apply a block
+  encoding of the constant ``W`` (``[M, N]``); post-selected amplitudes become ``W x̂ / alpha``.
+- ``q.readout(state) {size, nonnegative}``: the first ``size`` amplitudes at flags = 0 (real
+  part), f64. ``nonnegative`` promises they are >= 0 (an offset made them so): a shot
+  read-out then estimates each as ``sqrt(counts / shots)``.
+- ``q.overlap(state)``: Hadamard test on the most significant data qubit of a state
+  ``(|0⟩|a⟩ + |1⟩|b⟩)/√2``: ``Re⟨a|b⟩ = 2 P(top = 0) - 1``, f64 ``[...]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qlower.ir.opdef import Attr, OpContext, OpDef, register_op
+from qlower.ir.symbolic import Dim
+from qlower.ir.types import DialectType, DType, TensorType, register_type
+
+
+@register_type
+@dataclass(frozen=True)
+class QState(DialectType):
+    """Quantum register: ``data`` qubits carry the value, ``flags`` must read 0."""
+
+    type_name = "q.state"
+    shape: tuple
+    data: int
+    flags: int
+
+    def verify(self) -> None:
+        if type(self.shape) is not tuple:
+            raise ValueError("!q.state shape must be a list of dimensions")
+        if type(self.data) is not int or self.data < 0:
+            raise ValueError(f"!q.state data must be a non-negative int, got {self.data!r}")
+        if type(self.flags) is not int or self.flags < 0:
+            raise ValueError(f"!q.state flags must be a non-negative int, got {self.flags!r}")
+
+    @property
+    def qubits(self) -> int:
+        return self.data + self.flags
+
+
+def qubits_for(size: int) -> int:
+    """Qubits holding a vector of ``size`` entries (at least one)."""
+    return max(1, (int(size) - 1).bit_length())
+
+
+def _qstate(c: OpContext, i: int) -> QState:
+    t = c.types[i] if i < len(c.types) else None
+    if not isinstance(t, QState):
+        c.fail(f"operand #{i} must be a !q.state, got {t}")
+    return t  # type: ignore[return-value]
+
+
+def _last_dim(c: OpContext, i: int, what: str) -> tuple[tuple, Dim]:
+    t = c.tensor(i)
+    if t.rank < 1:
+        c.fail(f"{what} must have rank >= 1, got {t}")
+    return t.dims[:-1], t.dims[-1]
+
+
+def _f64(dims) -> TensorType:
+    return TensorType(DType.F64, tuple(dims))
+
+
+def _require_float(c: OpContext, i: int, what: str) -> None:
+    if not c.tensor(i).dtype.is_float:
+        c.fail(f"{what} must be a floating-point tensor, got {c.tensor(i).dtype}")
+
+
+def _check_size(c: OpContext, n: Dim, size: int, what: str) -> None:
+    if size < 1 or size & (size - 1):
+        c.fail(f"size must be a power of two, got {size}")
+    if isinstance(n, int) and n > size:
+        c.fail(f"{what} has {n} entries, more than size {size}")
+
+
+# ---------------------------------------------------------------------------------- host
+
+
+@register_op
+class Augment(OpDef):
+    """Append a constant entry to the last axis (the bias trick)."""
+
+    name = "host.augment"
+    operands = ("x",)
+    attrs = {"value": Attr("float", 1.0)}
+
+    def infer(self, c):
+        lead, n = _last_dim(c, 0, "input")
+        _require_float(c, 0, "input")
+        return [TensorType(c.tensor(0).dtype, lead + ((n + 1) if n is not None else None,))]
+
+    def evaluate(self, c, x):
+        pad = np.full(x.shape[:-1] + (1,), c.attr("value"), dtype=x.dtype)
+        return np.concatenate([x, pad], axis=-1)
+
+
+@register_op
+class Norm(OpDef):
+    """Euclidean norm of the last axis, in float64."""
+
+    name = "host.norm"
+    operands = ("x",)
+
+    def infer(self, c):
+        lead, _ = _last_dim(c, 0, "input")
+        _require_float(c, 0, "input")
+        return [_f64(lead)]
+
+    def evaluate(self, c, x):
+        return np.linalg.norm(x.astype(np.float64), axis=-1)
+
+
+@register_op
+class AmplitudeAngles(OpDef):
+    """Angles of the amplitude-encoding circuit that prepares x/‖x‖ (zero-padded to size)."""
+
+    name = "host.amplitude_angles"
+    operands = ("x",)
+    attrs = {"size": Attr("int")}
+
+    def infer(self, c):
+        lead, n = _last_dim(c, 0, "input")
+        _require_float(c, 0, "input")
+        size = c.attr("size")
+        _check_size(c, n, size, "input")
+        return [_f64(lead + (max(size, 2) - 1,))]
+
+    def evaluate(self, c, x):
+        from qlower.blocks.semantics import encoding_angles
+
+        return encoding_angles(x.astype(np.float64), c.attr("size"))
+
+
+@register_op
+class OverlapAngles(OpDef):
+    """Angles preparing (|0⟩|x̂⟩ + |1⟩|ŵ_i⟩)/√2 for every row w_i of a constant matrix."""
+
+    name = "host.overlap_angles"
+    operands = ("x", "w")
+    attrs = {"size": Attr("int")}
+
+    def infer(self, c):
+        lead, n = _last_dim(c, 0, "input")
+        _require_float(c, 0, "input")
+        w = c.tensor(1)
+        if w.rank != 2:
+            c.fail(f"w must be a matrix, got {w}")
+        if isinstance(n, int) and isinstance(w.dims[1], int) and n != w.dims[1]:
+            c.fail(f"x has {n} entries but w has {w.dims[1]} columns")
+        size = c.attr("size")
+        _check_size(c, n, size, "input")
+        return [_f64(lead + (w.dims[0], 2 * size - 1))]
+
+    def evaluate(self, c, x, w):
+        from qlower.blocks.semantics import encoding_angles, overlap_vectors
+
+        size = c.attr("size")
+        return encoding_angles(overlap_vectors(x, w, size), 2 * size)
+
+
+@register_op
+class Offset(OpDef):
+    """t = bound·‖x‖ (last axis kept, size 1): makes every output of the block non-negative."""
+
+    name = "host.offset"
+    operands = ("x",)
+    attrs = {"bound": Attr("float")}
+
+    def infer(self, c):
+        lead, _ = _last_dim(c, 0, "input")
+        _require_float(c, 0, "input")
+        if not c.attr("bound") >= 0:
+            c.fail(f"bound must be >= 0, got {c.attr('bound')}")
+        return [TensorType(c.tensor(0).dtype, lead + (1,))]
+
+    def evaluate(self, c, x):
+        t = c.attr("bound") * np.linalg.norm(x.astype(np.float64), axis=-1, keepdims=True)
+        return t.astype(x.dtype)
+
+
+@register_op
+class Append(OpDef):
+    """Concatenate a runtime column: [..., N] and [..., 1] -> [..., N+1]."""
+
+    name = "host.append"
+    operands = ("x", "t")
+
+    def infer(self, c):
+        lead, n = _last_dim(c, 0, "input")
+        t = c.tensor(1)
+        if t.dims[-1:] != (1,) or t.rank != c.tensor(0).rank:
+            c.fail(f"t must have x's leading shape and a last axis of 1, got {t}")
+        if t.dtype != c.tensor(0).dtype:
+            c.fail(f"t must have x's element type {c.tensor(0).dtype}, got {t.dtype}")
+        return [TensorType(c.tensor(0).dtype, lead + ((n + 1) if n is not None else None,))]
+
+    def evaluate(self, c, x, t):
+        return np.concatenate([x, t], axis=-1)
+
+
+@register_op
+class Rescale(OpDef):
+    """psi * scale[..., None] * alpha - shift * t: read-out amplitudes back to the layer's values."""
+
+    name = "host.rescale"
+    operands = ("psi", "scale", "alpha", "t?")
+    attrs = {"dtype": Attr("dtype", DType.F32), "shift": Attr("float", 0.0)}
+
+    def infer(self, c):
+        lead, n = _last_dim(c, 0, "psi")
+        s = c.tensor(1)
+        a = c.tensor(2)
+        if a.rank > 1:
+            c.fail(f"alpha must be a scalar or a vector, got {a}")
+        if a.rank == 1 and isinstance(a.dims[0], int) and isinstance(n, int) and a.dims[0] != n:
+            c.fail(f"alpha has {a.dims[0]} entries but psi's last axis has {n}")
+        if s.rank != len(lead):
+            c.fail(f"scale must have psi's leading shape {list(lead)}, got {s}")
+        dtype = c.attr("dtype")
+        if not dtype.is_float:
+            c.fail(f"dtype must be a float type, got {dtype}")
+        return [TensorType(dtype, c.tensor(0).dims)]
+
+    def evaluate(self, c, psi, scale, alpha, t=None):
+        y = psi.astype(np.float64) * scale.astype(np.float64)[..., None] * alpha.astype(np.float64)
+        if t is not None:
+            y = y - c.attr("shift") * t.astype(np.float64)
+        return y.astype(c.attr("dtype").numpy)
+
+
+# ---------------------------------------------------------------------------------- q
+
+
+@register_op
+class EncodeAmplitude(OpDef):
+    """Prepare the state given by amplitude-encoding angles (data = log2 size qubits)."""
+
+    name = "q.encode.amplitude"
+    operands = ("angles",)
+    attrs = {"size": Attr("int")}
+
+    def infer(self, c):
+        lead, k = _last_dim(c, 0, "angles")
+        if c.tensor(0).dtype != DType.F64:
+            c.fail(f"angles must be f64, got {c.tensor(0).dtype}")
+        size = c.attr("size")
+        _check_size(c, None, size, "angles")
+        want = max(size, 2) - 1
+        if isinstance(k, int) and k != want:
+            c.fail(f"size {size} takes {want} angles, got {k}")
+        return [QState(tuple(lead), qubits_for(size), 0)]
+
+    def evaluate(self, c, angles):
+        from qlower.blocks.semantics import state_from_angles
+
+        return state_from_angles(angles, c.attr("size"))
+
+
+class _Block(OpDef):
+    operands = ("state", "W")
+
+    def infer(self, c):
+        s = _qstate(c, 0)
+        w = c.tensor(1)
+        if w.rank != 2 or not w.is_static:
+            c.fail(f"W must be a constant matrix of static shape, got {w}")
+        if c.value(1) is None and c.types[1] is not None:
+            pass
+        M, N = w.dims
+        need = self.input_qubits(c, M, N)
+        if s.data != need:
+            c.fail(f"input state has {s.data} data qubits; a {M}x{N} {self.name} block reads {need}")
+        if not c.attr("alpha") > 0:
+            c.fail(f"alpha must be positive, got {c.attr('alpha')}")
+        out, flags = self.layout(c, M, N)
+        return [QState(s.shape, out, s.flags + flags)]
+
+    def evaluate(self, c, state, w):
+        from qlower.blocks.semantics import apply_block
+
+        return apply_block(self.name.split(".")[-1], state, w, c.attr("alpha"), self.options(c))
+
+    def options(self, c) -> dict:
+        return {}
+
+
+@register_op
+class BlockFable(_Block):
+    """FABLE block encoding [Camps & Van Beeumen 2022]; alpha = max|W| * sqrt(2^m 2^n)."""
+
+    name = "q.block.fable"
+    attrs = {"alpha": Attr("float"), "threshold": Attr("float", 0.0)}
+
+    def input_qubits(self, c, M, N):
+        return qubits_for(N)
+
+    def layout(self, c, M, N):
+        return qubits_for(M), 1 + qubits_for(N)
+
+    def options(self, c):
+        return {"threshold": c.attr("threshold")}
+
+
+@register_op
+class BlockDilation(_Block):
+    """Unitary dilation of W/‖W‖₂ (one flag); alpha = ‖W‖₂."""
+
+    name = "q.block.dilation"
+    attrs = {"alpha": Attr("float")}
+
+    def input_qubits(self, c, M, N):
+        return max(qubits_for(M), qubits_for(N))
+
+    def layout(self, c, M, N):
+        return max(qubits_for(M), qubits_for(N)), 1
+
+
+@register_op
+class BlockLcu(_Block):
+    """Pauli linear combination of unitaries; alpha = ‖c‖₁, ceil(log2 terms) flags."""
+
+    name = "q.block.lcu"
+    attrs = {"alpha": Attr("float"), "terms": Attr("int")}
+
+    def input_qubits(self, c, M, N):
+        return max(qubits_for(M), qubits_for(N))
+
+    def layout(self, c, M, N):
+        terms = c.attr("terms")
+        if terms < 1:
+            c.fail(f"terms must be >= 1, got {terms}")
+        return max(qubits_for(M), qubits_for(N)), (terms - 1).bit_length()
+
+
+@register_op
+class Readout(OpDef):
+    """Amplitudes at flags = 0, first ``size`` entries, real part (f64)."""
+
+    name = "q.readout"
+    operands = ("state",)
+    attrs = {"size": Attr("int"), "nonnegative": Attr("bool", False)}
+
+    def infer(self, c):
+        s = _qstate(c, 0)
+        size = c.attr("size")
+        if not 1 <= size <= 1 << s.data:
+            c.fail(f"size {size} does not fit {s.data} data qubits")
+        return [_f64(s.shape + (size,))]
+
+    def evaluate(self, c, state):
+        return np.ascontiguousarray(state[..., : c.attr("size")].real)
+
+
+@register_op
+class Overlap(OpDef):
+    """Hadamard test on the top data qubit: Re⟨a|b⟩ of (|0⟩|a⟩ + |1⟩|b⟩)/√2."""
+
+    name = "q.overlap"
+    operands = ("state",)
+
+    def infer(self, c):
+        s = _qstate(c, 0)
+        if s.data < 2:
+            c.fail(f"the state needs at least 2 data qubits, has {s.data}")
+        return [_f64(s.shape)]
+
+    def evaluate(self, c, state):
+        half = state.shape[-1] // 2
+        a, b = state[..., :half], state[..., half:]
+        p0 = np.sum(np.abs(a + b) ** 2, axis=-1) / 2
+        return 2 * p0 - 1

@@ -1,0 +1,212 @@
+"""lower-linear: dense layers with constant weights become quantum kernels plus host ops.
+
+Two strategies (LOWERINGS.md §1, §2; DESIGN.md "Lowering strategies"):
+
+``block-encoding`` — ``y = x Wᵀ + b`` becomes::
+
+    %xa  = host.augment(%x) {value = 1.0}            (only with a bias: W' = [W | b])
+    %t   = host.offset(%xa) {bound = B}              t = B ‖x'‖, B = max_i ‖W'_i‖ / κ
+    %xs  = host.append(%xa, %t)                      x'' = [x'; t], W'' = [W' | κ·1], κ = max|W'|
+    %nx  = host.norm(%xs)                             ‖x''‖, per batch row
+    %ang = host.amplitude_angles(%xs) {size = 2**n}
+    %s0  = q.encode.amplitude(%ang) {size = 2**n}
+    %s1  = q.block.<method>(%s0, %W'') {alpha = α}
+    %psi = q.readout(%s1) {size = M, nonnegative = true}
+    %y   = host.rescale(%psi, %nx, %alpha, %t) {shift = κ}     y = α ‖x''‖ ψ − κ t
+
+The offset column makes every output of the circuit non-negative (W''x'' = W'x' + κt ≥ 0), so
+a read-out from counts, √(n_i/S), needs no sign: the honest hardware estimator. It costs one
+input column and success probability. ``signs=none`` leaves it out (exact read-out only; a shot
+run of such a kernel is refused).
+
+``amplitude-encoding`` — each output is a sign-aware overlap (Hadamard test)::
+
+    %ang = host.overlap_angles(%xa, %W') {size = 2**n}   (|0⟩|x̂⟩ + |1⟩|ŵ_i⟩)/√2, per row i
+    %s   = q.encode.amplitude(%ang) {size = 2**(n+1)}
+    %r   = q.overlap(%s)                                 Re⟨ŵ_i|x̂⟩ = 2 P(top = 0) − 1
+    %y   = host.rescale(%r, %nx, %rownorms)              y_i = ‖x'‖ ‖w'_i‖ r_i
+
+Leading (batch) axes of ``x``, symbolic ones included, stay leading axes of every value: a
+kernel runs once per batch index, as one parameter sweep.
+
+Which layers: every ``nn.linear`` with a constant weight (and bias, if any). Per-layer choices
+come from ``overrides``: ``NAME=STRATEGY`` items separated by ``;`` where NAME is the ONNX
+node name, the layer's output value name or an op kind (``nn.linear``), and STRATEGY is
+``block-encoding``, ``amplitude-encoding``, ``host`` (leave it classical) or
+``block-encoding:METHOD`` (``fable``, ``lcu``, ``dilation``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qlower.ir import Graph, Op
+from qlower.ir.dialects.quantum import qubits_for
+from qlower.passes.base import PipelineError, TransformPass, register_pass
+from qlower.passes.rewrite import Rewriter
+
+STRATEGIES = ("block-encoding", "amplitude-encoding", "host")
+METHODS = ("auto", "fable", "lcu", "dilation")
+
+
+def parse_overrides(text: str) -> dict[str, str]:
+    """``"fc1=amplitude-encoding;nn.linear=block-encoding:fable"`` → {name: strategy}."""
+    out: dict[str, str] = {}
+    for item in filter(None, (s.strip() for s in text.split(";"))):
+        name, eq, strategy = item.partition("=")
+        if not eq or not name.strip():
+            raise PipelineError(f"strategy override '{item}' must be NAME=STRATEGY")
+        check_strategy(strategy.strip(), f"override '{item}'")
+        out[name.strip()] = strategy.strip()
+    return out
+
+
+def check_strategy(text: str, where: str) -> None:
+    strategy, _, method = text.partition(":")
+    if strategy not in STRATEGIES:
+        raise PipelineError(
+            f"{where}: unknown strategy '{strategy}' (strategies: {', '.join(STRATEGIES)})"
+        )
+    if method and (strategy != "block-encoding" or method not in METHODS):
+        raise PipelineError(
+            f"{where}: unknown block-encoding method '{method}' (methods: {', '.join(METHODS)})"
+        )
+
+
+def layer_names(op: Op) -> list[str]:
+    """The names a user can give a layer by: ONNX node names, output name, op kind."""
+    return [*op.loc, op.result().name, op.name]
+
+
+@register_pass
+@dataclass(frozen=True)
+class LowerLinear(TransformPass):
+    name = "lower-linear"
+    summary = "nn.linear with constant weights to q.* kernels and host.* ops"
+
+    strategy: str = "block-encoding"
+    method: str = "auto"
+    threshold: float = 0.0
+    overrides: str = ""
+    signs: str = "offset"
+
+    def __post_init__(self) -> None:
+        if self.signs not in ("offset", "none"):
+            raise PipelineError(f"lower-linear: signs must be 'offset' or 'none', got '{self.signs}'")
+        check_strategy(self.strategy, "lower-linear")
+        if self.method not in METHODS:
+            raise PipelineError(
+                f"lower-linear: unknown method '{self.method}' (methods: {', '.join(METHODS)})"
+            )
+        if not self.threshold >= 0:
+            raise PipelineError(f"lower-linear: threshold must be >= 0, got {self.threshold}")
+        parse_overrides(self.overrides)
+
+    def choice(self, op: Op) -> tuple[str, str]:
+        table = parse_overrides(self.overrides)
+        for name in layer_names(op):
+            if name in table:
+                strategy, _, method = table[name].partition(":")
+                return strategy, method or self.method
+        return self.strategy, self.method
+
+    def apply(self, graph: Graph) -> Graph:
+        rw = Rewriter(graph)
+        for op in list(rw.ops):
+            if op is None or op.name != "nn.linear":
+                continue
+            w = rw.constant(op.operand(1))
+            b = rw.constant(op.operand(2)) if op.operand(2) is not None else None
+            if w is None or (op.operand(2) is not None and b is None):
+                continue
+            if not np.issubdtype(w.dtype, np.floating):
+                continue
+            strategy, method = self.choice(op)
+            if strategy == "host":
+                continue
+            if strategy == "block-encoding":
+                if not np.any(w) and (b is None or not np.any(b)):
+                    continue  # an all-zero layer has nothing to encode; it stays on the host
+                new = lower_block_encoding(rw, op, w, b, method, self.threshold, self.signs)
+            else:
+                new = lower_amplitude_encoding(rw, op, w, b)
+            rw.replace(op, new)
+        return rw.finish()
+
+
+def _augmented(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None):
+    x = op.operand(0)
+    ops: list[Op] = []
+    if b is not None:
+        aug = rw.build("host.augment", [x], {"value": 1.0}, results=[rw.fresh(f"{x}.aug")], loc=op.loc)
+        ops.append(aug)
+        x = aug.result().name
+        w = np.concatenate([w, b.reshape(-1, 1).astype(w.dtype)], axis=1)
+    return ops, x, w
+
+
+def lower_block_encoding(
+    rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None, method: str, threshold: float,
+    signs: str,
+) -> list[Op]:
+    from qlower.blocks.semantics import block_plan
+
+    out = op.result().name
+    loc = op.loc
+    ops, x, wa = _augmented(rw, op, w, b)
+    t = None
+    kappa = 0.0
+    if signs == "offset":
+        kappa = float(np.max(np.abs(wa)))
+        bound = float(np.max(np.linalg.norm(wa.astype(np.float64), axis=1))) / kappa
+        off = rw.build("host.offset", [x], {"bound": bound}, results=[rw.fresh(f"{out}.offset")], loc=loc)
+        t = off.result().name
+        app = rw.build("host.append", [x, t], results=[rw.fresh(f"{out}.shifted")], loc=loc)
+        ops += [off, app]
+        x = app.result().name
+        wa = np.concatenate([wa, np.full((wa.shape[0], 1), kappa, dtype=wa.dtype)], axis=1)
+    norm = rw.build("host.norm", [x], results=[rw.fresh(f"{x}.norm")], loc=loc)
+    ops.append(norm)
+    nx = norm.result().name
+    plan = block_plan(wa, method, threshold)
+    w_name = rw.add_constant(wa, f"{op.operand(1)}.block")
+    size = 1 << plan.input_qubits
+    ang = rw.build("host.amplitude_angles", [x], {"size": size}, results=[rw.fresh(f"{out}.angles")], loc=loc)
+    enc = rw.build("q.encode.amplitude", [ang.result().name], {"size": size},
+                   results=[rw.fresh(f"{out}.state")], loc=loc)
+    blk = rw.build(f"q.block.{plan.method}", [enc.result().name, w_name], plan.attrs,
+                   results=[rw.fresh(f"{out}.encoded")], loc=loc)
+    rd = rw.build("q.readout", [blk.result().name],
+                  {"size": int(wa.shape[0]), "nonnegative": signs == "offset"},
+                  results=[rw.fresh(f"{out}.psi")], loc=loc)
+    alpha = rw.add_constant(np.array(plan.alpha, dtype=np.float64), f"{out}.alpha")
+    dtype = rw.tensor_type(out).dtype
+    y = rw.build("host.rescale", [rd.result().name, nx, alpha] + ([t] if t else []),
+                 {"dtype": dtype, "shift": kappa}, results=[out], loc=loc)
+    return ops + [ang, enc, blk, rd, y]
+
+
+def lower_amplitude_encoding(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None) -> list[Op]:
+    out = op.result().name
+    loc = op.loc
+    ops, x, wa = _augmented(rw, op, w, b)
+    norm = rw.build("host.norm", [x], results=[rw.fresh(f"{x}.norm")], loc=loc)
+    ops.append(norm)
+    nx = norm.result().name
+    size = 1 << qubits_for(wa.shape[1])
+    w_name = rw.add_constant(wa, f"{op.operand(1)}.rows")
+    ang = rw.build("host.overlap_angles", [x, w_name], {"size": size},
+                   results=[rw.fresh(f"{out}.angles")], loc=loc)
+    enc = rw.build("q.encode.amplitude", [ang.result().name], {"size": 2 * size},
+                   results=[rw.fresh(f"{out}.state")], loc=loc)
+    ov = rw.build("q.overlap", [enc.result().name], results=[rw.fresh(f"{out}.overlap")], loc=loc)
+    norms = np.linalg.norm(wa.astype(np.float64), axis=1)
+    nw = rw.add_constant(norms, f"{out}.row_norms")
+    dtype = rw.tensor_type(out).dtype
+    y = rw.build("host.rescale", [ov.result().name, nx, nw], {"dtype": dtype}, results=[out], loc=loc)
+    return ops + [ang, enc, ov, y]
+
+
+__all__ = ["LowerLinear", "METHODS", "STRATEGIES", "parse_overrides"]

@@ -1,0 +1,139 @@
+"""ONNX backend interface (``onnx.backend.base.Backend``) on top of ``qlower.compile`` + qsim.
+
+``qlower.backend.prepare(model)`` returns a rep whose ``run(inputs)`` returns the outputs in the
+graph's order, so ONNX's node-conformance suite runs against qlower::
+
+    import onnx.backend.test
+    import qlower.backend
+    bt = onnx.backend.test.BackendTest(qlower.backend, __name__)
+    bt.include(r"test_gemm_.*")
+    globals().update(bt.test_cases)
+
+Dense layers are lowered only when their weights are constants. ONNX's node tests pass
+weights as graph inputs, so by default (``freeze="weights"``) a graph input that is used only as
+the weight or bias of a ``Gemm``/``MatMul`` is frozen into a constant when the inputs arrive
+(the program is compiled once per distinct weights); ``freeze="none"`` keeps them inputs, and
+those layers then run on the host. Options given to ``prepare``/``run_model`` go to
+``qlower.compile`` (``strategy``, ``method``, ...) and to ``run`` (``shots``, ``seed``,
+``backend``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import namedtuple
+
+import numpy as np
+import onnx
+from onnx import numpy_helper
+from onnx.backend.base import Backend, BackendRep, Device, DeviceType
+
+from qlower.frontend.loader import load_proto
+
+_RUN_OPTIONS = ("shots", "seed", "backend", "max_qubits", "max_work")
+_WEIGHT_SLOTS = {"Gemm": (1, 2), "MatMul": (1,)}
+
+
+def weight_inputs(model: onnx.ModelProto) -> list[str]:
+    """Graph inputs used only as weights/biases of Gemm or MatMul nodes."""
+    names = {i.name for i in model.graph.input} - {t.name for t in model.graph.initializer}
+    as_weight: set[str] = set()
+    other: set[str] = set()
+    for node in model.graph.node:
+        slots = _WEIGHT_SLOTS.get(node.op_type, ())
+        for k, name in enumerate(node.input):
+            if name in names:
+                (as_weight if k in slots else other).add(name)
+    outputs = {o.name for o in model.graph.output}
+    return [n for n in sorted(as_weight - other - outputs)]
+
+
+def freeze(model: onnx.ModelProto, values: dict[str, np.ndarray]) -> onnx.ModelProto:
+    """A copy of ``model`` with the graph inputs in ``values`` turned into initializers."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    keep = [i for i in out.graph.input if i.name not in values]
+    del out.graph.input[:]
+    out.graph.input.extend(keep)
+    for name, arr in values.items():
+        out.graph.initializer.append(numpy_helper.from_array(np.asarray(arr), name))
+    return out
+
+
+class QlowerRep(BackendRep):
+    def __init__(self, model: onnx.ModelProto, options: dict) -> None:
+        self.model = model
+        self.freeze = options.pop("freeze", "weights")
+        self.run_options = {k: options.pop(k) for k in _RUN_OPTIONS if k in options}
+        self.compile_options = options
+        self.inputs = [i.name for i in model.graph.input
+                       if i.name not in {t.name for t in model.graph.initializer}]
+        self.frozen = weight_inputs(model) if self.freeze == "weights" else []
+        self._cache: dict[bytes, object] = {}
+        if not self.frozen:
+            self._program(model, b"")
+
+    def _program(self, model: onnx.ModelProto, key: bytes):
+        from qlower.api import compile as qcompile
+
+        prog = self._cache.get(key)
+        if prog is None:
+            graph = load_proto(model, model.graph.name or "model")
+            prog = qcompile(graph, "cirq", **self.compile_options)
+            self._cache = {key: prog}  # keep one: node tests rarely repeat weights
+        return prog
+
+    def run(self, inputs, **kwargs):
+        if isinstance(inputs, dict):
+            feed = dict(inputs)
+        else:
+            if isinstance(inputs, np.ndarray):
+                inputs = [inputs]
+            feed = dict(zip(self.inputs, inputs))
+        model = self.model
+        key = b""
+        if self.frozen:
+            fixed = {n: np.asarray(feed.pop(n)) for n in self.frozen}
+            h = hashlib.sha256()
+            for n in self.frozen:
+                h.update(n.encode() + fixed[n].tobytes() + str(fixed[n].shape).encode())
+            key = h.digest()
+            if key not in self._cache:
+                model = freeze(self.model, fixed)
+        program = self._program(model, key)
+        opts = {**self.run_options, **kwargs}
+        shots = opts.pop("shots", None)
+        result = program.run(feed, shots, **opts)
+        names = list(program.graph.outputs)
+        Outputs = namedtuple("Outputs", [f"o{i}" for i in range(len(names))])  # noqa: PYI024
+        return Outputs(*[result[n] for n in names])
+
+
+class QlowerBackend(Backend):
+    @classmethod
+    def is_compatible(cls, model, device: str = "CPU", **kwargs) -> bool:
+        return cls.supports_device(device)
+
+    @classmethod
+    def prepare(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs) -> QlowerRep:
+        super().prepare(model, device, **kwargs)
+        return QlowerRep(model, dict(kwargs))
+
+    @classmethod
+    def run_model(cls, model: onnx.ModelProto, inputs, device: str = "CPU", **kwargs):
+        return cls.prepare(model, device, **kwargs).run(inputs)
+
+    @classmethod
+    def run_node(cls, node, inputs, device: str = "CPU", outputs_info=None, **kwargs):
+        raise NotImplementedError("qlower runs whole models; use run_model")
+
+    @classmethod
+    def supports_device(cls, device: str) -> bool:
+        return Device(device).type == DeviceType.CPU
+
+
+prepare = QlowerBackend.prepare
+run_model = QlowerBackend.run_model
+run_node = QlowerBackend.run_node
+supports_device = QlowerBackend.supports_device
+is_compatible = QlowerBackend.is_compatible

@@ -1,0 +1,316 @@
+"""Compiled programs: a lowered graph, its kernels as circuits, and the runtime that runs them.
+
+``qlower.compile(model, target="cirq", **options)`` lowers every dense layer it can to a
+quantum kernel (see ``passes/lower_linear.py``), partitions the graph into kernels and host
+ops, and builds one circuit per kernel. ``CompiledProgram.run(inputs, shots=None)`` executes
+host ops with numpy and kernels on qsim (``backend="qsim"``) or with the q ops' reference
+semantics (``backend="reference"``):
+
+- exact read-out (``shots=None``): the state vector's amplitudes at flags = 0, rescaled;
+- shots: each kernel is sampled ``shots`` times per batch row and read out by an estimator
+  (``√(n_i/S)`` for offset block encodings, ``2 n_0/S - 1`` for Hadamard tests), with its
+  standard error; standard errors are carried through the linear rescaling analytically, and
+  estimated from independent repetitions where an output depends on shot noise through
+  anything else (a later layer, an activation).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from qlower.backends.reference import bind_inputs
+from qlower.errors import QlowerError
+from qlower.ir import ConstRef, Dense, EvaluationError, Graph, evaluate_op
+from qlower.ir.symbolic import SymbolicError
+
+TARGETS = ("cirq", "qasm3")
+DEFAULT_MAX_QUBITS = 26
+DEFAULT_MAX_WORK = 2e11  # amplitude updates (gates × 2**qubits × sweeps): minutes on 2 cores
+
+
+class BudgetError(QlowerError):
+    """Simulating a kernel would exceed the qubit or work budget."""
+
+
+@dataclass
+class KernelRun:
+    """What one kernel did in a run."""
+
+    name: str
+    sweeps: int
+    qubits: int
+    success_probability: float  # mean over the batch (exact)
+    shots: int | None = None
+
+
+class RunResult(dict):
+    """The outputs (name → array, in the graph's order), plus what the run measured.
+
+    ``std_errors`` (shot mode): name → array of the same shape. ``kernels``: a
+    :class:`KernelRun` per kernel run. ``backend``, ``shots``, ``seed``.
+    """
+
+    def __init__(self, outputs, std_errors=None, kernels=(), backend="qsim", shots=None, seed=0):
+        super().__init__(outputs)
+        self.std_errors: dict[str, np.ndarray] = dict(std_errors or {})
+        self.kernels: list[KernelRun] = list(kernels)
+        self.backend = backend
+        self.shots = shots
+        self.seed = seed
+
+
+def _sizes(kc, batch: int) -> tuple[int, float]:
+    n = len(kc.qubits)
+    gates = sum(len(m) for m in kc.circuit)
+    return n, float(gates) * float(2**n) * batch
+
+
+def check_budget(kernels, batches: Mapping[str, int], max_qubits: int, max_work: float) -> None:
+    """Refuse, with what it would take, to simulate beyond the budget."""
+    for kc in kernels:
+        batch = batches.get(kc.name, 1)
+        n, work = _sizes(kc, batch)
+        if n > max_qubits or work > max_work:
+            state_gib = 8 * 2.0**n / 2**30
+            seconds = work / 2e9
+            raise BudgetError(
+                f"kernel {kc.name} needs {n} qubits ({state_gib:.3g} GiB per state) and "
+                f"{work:.3g} amplitude updates over {batch} sweep(s) (about {_duration(seconds)} "
+                f"on this machine's scale); the simulation budget is {max_qubits} qubits and "
+                f"{max_work:.3g} updates: raise max_qubits/max_work (CLI --max-qubits, "
+                "--max-work) or run it with the reference backend"
+            )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.2g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.2g} min"
+    return f"{seconds / 3600:.2g} h"
+
+
+@dataclass(eq=False)
+class CompiledProgram:
+    """A lowered graph plus one circuit per kernel; ``run`` executes it."""
+
+    graph: Graph
+    kernels: list  # KernelCircuit, in execution order
+    target: str = "cirq"
+    options: dict = field(default_factory=dict)
+    host_ops: list = field(default_factory=list)  # (op name, label) of layers left classical
+
+    def kernel(self, name: str):
+        for k in self.kernels:
+            if k.name == name:
+                return k
+        raise KeyError(name)
+
+    def resources(self) -> dict:
+        return {k.name: k.resources() for k in self.kernels}
+
+    # -- running ---------------------------------------------------------------------------
+    def run(
+        self,
+        inputs: Mapping[str, np.ndarray],
+        shots: int | None = None,
+        *,
+        backend: str = "qsim",
+        seed: int = 0,
+        max_qubits: int = DEFAULT_MAX_QUBITS,
+        max_work: float = DEFAULT_MAX_WORK,
+        threads: int | None = None,
+        repetitions: int = 16,
+    ) -> RunResult:
+        if backend not in ("qsim", "reference"):
+            raise QlowerError(f"unknown backend '{backend}' (backends: qsim, reference)")
+        if shots is not None and (type(shots) is not int or shots < 1):
+            raise QlowerError(f"shots must be a positive integer, got {shots!r}")
+        if shots is not None and backend == "reference":
+            raise QlowerError("shots need a simulator: use backend='qsim'")
+        runner = None
+        if backend == "qsim":
+            from qlower.backends.qsim import QsimRunner
+
+            runner = QsimRunner(threads=threads)
+        rt = _Runtime(self, runner, shots, max_qubits, max_work)
+        outputs, se, tainted, runs = rt.execute(inputs, seed)
+        if shots is not None and tainted:
+            reps = []
+            for r in range(1, repetitions + 1):
+                out_r, *_ = rt.execute(inputs, seed + 7919 * r)
+                reps.append(out_r)
+            for name in tainted:
+                stack = np.stack([o[name].astype(np.float64) for o in reps])
+                se[name] = stack.std(axis=0, ddof=1)
+        std = {n: se[n] for n in outputs if n in se} if shots is not None else {}
+        return RunResult(outputs, std, runs, backend, shots, seed)
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, directory: str | Path) -> list[Path]:
+        from qlower.backends.manifest import write_program
+
+        return write_program(self, Path(directory))
+
+
+class _Runtime:
+    def __init__(self, program: CompiledProgram, runner, shots, max_qubits, max_work):
+        self.p = program
+        self.runner = runner
+        self.shots = shots
+        self.max_qubits = max_qubits
+        self.max_work = max_work
+        self.by_readout = {k.kernel.readout.result().name: k for k in program.kernels}
+        self.in_kernel = {r for k in program.kernels for op in k.kernel.ops for r in op.result_names}
+
+    def execute(self, inputs, seed):
+        g = self.p.graph
+        env = bind_inputs(g, inputs)
+        values: dict[str, np.ndarray] = {v.name: inputs[v.name] for v in g.inputs}
+        for c in g.constants:
+            if isinstance(c.data, ConstRef):
+                raise QlowerError(f"constant %{c.name} has no data")
+            assert isinstance(c.data, Dense)
+            values[c.name] = c.data.array
+        se: dict[str, np.ndarray] = {}
+        tainted: set[str] = set()
+        runs: list[KernelRun] = []
+        if self.runner is not None:
+            self._check_budget(values, env)
+        rng_seed = seed
+        for op in g.ops:
+            if op.dialect == "q" and self.runner is not None:
+                kc = self.by_readout.get(op.result().name)
+                if kc is None:
+                    continue
+                angles = values[kc.kernel.parameters]
+                val, err, run = self._run_kernel(kc, angles, rng_seed)
+                rng_seed += 1
+                values[kc.kernel.output] = val
+                if err is not None:
+                    se[kc.kernel.output] = err
+                runs.append(run)
+                continue
+            args = [values[o] if o is not None else None for o in op.operands]
+            try:
+                with np.errstate(all="ignore"):
+                    out = evaluate_op(op, args, env)
+            except EvaluationError as e:
+                raise QlowerError(f"evaluating {e}") from None
+            except (ValueError, IndexError, ZeroDivisionError, SymbolicError, KeyError) as e:
+                raise QlowerError(f"evaluating {op.label}: {e}") from None
+            for i, r in enumerate(op.results):
+                if r is not None:
+                    values[r.name] = np.asarray(out[i])
+            noisy = [o for o in op.present_operands if o in se or o in tainted]
+            if not noisy:
+                continue
+            if op.name == "host.rescale" and noisy == [op.operand(0)] and op.operand(0) in se:
+                scale = values[op.operand(1)].astype(np.float64)[..., None]
+                alpha = values[op.operand(2)].astype(np.float64)
+                se[op.result().name] = np.abs(se[op.operand(0)] * scale * alpha)
+            else:
+                tainted.update(op.result_names)
+        outputs = {name: values[name] for name in g.outputs}
+        return outputs, se, [n for n in g.outputs if n in tainted], runs
+
+    def _check_budget(self, values, env):
+        batches = {}
+        for kc in self.p.kernels:
+            name = kc.kernel.parameters
+            t = self.p.graph.type_of(name)
+            lead = t.dims[:-1]
+            total = 1
+            for d in lead:
+                total *= d if isinstance(d, int) else d.evaluate(env)
+            batches[kc.name] = total
+        check_budget(self.p.kernels, batches, self.max_qubits, self.max_work)
+
+    def _run_kernel(self, kc, angles, seed):
+        lead = angles.shape[:-1]
+        rows = angles.reshape(-1, angles.shape[-1])
+        n = len(kc.qubits)
+        chunk = max(1, int((256 << 20) // (8 << n)))  # at most ~256 MiB of states at a time
+        vals, errs, psucc = [], [], []
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            resolvers = kc.resolvers(part)
+            states = self.runner.states(kc.circuit, kc.qubits, resolvers)
+            psucc.append(kc.success_probability(states))
+            if self.shots is None:
+                vals.append(kc.exact(states))
+            else:
+                samples = self.runner.sample(kc.circuit, kc.qubits, resolvers, self.shots,
+                                             seed * 1_000_003 + start)
+                try:
+                    v, e = kc.estimate(samples, self.shots)
+                except ValueError as ex:
+                    raise QlowerError(str(ex)) from None
+                vals.append(v)
+                errs.append(e)
+        val = np.concatenate(vals).reshape(lead + vals[0].shape[1:])
+        err = np.concatenate(errs).reshape(val.shape) if errs else None
+        p = float(np.mean(np.concatenate(psucc))) if psucc else math.nan
+        return val, err, KernelRun(kc.name, len(rows), n, p, self.shots)
+
+
+# -- compile -----------------------------------------------------------------------------------
+
+
+def compile_graph(
+    graph: Graph,
+    target: str = "cirq",
+    *,
+    strategy: str = "block-encoding",
+    method: str = "auto",
+    threshold: float = 0.0,
+    overrides: Mapping[str, str] | None = None,
+    signs: str = "offset",
+    progress: Callable[[int, int, str], None] | None = None,
+) -> CompiledProgram:
+    from qlower.api import to_stage
+    from qlower.backends.cirq_emitter import build_kernel
+    from qlower.passes import CANONICAL
+    from qlower.passes.base import PipelineError
+    from qlower.passes.lower_linear import LowerLinear, parse_overrides
+    from qlower.passes.manager import PassManager
+    from qlower.passes.partition import PartitionError, partition
+
+    if target not in TARGETS:
+        raise QlowerError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
+    text = ";".join(f"{k}={v}" for k, v in (overrides or {}).items())
+    try:
+        parse_overrides(text)
+        lower = LowerLinear(strategy=strategy, method=method, threshold=float(threshold),
+                            overrides=text, signs=signs)
+    except PipelineError as e:
+        raise QlowerError(str(e)) from None
+    canonical = to_stage(graph, pipeline=CANONICAL)
+    from qlower.passes.dce import DeadCodeElimination
+
+    lowered = PassManager([lower, DeadCodeElimination()], True).run(canonical)
+    try:
+        kernels = partition(lowered)
+    except PartitionError as e:
+        raise QlowerError(str(e)) from None
+    built = []
+    for i, k in enumerate(kernels):
+        if progress is not None:
+            progress(i, len(kernels), k.name)
+        built.append(build_kernel(lowered, k))
+    if progress is not None:
+        progress(len(kernels), len(kernels), "")
+    host = [(op.name, op.label) for op in lowered.ops if op.dialect == "nn"]
+    opts = {"strategy": strategy, "method": method, "threshold": threshold,
+            "overrides": dict(overrides or {}), "signs": signs}
+    return CompiledProgram(lowered, built, target, opts, host)
+
+
+def default_threads() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
