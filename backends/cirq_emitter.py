@@ -62,30 +62,20 @@ class KernelCircuit:
         amps = readout(states, self.qubits, self.registers)
         return np.sum(np.abs(amps) ** 2, axis=-1, dtype=np.float64)
 
-    def estimate(self, samples: np.ndarray, shots: int) -> tuple[np.ndarray, np.ndarray]:
-        """Estimates and standard errors from measured basis indices ``[batch, shots]``."""
+    def estimate(self, counts: np.ndarray, shots: int) -> tuple[np.ndarray, np.ndarray]:
+        """Estimates and standard errors from measurement counts ``[batch, 2**n]`` (basis
+        index over ``qubits``, big-endian) of ``shots`` shots per row."""
         n = len(self.qubits)
+        counts = np.asarray(counts, dtype=np.float64)
         if self.readout == "overlap":
-            p0 = np.mean(samples < (1 << (n - 1)), axis=-1)
+            p0 = counts[:, : 1 << (n - 1)].sum(axis=-1) / shots
             return 2 * p0 - 1, 2 * np.sqrt(p0 * (1 - p0) / shots)
         if not self.nonnegative:
             raise ValueError(
                 f"kernel {self.name}: its outputs have signs a shot read-out cannot see; "
                 "lower it with signs=offset (the default) or run without shots"
             )
-        pos = {q: n - 1 - i for i, q in enumerate(self.qubits)}  # bit position in the index
-        flag_mask = 0
-        for q in self.registers.flags:
-            flag_mask |= 1 << pos[q]
-        out_index = np.zeros(samples.shape, dtype=np.int64)
-        for j, q in enumerate(self.registers.output):
-            bit = (samples >> pos[q]) & 1
-            out_index |= bit << (len(self.registers.output) - 1 - j)
-        ok = (samples & flag_mask) == 0
-        counts = np.zeros(samples.shape[:-1] + (1 << len(self.registers.output),))
-        for b in range(samples.shape[0]):
-            counts[b] = np.bincount(out_index[b][ok[b]], minlength=counts.shape[-1])
-        p = counts[..., : self.size] / shots
+        p = readout(counts, self.qubits, self.registers).real[..., : self.size] / shots
         return np.sqrt(p), np.sqrt((1 - p) / (4 * shots))
 
     def resolvers(self, angles: np.ndarray) -> list[cirq.ParamResolver]:

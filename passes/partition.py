@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from qlower.errors import QlowerError
 from qlower.ir import Graph, Op
 from qlower.ir.dialects.quantum import QState
 from qlower.passes.base import AnalysisPass, register_pass
@@ -19,7 +20,7 @@ from qlower.passes.base import AnalysisPass, register_pass
 READOUTS = ("q.readout", "q.overlap")
 
 
-class PartitionError(ValueError):
+class PartitionError(QlowerError):
     """The q ops of a graph do not form well-shaped kernels."""
 
 
