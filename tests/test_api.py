@@ -61,8 +61,8 @@ def test_to_stage(mlp):
     assert canonical == qlower.to_stage(g, "canonical")
     assert "onnx.Gemm" not in {op.name for op in canonical.ops}
     assert qlower.to_stage(g, "canonical", pipeline="") == g  # the pipeline overrides the stage
-    with pytest.raises(QlowerError, match=r"^unknown stage 'lowered' \(stages: imported, canonical\)$"):
-        qlower.to_stage(g, "lowered")
+    with pytest.raises(QlowerError, match=r"^unknown stage 'bogus' \(stages: imported, canonical, lowered\)$"):
+        qlower.to_stage(g, "bogus")
     with pytest.raises(PipelineError, match="unknown pass 'nosuch'"):
         qlower.to_stage(g, pipeline="nosuch")
 

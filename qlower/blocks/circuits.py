@@ -36,6 +36,34 @@ def rz_ops(angles: Iterable, qubit: cirq.Qid) -> list[cirq.Operation]:
     return [fast_op(cirq.Rz(rads=a), q) for a in angles]
 
 
+def _moment_slots() -> frozenset[str] | None:
+    """The attributes cirq's Moment constructor sets, if :func:`_fast_moment` reproduces them."""
+    q = cirq.LineQubit(0)
+    ref = cirq.Moment.from_ops(cirq.X(q))
+    want = frozenset(vars(ref))
+    mine = frozenset({"_operations", "_sorted_operations", "_qubit_to_op",
+                      "_measurement_key_objs", "_control_keys", "_tags"})
+    return mine if want == mine else None
+
+
+_MOMENT_SLOTS = _moment_slots()
+
+
+def _fast_moment(ops: list[cirq.Operation]) -> cirq.Moment:
+    """A Moment of non-overlapping ``ops`` without re-checking them (falls back to
+    ``Moment.from_ops`` if this cirq's Moment keeps other state)."""
+    if _MOMENT_SLOTS is None:
+        return cirq.Moment.from_ops(*ops)
+    m = object.__new__(cirq.Moment)
+    m._operations = tuple(ops)
+    m._sorted_operations = None
+    m._qubit_to_op = {q: op for op in ops for q in op.qubits}
+    m._measurement_key_objs = None
+    m._control_keys = None
+    m._tags = ()
+    return m
+
+
 def packed_circuit(ops: Sequence[cirq.Operation]) -> cirq.Circuit:
     """A circuit holding ``ops`` in order, each in the earliest moment its qubits allow.
 
@@ -54,7 +82,7 @@ def packed_circuit(ops: Sequence[cirq.Operation]) -> cirq.Circuit:
         nxt = at + 1
         for q in qs:
             frontier[q] = nxt
-    moments = [cirq.Moment.from_ops(*layer) for layer in layers]
+    moments = [_fast_moment(layer) for layer in layers]
     return cirq.Circuit._from_moments(moments, ())
 
 
