@@ -112,22 +112,18 @@ class QsimRunner:
         ``qubits[0]`` the most significant bit of the index (Cirq's order). Qubits in
         ``qubits`` that the circuit does not touch stay |0>.
 
-        Memory: the result array plus one transient state. Each resolver is simulated on its own
-        (qsimcirq's ``simulate_into_1d_array``, the same code path as ``simulate_sweep``) and
-        copied straight into its row; ``simulate_sweep`` would hold a wrapped copy of every
-        state in a list besides the result.
+        Memory: the result array plus one transient state: qsimcirq's ``simulate_sweep_iter``
+        (the circuit is wrapped for qsim once per sweep, not once per resolver) yields one state
+        at a time, copied straight into its row.
         """
         rs = _as_resolvers(resolvers)
         qubits = self._check(circuit, qubits, rs)
         out = np.empty((len(rs), 1 << len(qubits)), dtype=np.complex64)
         sim = qsimcirq.QSimSimulator(qsim_options=self.options)
         program = cirq.Circuit(circuit) if not isinstance(circuit, cirq.Circuit) else circuit
-        for i, r in enumerate(rs):
-            _, state, order = sim.simulate_into_1d_array(program, r, qubit_order=qubits)
-            if list(order) != qubits:  # defensive: qsimcirq must honour the explicit order
-                raise RuntimeError(f"qsim returned qubit order {order}, expected {qubits}")
-            out[i] = state
-            del state
+        results = sim.simulate_sweep_iter(program, rs, qubit_order=qubits)
+        for i, result in enumerate(results):
+            out[i] = result.final_state_vector
         return out
 
     # -- sampling -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -89,6 +90,7 @@ class OutputCheck:
     expected_shape: tuple[int, ...]
     dtype: str
     expected_dtype: str
+    max_z: float | None = None  # shot runs: max |error| / standard error
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class CheckReport:
     outputs: dict[str, OutputCheck]
     rtol: float
     atol: float
+    sigmas: float | None = None  # shot runs: allowed standard errors
 
     @property
     def ok(self) -> bool:
@@ -172,11 +175,15 @@ def check_with_onnxruntime(
     outputs: Mapping[str, np.ndarray],
     rtol: float = 1e-5,
     atol: float = 0.0,
+    std_errors: Mapping[str, np.ndarray] | None = None,
+    sigmas: float = 4.0,
 ) -> CheckReport:
     """Returns a CheckReport comparing ``outputs`` with onnxruntime's on the ONNX file.
 
     An output agrees when shape and dtype match and max |a−b| <= atol + rtol · max |ref|
-    (integer and bool outputs: exactly equal; NaN/Inf must sit at the same places).
+    (integer and bool outputs: exactly equal; NaN/Inf must sit at the same places). An output
+    with ``std_errors`` (a shot run) agrees when every |a−b| <= sigmas · std error + atol +
+    rtol · max |ref|.
     """
     ref = onnxruntime_outputs(model_path, inputs)
     checks = {}
@@ -184,8 +191,17 @@ def check_with_onnxruntime(
         if name not in outputs or name not in ref:
             side = "qlower" if name not in outputs else "onnxruntime"
             raise QlowerError(f"output '{name}' is missing from the {side} results")
-        checks[name] = compare_output(name, outputs[name], ref[name], rtol, atol)
-    return CheckReport(checks, rtol, atol)
+        c = compare_output(name, outputs[name], ref[name], rtol, atol)
+        se = (std_errors or {}).get(name)
+        if se is not None and c.shape_ok:
+            diff = np.abs(np.asarray(outputs[name], np.float64) - ref[name].astype(np.float64))
+            slack = atol + rtol * float(np.max(np.abs(ref[name]), initial=0.0))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                z = np.where(diff <= slack, 0.0, (diff - slack) / se)
+            max_z = float(np.max(z, initial=0.0))
+            c = dataclasses.replace(c, max_z=max_z, ok=bool(c.dtype_ok and max_z <= sigmas))
+        checks[name] = c
+    return CheckReport(checks, rtol, atol, sigmas if std_errors else None)
 
 
 # -- compiling to quantum kernels ------------------------------------------------------------

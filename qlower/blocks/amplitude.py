@@ -424,13 +424,13 @@ def _schmidt_build(x, size, n, is_complex, qs) -> AmplitudeEncoding:
     # copy |k⟩ onto the last a qubits of the second half
     ops.extend(fast_op(cirq.CNOT, (first[i], second[b - a + i])) for i in range(a))
     # U on the first half up to a diagonal D acting first: U = e^{iγ} O D
-    u_ops, gamma, d = _qsd(first, U, up_to_diagonal=True)
+    u_ops, gamma, d = qsd(first, U, up_to_diagonal=True)
     # second half: Vhᵀ|k⟩ = row k of Vh; absorb D and γ: Σ σ_k O|k⟩ ⊗ e^{iγ} e^{iδ_k} Vhᵀ|k⟩
     W = Vh.T.astype(np.complex128)
     if d is not None:
         delta = np.tile(d, (1 << a) // 4)  # δ_k depends on the last two bits of k
         W[:, : 1 << a] *= delta[None, :]
-    v_ops, gamma2, _ = _qsd(second, W, up_to_diagonal=False)
+    v_ops, gamma2, _ = qsd(second, W, up_to_diagonal=False)
     ops.extend(u_ops)
     ops.extend(v_ops)
     phase = np.exp(1j * (gamma + gamma2))
@@ -449,7 +449,7 @@ def _schmidt_build(x, size, n, is_complex, qs) -> AmplitudeEncoding:
     )
 
 
-def _qsd(qubits, U: np.ndarray, up_to_diagonal: bool):
+def qsd(qubits, U: np.ndarray, up_to_diagonal: bool):
     """Quantum Shannon decomposition of ``U`` on ``qubits`` (big-endian).
 
     Returns ``(ops, γ, d)`` with ``U = e^{iγ} · unitary(ops) · diag(d)``, ``d`` the diagonal

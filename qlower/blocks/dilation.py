@@ -1,0 +1,117 @@
+"""Unitary dilation block encoding, alpha = ‖W‖₂, one flag (LOWERINGS.md §2).
+
+``A = W / ‖W‖₂`` zero-padded to 2^q × 2^q (q = max(⌈log₂M⌉, ⌈log₂N⌉)); with the SVD
+``A = U Σ V†`` and ``S = (I − Σ²)^{1/2}``::
+
+    U_dil = [[A, (I − AA†)^{1/2}], [(I − A†A)^{1/2}, −A†]]
+          = [[UΣV†, USU†], [VSV†, −VΣU†]]
+
+is unitary. Qubits ``[flag] + D``: the flag is the most significant qubit, so the top-left
+block (flag = 0 in and out) is A; input and output are both D. Only that block matters, so
+the circuit synthesises ``diag(I, Q) U_dil diag(I, R)`` with fixed Haar-random Q, R (a gauge):
+structured W make U_dil's spectra degenerate, and QSD's eigendecompositions then lose
+accuracy (1e-8 on a Pauli-sparse 8×8); the gauged unitary is generic (errors 1e-14 to 1e-11
+relative, and the SBM count below; structured W may lose a few CNOTs QSD would have saved).
+
+Synthesis: quantum Shannon decomposition on q + 1 qubits (``qlower.blocks.amplitude.qsd``:
+cosine–sine splits and demultiplexing down to two-qubit blocks of at most 3 CZs), which meets
+the Shende–Bullock–Markov count (23/48)4^{q+1} − (3/2)2^{q+1} + 4/3 of CNOT/CZ gates
+(20/100/444/1868 at q + 1 = 3…6); its global phase is emitted as a ``GlobalPhaseGate``, so the
+circuit implements U_dil exactly. ``matrix`` is computed by multiplying the emitted gates
+(numpy), so it is complex even for real W (imaginary part ~ rounding). Sizes beyond
+``MAX_QUBITS`` are refused.
+"""
+
+from __future__ import annotations
+
+import cirq
+import numpy as np
+
+from qlower.blocks.amplitude import qsd
+from qlower.blocks.base import Registers
+from qlower.blocks.block_encoding import BlockEncoding, ceil_log2, resolve_qubits, spectral_norm
+from qlower.blocks.circuits import fast_op, packed_circuit
+
+MAX_QUBITS = 7  # q + 1 qubits; QSD time and CNOTs grow as 4^(q+1) (7660 CNOTs at 7)
+GAUGE_SEED = 20220501
+
+
+def dilation_unitary(A: np.ndarray) -> np.ndarray:
+    """The unitary dilation of a square contraction ``A`` (‖A‖₂ <= 1), A in the top-left."""
+    u, s, vh = np.linalg.svd(A)
+    s = np.clip(s, 0.0, 1.0)
+    c = np.sqrt(np.clip(1.0 - s * s, 0.0, None))
+    v = vh.conj().T
+    top = np.hstack([(u * s) @ vh, (u * c) @ u.conj().T])
+    bottom = np.hstack([(v * c) @ v.conj().T, -(v * s) @ u.conj().T])
+    return np.vstack([top, bottom])
+
+
+def _haar_unitary(n: int, rng: np.random.Generator) -> np.ndarray:
+    z = rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n))
+    q, r = np.linalg.qr(z)
+    d = np.diag(r)
+    return q * (d / np.abs(d))[None, :]
+
+
+def gauged_dilation(A: np.ndarray, seed: int = GAUGE_SEED) -> np.ndarray:
+    """``diag(I, Q) · U_dil · diag(I, R)`` with fixed Haar-random Q, R: the same block A.
+
+    Only the flag = 0 block is constrained; the random gauge removes the degenerate spectra
+    that structured W (identity, Pauli strings) give, on which QSD's eigendecompositions lose
+    accuracy (1e-8 instead of 1e-14 on a Pauli-sparse 8×8).
+    """
+    u = dilation_unitary(A).astype(np.complex128)
+    h = A.shape[0]
+    rng = np.random.default_rng(seed)
+    u[h:] = _haar_unitary(h, rng) @ u[h:]
+    u[:, h:] = u[:, h:] @ _haar_unitary(h, rng)
+    return u
+
+
+def implemented_block(ops: list[cirq.Operation], qs: list[cirq.Qid]) -> np.ndarray:
+    """``U[:2^q, :2^q]`` (flag = 0 in and out) of the circuit ``ops`` on ``qs``, by numpy."""
+    nq = len(qs)
+    half = 1 << (nq - 1)
+    state = np.zeros((1 << nq, half), dtype=np.complex128)
+    state[:half] = np.eye(half)
+    state = state.reshape((2,) * nq + (half,))
+    buf = np.empty_like(state)
+    index = {q: i for i, q in enumerate(qs)}
+    for op in ops:
+        axes = [index[q] for q in op.qubits]
+        u = cirq.unitary(op).reshape((2,) * (2 * len(axes)))
+        state = cirq.targeted_left_multiply(u, state, axes, out=buf)
+        buf = np.empty_like(state)
+    return state.reshape(1 << nq, half)[:half]
+
+
+def dilation_block(W: np.ndarray, *, qubits=None) -> BlockEncoding:
+    """Unitary-dilation block encoding of ``W`` (validated by ``block_encoding.as_matrix``)."""
+    M, N = W.shape
+    q = max(ceil_log2(M), ceil_log2(N))
+    if q + 1 > MAX_QUBITS:
+        raise ValueError(
+            f"dilation of a {M}x{N} matrix needs {q + 1} qubits (a {1 << q}x{1 << q} padded "
+            f"square + 1 flag); quantum Shannon decomposition is limited to {MAX_QUBITS} "
+            f"qubits here: use method='fable' or 'lcu'"
+        )
+    qs = resolve_qubits(qubits, q + 1, f"dilation: [flag] + D ({q})")
+    norm = spectral_norm(W)
+    A = np.zeros((1 << q, 1 << q), dtype=np.complex128)
+    A[:M, :N] = W / norm
+    qsd_ops, gamma, _ = qsd(qs, gauged_dilation(A), up_to_diagonal=False)
+    ops = list(qsd_ops)
+    if abs(gamma) > 1e-15:
+        ops.append(fast_op(cirq.GlobalPhaseGate(np.exp(1j * gamma)), ()))
+    block = norm * implemented_block(ops, qs)
+    D = tuple(qs[1:])
+    return BlockEncoding(
+        circuit=packed_circuit(ops),
+        alpha=norm,
+        registers=Registers(input=D, output=D, flags=(qs[0],)),
+        method="dilation",
+        shape=(M, N),
+        matrix=block[:M, :N].copy(),
+        error=spectral_norm(block[:, :N] - np.pad(W, ((0, (1 << q) - M), (0, 0)))),
+    )
