@@ -314,3 +314,19 @@ def test_compile_writes_byte_identical_files(tmp_path):
     for pa, pb in zip(a, b):
         assert pa.read_bytes() == pb.read_bytes(), pa.name
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporaries left
+
+
+@pytest.mark.parametrize("signs", ["offset", "none"])
+def test_lcu_layer_three_way(tmp_path, signs):
+    # W = Z⊗Z + 0.5 X⊗I + 0.25 I⊗X, real and Pauli-sparse (3 terms)
+    Z, X, I2 = np.diag([1.0, -1.0]), np.array([[0.0, 1.0], [1.0, 0.0]]), np.eye(2)
+    w = (np.kron(Z, Z) + 0.5 * np.kron(X, I2) + 0.25 * np.kron(I2, X)).astype(np.float32)
+    nodes = [H.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    model = make_model(nodes, [VI("x", T.FLOAT, ["batch", 4])], [VI("y", T.FLOAT, None)],
+                       [onnx.numpy_helper.from_array(np.ascontiguousarray(w.T), "w")])
+    path = save(model, tmp_path)
+    x = np.random.default_rng(4).standard_normal((3, 4)).astype(np.float32)
+    program = three_way(path, {"x": x}, method="lcu", signs=signs)
+    assert [k.method for k in program.kernels] == ["lcu"]
+    if signs == "none":
+        assert program.kernels[0].alpha == pytest.approx(1.75)

@@ -350,7 +350,11 @@ class BlockDilation(_Block):
 
 @register_op
 class BlockLcu(_Block):
-    """Pauli linear combination of unitaries; alpha = ‖c‖₁, ceil(log2 terms) flags."""
+    """Pauli linear combination of unitaries; alpha = ‖c‖₁.
+
+    Flags: ``L = ceil(log2 terms)`` index qubits (one for a 1x1 W) and ``L - 1`` ancillas of
+    the unary-iteration SELECT, which it returns to 0.
+    """
 
     name = "q.block.lcu"
     attrs = {"alpha": Attr("float"), "terms": Attr("int")}
@@ -362,7 +366,9 @@ class BlockLcu(_Block):
         terms = c.attr("terms")
         if terms < 1:
             c.fail(f"terms must be >= 1, got {terms}")
-        return max(qubits_for(M), qubits_for(N)), (terms - 1).bit_length()
+        q = max(qubits_for(M), qubits_for(N)) if max(M, N) > 1 else 0
+        index = (terms - 1).bit_length() if q else 1
+        return max(q, 1), index + max(index - 1, 0)
 
 
 @register_op

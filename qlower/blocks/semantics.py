@@ -114,7 +114,9 @@ def block_plan(w: np.ndarray, method: str = "auto", threshold: float = 0.0) -> B
     be = block_encoding(w, method)
     attrs = {"alpha": float(be.alpha)}
     if method == "lcu":
-        attrs["terms"] = int(be.terms)
+        from qlower.blocks.lcu import pauli_terms
+
+        attrs["terms"] = len(pauli_terms(w)[1])
     return BlockPlan(method, float(be.alpha), max(m, n), attrs)
 
 
