@@ -20,7 +20,8 @@ def _bash_blocks() -> list[list[str]]:
 def test_quick_start_has_the_two_setup_commands() -> None:
     install_and_run, install_and_test = _bash_blocks()[:2]
     assert install_and_run[-1] == (
-        "pip install -e . && qlower run examples/mlp.onnx --inputs examples/mlp_inputs.npz --check"
+        "pip install -e . && qlower run examples/mlp.onnx --inputs examples/mlp_inputs.npz "
+        "--backend qsim --check"
     )
     assert install_and_test == ["pip install -e '.[test]' && python -m pytest"]
 
@@ -34,10 +35,21 @@ def test_ci_runs_the_readme_commands() -> None:
 
 def test_quick_start_command_works(capsys, monkeypatch) -> None:
     monkeypatch.chdir(ROOT)
-    code = main(["run", "examples/mlp.onnx", "--inputs", "examples/mlp_inputs.npz", "--check"])
+    code = main(["run", "examples/mlp.onnx", "--inputs", "examples/mlp_inputs.npz", "--backend",
+                 "qsim", "--check"])
     out = capsys.readouterr().out
     assert code == 0
-    assert re.search(r"probs: max abs error \S+, max rel error \S+: ok", out)
+    block = re.search(r"The first command prints:\n\n```\n(.*?)```", README, re.S).group(1)
+    assert out == block
+
+
+def test_quick_start_compile_table(capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(ROOT)
+    code = main(["compile", "examples/mlp.onnx", "--target", "qasm3", "-o", str(tmp_path / "mlp")])
+    out = capsys.readouterr().out
+    assert code == 0
+    shown = re.search(r"prints what each kernel costs:\n\n```\n(.*?)```", README, re.S).group(1)
+    assert out.replace(str(tmp_path / "mlp"), "build/mlp") == shown
 
 
 def test_readme_pass_table_matches_the_registry() -> None:
