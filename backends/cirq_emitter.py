@@ -94,7 +94,7 @@ def _weight(graph: Graph, name: str) -> np.ndarray:
 def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
     """The circuit of ``kernel`` (a chain: encode → [block] → read-out)."""
     from qlower.blocks.amplitude import amplitude_encoding
-    from qlower.blocks.block_encoding import block_encoding
+    from qlower.blocks.semantics import cached_block_encoding
 
     enc, *middle, rd = kernel.ops
     size = int(enc.attr("size"))
@@ -114,7 +114,7 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
     blk = middle[0]
     method = blk.name.split(".")[-1]
     w = _weight(graph, blk.operand(1))
-    be = block_encoding(w, method, threshold=float(blk.attr("threshold", 0.0)))
+    be = cached_block_encoding(w, method, float(blk.attr("threshold", 0.0)))
     if not np.isclose(be.alpha, blk.attr("alpha"), rtol=1e-9):
         raise ValueError(
             f"kernel {kernel.name}: block alpha {be.alpha!r} differs from the graph's {blk.attr('alpha')!r}"

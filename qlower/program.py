@@ -17,7 +17,6 @@ semantics (``backend="reference"``):
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -319,6 +318,3 @@ def compile_graph(
             "overrides": dict(overrides or {}), "signs": signs}
     return CompiledProgram(lowered, built, target, opts, host)
 
-
-def default_threads() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))

@@ -7,6 +7,8 @@ really run as block-encoding kernels on qsim. ONNX compares with rtol 1e-3, atol
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnx
 import onnx.backend.test
@@ -15,12 +17,16 @@ from util import make_model
 
 import qlower.backend
 
+CASES = re.compile(r"^test_(gemm_.*|matmul_2d|relu|softmax_axis_1)_cpu$")
+
 backend_test = onnx.backend.test.BackendTest(qlower.backend, __name__)
-backend_test.include(r"^test_gemm_.*_cpu$")
-backend_test.include(r"^test_matmul_2d_cpu$")
-backend_test.include(r"^test_relu_cpu$")
-backend_test.include(r"^test_softmax_axis_1_cpu$")
-globals().update(backend_test.enable_report().test_cases)
+backend_test.include(CASES.pattern)
+for _name, _case in backend_test.test_cases.items():
+    # keep only the selected cases: the suite would otherwise report thousands of skips
+    for _attr in [a for a in vars(_case) if a.startswith("test_") and not CASES.match(a)]:
+        delattr(_case, _attr)
+    if any(a.startswith("test_") for a in vars(_case)):
+        globals()[_name] = _case
 
 
 def test_weights_are_frozen_and_lowered():

@@ -330,3 +330,17 @@ def test_lcu_layer_three_way(tmp_path, signs):
     assert [k.method for k in program.kernels] == ["lcu"]
     if signs == "none":
         assert program.kernels[0].alpha == pytest.approx(1.75)
+
+
+@pytest.mark.parametrize("strategy", ["block-encoding", "amplitude-encoding"])
+def test_structured_inputs(tmp_path, strategy):
+    # one-hot rows, a constant row, alternating signs, a tiny-scale row and a huge-scale row
+    path = save(gemm_mlp(sizes=(6, 5, 3)), tmp_path)
+    x = np.zeros((6, 6), dtype=np.float32)
+    x[0, 0] = 1.0
+    x[1, 5] = -3.0
+    x[2] = 0.5
+    x[3] = [1, -1, 1, -1, 1, -1]
+    x[4] = 1e-3 * np.arange(6)
+    x[5] = 1e3 * np.arange(6)
+    three_way(path, {"x": x}, strategy=strategy)

@@ -64,6 +64,17 @@ def _fast_moment(ops: list[cirq.Operation]) -> cirq.Moment:
     return m
 
 
+def _circuit_from_moments(moments: list[cirq.Moment]) -> cirq.Circuit:
+    """A circuit owning ``moments`` without copying or re-checking them (any cirq 1.x)."""
+    build = getattr(cirq.Circuit, "_from_moments", None)
+    if build is not None:
+        try:
+            return build(moments, ())  # cirq >= 1.6: (moments, tags)
+        except TypeError:
+            return build(moments)  # cirq 1.4-1.5
+    return cirq.Circuit.from_moments(*moments)
+
+
 def packed_circuit(ops: Sequence[cirq.Operation]) -> cirq.Circuit:
     """A circuit holding ``ops`` in order, each in the earliest moment its qubits allow.
 
@@ -83,7 +94,7 @@ def packed_circuit(ops: Sequence[cirq.Operation]) -> cirq.Circuit:
         for q in qs:
             frontier[q] = nxt
     moments = [_fast_moment(layer) for layer in layers]
-    return cirq.Circuit._from_moments(moments, ())
+    return _circuit_from_moments(moments)
 
 
 _CLIFFORD_TOL = 1e-12

@@ -97,8 +97,23 @@ class BlockPlan:
     attrs: dict
 
 
+@functools.lru_cache(maxsize=16)
+def _cached_block(key: bytes, shape: tuple, dtype: str, method: str, threshold: float):
+    from qlower.blocks.block_encoding import block_encoding
+
+    w = np.frombuffer(key, dtype=dtype).reshape(shape)
+    return block_encoding(w, method, threshold=threshold)
+
+
+def cached_block_encoding(w: np.ndarray, method: str, threshold: float = 0.0):
+    """``block_encoding(w, method, threshold=...)``, built once per distinct weights: lowering
+    (α, flags), the reference semantics (the implemented matrix) and the emitter share it."""
+    w = np.ascontiguousarray(w)
+    return _cached_block(w.tobytes(), w.shape, w.dtype.str, method, float(threshold))
+
+
 def block_plan(w: np.ndarray, method: str = "auto", threshold: float = 0.0) -> BlockPlan:
-    from qlower.blocks.block_encoding import block_encoding, choose_method
+    from qlower.blocks.block_encoding import choose_method
 
     w = np.asarray(w)
     if method == "auto":
@@ -107,11 +122,11 @@ def block_plan(w: np.ndarray, method: str = "auto", threshold: float = 0.0) -> B
     m, n = qubits_for(M), qubits_for(N)
     if method == "fable":
         if threshold > 0:
-            alpha = float(block_encoding(w, "fable", threshold=threshold).alpha)
+            alpha = float(cached_block_encoding(w, "fable", threshold).alpha)
         else:
             alpha = float(np.max(np.abs(w)) * np.sqrt(float((1 << m) * (1 << n))))
         return BlockPlan("fable", alpha, n, {"alpha": alpha, "threshold": float(threshold)})
-    be = block_encoding(w, method)
+    be = cached_block_encoding(w, method)
     attrs = {"alpha": float(be.alpha)}
     if method == "lcu":
         from qlower.blocks.lcu import pauli_terms
@@ -120,20 +135,11 @@ def block_plan(w: np.ndarray, method: str = "auto", threshold: float = 0.0) -> B
     return BlockPlan(method, float(be.alpha), max(m, n), attrs)
 
 
-@functools.lru_cache(maxsize=32)
-def _implemented(key: bytes, shape: tuple, dtype: str, method: str, threshold: float) -> np.ndarray:
-    from qlower.blocks.block_encoding import block_encoding
-
-    w = np.frombuffer(key, dtype=dtype).reshape(shape)
-    return block_encoding(w, method, threshold=threshold).matrix
-
-
 def implemented_matrix(w: np.ndarray, method: str, threshold: float = 0.0) -> np.ndarray:
     """The matrix a block encoding of ``w`` implements exactly (``w`` unless compressed)."""
     if method != "fable" or threshold <= 0:
         return np.asarray(w)
-    w = np.ascontiguousarray(w)
-    return _implemented(w.tobytes(), w.shape, w.dtype.str, method, float(threshold))
+    return cached_block_encoding(w, method, threshold).matrix
 
 
 def apply_block(method: str, state: np.ndarray, w: np.ndarray, alpha: float, options: dict) -> np.ndarray:
