@@ -38,6 +38,8 @@ class KernelCircuit:
     nonnegative: bool
     alpha: float | None
     method: str
+    prefix: cirq.Circuit | None = None  # the data-dependent state preparation
+    suffix: cirq.Circuit | None = None  # the rest, parameter-free (simulated for a whole batch)
 
     @property
     def name(self) -> str:
@@ -128,6 +130,7 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
     return KernelCircuit(
         kernel, packed_circuit(ops), qubits, prep.symbols, be.registers, "amplitudes",
         int(rd.attr("size")), bool(rd.attr("nonnegative")), float(be.alpha), method,
+        prefix=prep.circuit, suffix=be.circuit,
     )
 
 

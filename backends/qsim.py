@@ -126,6 +126,38 @@ class QsimRunner:
             out[i] = result.final_state_vector
         return out
 
+    def evolve(self, circuit: cirq.AbstractCircuit, qubits: Sequence[cirq.Qid],
+               initial: np.ndarray) -> np.ndarray:
+        """Apply a parameter-free ``circuit`` to each row of ``initial`` ``[B, 2**n]``.
+
+        The rows run as one simulation: the batch index becomes ``ceil(log2 B)`` extra qubits
+        in front of ``qubits`` (the circuit does not touch them), so qsim translates and fuses
+        the circuit once, whatever B is (qsimcirq otherwise re-translates the whole circuit for
+        every state). The amplitude updates are those of B separate runs. complex64.
+        """
+        qubits = self._check(circuit, qubits, [cirq.ParamResolver()])
+        if cirq.is_parameterized(circuit):
+            raise ValueError("evolve needs a circuit without parameters")
+        initial = np.asarray(initial, dtype=np.complex64)
+        rows, dim = initial.shape
+        if dim != 1 << len(qubits):
+            raise ValueError(f"initial states have {dim} amplitudes; {len(qubits)} qubits need {1 << len(qubits)}")
+        k = max(0, (rows - 1).bit_length())
+        batch = [cirq.NamedQubit(f"__batch_{i}") for i in range(k)]
+        taken = set(qubits)
+        if any(q in taken for q in batch):
+            raise ValueError("qubit names clash with the batch register")
+        # one normalised state over batch + qubits; each row keeps its own norm up to 1/√rows
+        scale = np.float32(np.sqrt(rows))
+        state = np.zeros((1 << k, dim), dtype=np.complex64)
+        state[:rows] = initial / scale
+        sim = qsimcirq.QSimSimulator(qsim_options=self.options)
+        program = cirq.Circuit(circuit) if not isinstance(circuit, cirq.Circuit) else circuit
+        result = sim.simulate(program, qubit_order=batch + qubits,
+                              initial_state=state.reshape(-1))
+        final = np.asarray(result.final_state_vector, dtype=np.complex64).reshape(1 << k, dim)
+        return final[:rows] * scale
+
     # -- sampling -------------------------------------------------------------------------------
     def sample(self, circuit: cirq.AbstractCircuit, qubits: Sequence[cirq.Qid],
                resolvers: ResolversLike | None, shots: int, seed: int) -> np.ndarray:

@@ -188,6 +188,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         program = api.compile(graph, "cirq", **compile_options(args))
         outputs = program.run(inputs, args.shots, seed=args.seed, max_qubits=args.max_qubits,
                               max_work=args.max_work)
+        for w in outputs.warnings:
+            print(f"warning: {w}", file=sys.stderr)
     else:
         graph = api.to_stage(graph, args.stage, args.pipeline)
         outputs = api.run(graph, inputs, args.backend)

@@ -30,6 +30,7 @@ from qlower.ir.symbolic import SymbolicError
 
 TARGETS = ("cirq", "qasm3")
 DEFAULT_MAX_QUBITS = 26
+MIN_USEFUL_SHOTS = 1000  # fewer successful shots per row than this gets a warning
 DEFAULT_MAX_WORK = 2e11  # amplitude updates (gates × 2**qubits × sweeps): minutes on 2 cores
 
 
@@ -59,6 +60,13 @@ class RunResult(dict):
         super().__init__(outputs)
         self.std_errors: dict[str, np.ndarray] = dict(std_errors or {})
         self.kernels: list[KernelRun] = list(kernels)
+        self.warnings: list[str] = [
+            f"kernel {k.name}: success probability {k.success_probability:.3g} leaves about "
+            f"{k.success_probability * shots:.0f} of {shots} shots per row to read the result; "
+            "the estimates and their standard errors are unreliable at this count"
+            for k in self.kernels
+            if shots is not None and k.success_probability * shots < MIN_USEFUL_SHOTS
+        ]
         self.backend = backend
         self.shots = shots
         self.seed = seed
@@ -242,7 +250,12 @@ class _Runtime:
             key = (kc.name, part.tobytes())
             states = self.cache.get(key)
             if states is None:
-                states = self.runner.states(kc.circuit, kc.qubits, kc.resolvers(part))
+                if kc.suffix is not None and hasattr(self.runner, "evolve"):
+                    # the preparation per row, then the constant block for all rows at once
+                    prepared = self.runner.states(kc.prefix, kc.qubits, kc.resolvers(part))
+                    states = self.runner.evolve(kc.suffix, kc.qubits, prepared)
+                else:
+                    states = self.runner.states(kc.circuit, kc.qubits, kc.resolvers(part))
                 if self.shots is not None:
                     self.cache[key] = states  # repetitions resample the same states
             psucc.append(kc.success_probability(states))

@@ -116,3 +116,11 @@ def test_compile_to_a_file_is_refused(capsys, tmp_path, model):
     target.write_text("x")
     status, _, err = cli(capsys, "compile", model, "-o", target)
     assert status == 2 and err.startswith(f"error: {target}: cannot write")
+
+
+def test_run_warns_when_few_shots_succeed(capsys, tmp_path, model):
+    status, _, err = cli(capsys, "run", model, "--inputs", tmp_path / "x.npz", "--backend", "qsim",
+                         "--shots", "50", "--method", "fable")
+    assert status == 0
+    assert err.startswith("warning: kernel k0: success probability ")
+    assert "of 50 shots per row to read the result" in err

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+
 from qlower.cli import main
 from qlower.passes import STAGES, registered_passes
 
@@ -40,7 +42,13 @@ def test_quick_start_command_works(capsys, monkeypatch) -> None:
     out = capsys.readouterr().out
     assert code == 0
     block = re.search(r"The first command prints:\n\n```\n(.*?)```", README, re.S).group(1)
-    assert out == block
+    # qsim simulates in single precision: the last digits depend on the cirq/qsim release
+    number = r"[-+]?\d+\.?\d*(?:e[-+]?\d+)?"
+    assert re.sub(number + r"\s*", "# ", out) == re.sub(number + r"\s*", "# ", block)
+    got = [float(v) for v in re.findall(number, out.split("check against")[0])]
+    shown = [float(v) for v in re.findall(number, block.split("check against")[0])]
+    assert np.allclose(got, shown, rtol=0, atol=1e-5)
+    assert re.search(r"probs: max abs error \S+, max rel error \S+: ok", out)
 
 
 def test_quick_start_compile_table(capsys, monkeypatch, tmp_path) -> None:
