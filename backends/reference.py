@@ -137,6 +137,18 @@ def _check_result(op, index: int, arr, env: Mapping[str, int]) -> None:
         )
 
 
+def evaluate_checked(op, values: Mapping[str, np.ndarray], env: Mapping[str, int]) -> tuple:
+    """``op``'s numpy semantics on ``values``; bad data becomes a one-line QlowerError."""
+    args = [values[o] if o is not None else None for o in op.operands]
+    try:
+        with np.errstate(all="ignore"):
+            return evaluate_op(op, args, env)
+    except EvaluationError as e:
+        raise QlowerError(f"evaluating {e}") from None
+    except (ValueError, IndexError, ZeroDivisionError, SymbolicError, KeyError) as e:
+        raise QlowerError(f"evaluating {op.label}: {e}") from None
+
+
 def run_graph(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Execute ``graph`` on ``inputs``; returns the outputs by name."""
     env = bind_inputs(graph, inputs)
@@ -149,14 +161,7 @@ def run_graph(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.nd
         assert isinstance(c.data, Dense)
         values[c.name] = _resolve(c.data.array, env) if c.data.symbolic else c.data.array
     for op in graph.ops:
-        args = [values[o] if o is not None else None for o in op.operands]
-        try:
-            with np.errstate(all="ignore"):
-                out = evaluate_op(op, args, env)
-        except EvaluationError as e:
-            raise QlowerError(f"evaluating {e}") from None
-        except (ValueError, IndexError, ZeroDivisionError, SymbolicError, KeyError) as e:
-            raise QlowerError(f"evaluating {op.label}: {e}") from None
+        out = evaluate_checked(op, values, env)
         for i, r in enumerate(op.results):
             if r is None:
                 continue

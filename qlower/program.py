@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qlower.backends.reference import bind_inputs
+from qlower.backends.reference import bind_inputs, evaluate_checked
 from qlower.errors import QlowerError
-from qlower.ir import ConstRef, Dense, EvaluationError, Graph, evaluate_op
-from qlower.ir.symbolic import SymbolicError
+from qlower.ir import ConstRef, Dense, Graph
 
 TARGETS = ("cirq", "qasm3")
 DEFAULT_MAX_QUBITS = 26
@@ -204,14 +203,7 @@ class _Runtime:
                     se[kc.kernel.output] = err
                 runs.append(run)
                 continue
-            args = [values[o] if o is not None else None for o in op.operands]
-            try:
-                with np.errstate(all="ignore"):
-                    out = evaluate_op(op, args, env)
-            except EvaluationError as e:
-                raise QlowerError(f"evaluating {e}") from None
-            except (ValueError, IndexError, ZeroDivisionError, SymbolicError, KeyError) as e:
-                raise QlowerError(f"evaluating {op.label}: {e}") from None
+            out = evaluate_checked(op, values, env)
             for i, r in enumerate(op.results):
                 if r is not None:
                     values[r.name] = np.asarray(out[i])

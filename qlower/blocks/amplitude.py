@@ -42,8 +42,6 @@ angles, then its Rz angles as emitted (mirrored), and the global phase comes las
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -54,7 +52,7 @@ import scipy.linalg
 import sympy
 
 from qlower.blocks.base import Block, Registers
-from qlower.blocks.circuits import fast_op, packed_circuit, ry_ops, rz_ops
+from qlower.blocks.circuits import fast_op, gc_paused, packed_circuit, ry_ops, rz_ops
 from qlower.blocks.mux import cnot_control_bits, mux_angles
 
 __all__ = [
@@ -352,19 +350,6 @@ def _mottonen_ops(qs, angles, is_complex: bool) -> list[cirq.Operation]:
     return ops
 
 
-@contextlib.contextmanager
-def _gc_paused():
-    """Pause the cyclic garbage collector while building tens of thousands of gate objects
-    (none of them cyclic): otherwise its full collections double the build time."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def _mottonen_block(x, size, n, is_complex, qs, prefix) -> AmplitudeEncoding:
     count = mottonen_rotations(n, is_complex) + (1 if is_complex else 0)
     if x is None:
@@ -377,7 +362,7 @@ def _mottonen_block(x, size, n, is_complex, qs, prefix) -> AmplitudeEncoding:
         symbols = ()
         alpha = float(np.linalg.norm(x))
         state = (xp / alpha).astype(np.complex128)
-    with _gc_paused():
+    with gc_paused():
         circuit = packed_circuit(_mottonen_ops(qs, params, is_complex))
     return AmplitudeEncoding(
         circuit=circuit,
@@ -396,7 +381,7 @@ def _mottonen_block(x, size, n, is_complex, qs, prefix) -> AmplitudeEncoding:
 
 
 def _schmidt_block(x, size, n, is_complex, qs) -> AmplitudeEncoding:
-    with _gc_paused():
+    with gc_paused():
         return _schmidt_build(x, size, n, is_complex, qs)
 
 

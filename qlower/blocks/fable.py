@@ -29,16 +29,14 @@ is a power of two).
 
 from __future__ import annotations
 
-import gc
 import math
-from contextlib import contextmanager
 
 import cirq
 import numpy as np
 
 from qlower.blocks.base import Registers
 from qlower.blocks.block_encoding import BlockEncoding, ceil_log2, resolve_qubits, spectral_norm
-from qlower.blocks.circuits import fast_op, packed_circuit
+from qlower.blocks.circuits import fast_op, gc_paused, packed_circuit
 from qlower.blocks.mux import gray_code, mux_angles, pattern_angles
 
 
@@ -69,22 +67,6 @@ def _emit(tagged: list[tuple[int, cirq.Operation]], cnots: list[cirq.Operation])
             ops.append(rot)
         prev = g
     return ops
-
-
-@contextmanager
-def gc_paused():
-    """Pause the cyclic garbage collector while building tens of thousands of gate objects.
-
-    None of them is cyclic garbage, but each allocation burst triggers full collections that
-    otherwise take about half of FABLE's build time at N = 128.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 def fable_block(W: np.ndarray, *, threshold: float = 0.0, qubits=None) -> BlockEncoding:
