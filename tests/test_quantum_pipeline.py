@@ -344,3 +344,35 @@ def test_structured_inputs(tmp_path, strategy):
     x[4] = 1e-3 * np.arange(6)
     x[5] = 1e3 * np.arange(6)
     three_way(path, {"x": x}, strategy=strategy)
+
+
+@pytest.mark.parametrize("method", ["lcu", "dilation", "fable"])
+def test_qasm3_kernel_of_each_block_in_qiskit(tmp_path, method):
+    import qiskit.qasm3
+    from qiskit.quantum_info import Statevector
+
+    from qlower.backends.qsim import QsimRunner
+
+    Z, X, I2 = np.diag([1.0, -1.0]), np.array([[0.0, 1.0], [1.0, 0.0]]), np.eye(2)
+    w = (np.kron(Z, Z) + 0.5 * np.kron(X, I2) - 0.25 * np.kron(I2, X)).astype(np.float32)
+    nodes = [H.make_node("MatMul", ["x", "w"], ["y"], name="mm")]
+    model = make_model(nodes, [VI("x", T.FLOAT, [2, 4])], [VI("y", T.FLOAT, [2, 4])],
+                       [onnx.numpy_helper.from_array(np.ascontiguousarray(w.T), "w")])
+    path = save(model, tmp_path)
+    program = qlower.compile(path, "qasm3", method=method, signs="none")
+    program.write(tmp_path / "out")
+    (kc,) = program.kernels
+    assert kc.method == method
+    x = np.random.default_rng(0).standard_normal((2, 4))
+    angles = encoding_angles(x, 4)
+    qc = qiskit.qasm3.loads((tmp_path / "out" / "k0.qasm").read_text())
+    sim = QsimRunner().states(kc.circuit, kc.qubits, kc.resolvers(angles))
+    n = len(kc.qubits)
+    for row, want in zip(angles, sim):
+        bound = qc.assign_parameters({p: float(row[int(p.name.split("_")[-1])]) for p in qc.parameters})
+        got = np.asarray(Statevector(bound).data).reshape([2] * n).transpose(list(range(n))[::-1]).reshape(-1)
+        assert np.max(np.abs(got - want)) < 1e-5
+    # and the read-out of that state is the layer: y = alpha * ‖x‖ * psi
+    psi = kc.exact(sim)
+    y = kc.alpha * np.linalg.norm(x, axis=1, keepdims=True) * psi
+    assert np.allclose(y, x @ w.T, atol=1e-5)
