@@ -249,6 +249,8 @@ class Rescale(OpDef):
             c.fail(f"alpha has {a.dims[0]} entries but psi's last axis has {n}")
         if s.rank != len(lead):
             c.fail(f"scale must have psi's leading shape {list(lead)}, got {s}")
+        if c.has(3) and (c.tensor(3).rank != len(lead) + 1 or c.tensor(3).dims[-1] != 1):
+            c.fail(f"t must have psi's leading shape and a last axis of 1, got {c.tensor(3)}")
         dtype = c.attr("dtype")
         if not dtype.is_float:
             c.fail(f"dtype must be a float type, got {dtype}")
@@ -297,8 +299,6 @@ class _Block(OpDef):
         w = c.tensor(1)
         if w.rank != 2 or not w.is_static:
             c.fail(f"W must be a constant matrix of static shape, got {w}")
-        if c.value(1) is None and c.types[1] is not None:
-            pass
         M, N = w.dims
         need = self.input_qubits(c, M, N)
         if s.data != need:
