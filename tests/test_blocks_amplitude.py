@@ -330,8 +330,13 @@ def test_auto_choice():
     assert amplitude_encoding(rng.normal(size=8)).method == "mottonen"  # odd n, real
     assert amplitude_encoding(rng.normal(size=32)).method == "mottonen"
     assert amplitude_encoding(rng.normal(size=4)).method == "mottonen"  # n = 2: a tie
-    assert amplitude_encoding(rng.normal(size=32) + 1j).method == "schmidt"  # complex: 25 < 52
+    assert amplitude_encoding(rng.normal(size=32) + 1j).method == "schmidt"  # complex: 25 < 26
+    assert amplitude_encoding(rng.normal(size=128) + 1j).method == "ucg"  # complex: 120 < 126
+    assert amplitude_encoding(rng.normal(size=8) + 1j).method == "ucg"  # complex n = 3: 4 = 4
     assert amplitude_encoding(size=16).method == "mottonen"
+    for N in (8, 32, 128, 512):
+        z = rng.normal(size=N) + 1j * rng.normal(size=N)
+        assert amplitude_encoding(z).resources().cnots <= (N - 1) - N.bit_length() + 1  # 2^n-n-1
     for N in (16, 64, 8, 32):
         x = rng.normal(size=N)
         auto = amplitude_encoding(x).resources().cnots

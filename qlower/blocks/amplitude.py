@@ -66,7 +66,7 @@ __all__ = [
     "schmidt_cnots",
 ]
 
-METHODS = ("auto", "mottonen", "schmidt")
+METHODS = ("auto", "mottonen", "schmidt", "ucg")
 ZERO_MESSAGE = "amplitude encoding of the zero vector: it has no direction (norm 0)"
 
 
@@ -119,6 +119,21 @@ def _use_schmidt(n: int, complex: bool) -> bool:
     if n < 2 or not (complex or n % 2 == 0):
         return False
     return schmidt_cnots(n, complex) < mottonen_cnots(n, complex)
+
+
+def _auto_method(n: int, complex: bool) -> str:
+    """The method with the fewest CNOTs for generic data (ties: the fewer rotations).
+
+    Real data: Möttönen (2^n − n − 1) or, at even n >= 4, the Schmidt split. Complex data:
+    uniformly controlled gates up to a diagonal (also 2^n − n − 1; Möttönen's Ry + Rz
+    multiplexors need twice that) or the Schmidt split where it is cheaper (n = 4, 5, 6, 8, ...).
+    """
+    if not complex:
+        return "schmidt" if _use_schmidt(n, False) else "mottonen"
+    ucg = (1 << n) - n - 1
+    if n >= 2 and schmidt_cnots(n, True) < ucg:
+        return "schmidt"
+    return "ucg"
 
 
 # --------------------------------------------------------------------------- the block
@@ -178,8 +193,8 @@ def amplitude_encoding(
             raise ValueError("amplitude_encoding needs a vector x or a size")
         size = _check_size(size)
         n = _num_qubits(size)
-        if method == "schmidt":
-            raise ValueError("the 'schmidt' method needs numeric data x (no symbolic circuit)")
+        if method in ("schmidt", "ucg"):
+            raise ValueError(f"the '{method}' method needs numeric data x (no symbolic circuit)")
         qs = _qubits(qubits, n)
         return _mottonen_block(None, size, n, bool(complex), qs, prefix)
 
@@ -197,7 +212,11 @@ def amplitude_encoding(
     n = _num_qubits(size)
     qs = _qubits(qubits, n)
     if method == "auto":
-        method = "schmidt" if _use_schmidt(n, is_complex) else "mottonen"
+        method = _auto_method(n, is_complex)
+    if method == "ucg":
+        from qlower.blocks.ucg import ucg_state_preparation
+
+        return ucg_state_preparation(x, qubits=qs)
     if method == "schmidt":
         if n < 2:
             raise ValueError(f"the 'schmidt' method needs at least 2 qubits, got {n}")
