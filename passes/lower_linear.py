@@ -115,25 +115,64 @@ class LowerLinear(TransformPass):
     def apply(self, graph: Graph) -> Graph:
         rw = Rewriter(graph)
         for op in list(rw.ops):
-            if op is None or op.name != "nn.linear":
+            if op is None:
                 continue
-            w = rw.constant(op.operand(1))
-            b = rw.constant(op.operand(2)) if op.operand(2) is not None else None
-            if w is None or (op.operand(2) is not None and b is None):
-                continue
-            if not np.issubdtype(w.dtype, np.floating):
-                continue
-            strategy, method = self.choice(op)
-            if strategy == "host":
-                continue
-            if strategy == "block-encoding":
-                if not np.any(w) and (b is None or not np.any(b)):
-                    continue  # an all-zero layer has nothing to encode; it stays on the host
-                new = lower_block_encoding(rw, op, w, b, method, self.threshold, self.signs)
-            else:
-                new = lower_amplitude_encoding(rw, op, w, b)
-            rw.replace(op, new)
+            if op.name == "nn.linear":
+                w = rw.constant(op.operand(1))
+                b = rw.constant(op.operand(2)) if op.operand(2) is not None else None
+                if w is None or (op.operand(2) is not None and b is None):
+                    continue
+                new = self.lower(rw, op, w, b)
+                if new is not None:
+                    rw.replace(op, new)
+            elif op.name == "nn.matmul":
+                new = self.lower_matmul(rw, op)
+                if new is not None:
+                    rw.replace(op, new)
         return rw.finish()
+
+    def lower(self, rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None) -> list[Op] | None:
+        """The ops replacing the dense layer ``op`` (``y = x Wᵀ + b``), or None to keep it."""
+        if not np.issubdtype(w.dtype, np.floating) or w.ndim != 2:
+            return None
+        strategy, method = self.choice(op)
+        if strategy == "host":
+            return None
+        if strategy == "block-encoding":
+            if not np.any(w) and (b is None or not np.any(b)):
+                return None  # an all-zero layer has nothing to encode; it stays on the host
+            return lower_block_encoding(rw, op, w, b, method, self.threshold, self.signs)
+        return lower_amplitude_encoding(rw, op, w, b)
+
+    def lower_matmul(self, rw: Rewriter, op: Op) -> list[Op] | None:
+        """``nn.matmul`` by a constant matrix on either side.
+
+        ``X @ B`` is the layer ``W = Bᵀ``. ``A @ X`` (``X`` of shape ``[..., K, N]``) multiplies
+        every column of ``X``: it is lowered as ``(Xᵀ Aᵀ)ᵀ`` — a transpose of the last two axes
+        on the host, the layer ``W = A`` on the rows of ``Xᵀ`` (the columns of X), and a
+        transpose back.
+        """
+        a, b = rw.constant(op.operand(0)), rw.constant(op.operand(1))
+        x_name = op.operand(0) if b is not None else op.operand(1)
+        rank = rw.tensor_type(x_name).rank
+        out = op.result().name
+        if b is not None and a is None and b.ndim == 2 and rank >= 1:
+            w_name = rw.add_constant(np.ascontiguousarray(b.T), f"{op.operand(1)}.T")
+            lin = rw.build("nn.linear", [x_name, w_name], results=[out], loc=op.loc)
+            return self.lower(rw, lin, rw.constant(w_name), None)
+        if a is not None and b is None and a.ndim == 2 and rank >= 2:
+            perm = tuple(range(rank - 2)) + (rank - 1, rank - 2)
+            xt = rw.build("nn.transpose", [x_name], {"perm": perm}, results=[rw.fresh(f"{x_name}.T")],
+                          loc=op.loc)
+            lin = rw.build("nn.linear", [xt.result().name, op.operand(0)],
+                           results=[rw.fresh(f"{out}.T")], loc=op.loc)
+            new = self.lower(rw, lin, a, None)
+            if new is None:
+                return None
+            back = rw.build("nn.transpose", [lin.result().name], {"perm": perm}, results=[out],
+                            loc=op.loc)
+            return [xt, *new, back]
+        return None
 
 
 def _augmented(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None):

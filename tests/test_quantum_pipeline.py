@@ -376,3 +376,21 @@ def test_qasm3_kernel_of_each_block_in_qiskit(tmp_path, method):
     psi = kc.exact(sim)
     y = kc.alpha * np.linalg.norm(x, axis=1, keepdims=True) * psi
     assert np.allclose(y, x @ w.T, atol=1e-5)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_matmul_by_a_constant_on_either_side(tmp_path, side):
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((3, 4)).astype(np.float32)
+    if side == "left":  # y = A @ X, X: [batch, 4, 5]
+        node = H.make_node("MatMul", ["a", "x"], ["y"], name="mm")
+        x_shape = ["batch", 4, 5]
+    else:  # y = X @ A, X: [batch, 2, 3]
+        node = H.make_node("MatMul", ["x", "a"], ["y"], name="mm")
+        x_shape = ["batch", 2, 3]
+    model = make_model([node], [VI("x", T.FLOAT, x_shape)], [VI("y", T.FLOAT, None)],
+                       [onnx.numpy_helper.from_array(a, "a")])
+    path = save(model, tmp_path)
+    x = rng.standard_normal([2, *x_shape[1:]]).astype(np.float32)
+    program = three_way(path, {"x": x})
+    assert len(program.kernels) == 1
