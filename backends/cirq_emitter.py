@@ -111,27 +111,62 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         regs = Registers((), (top,), tuple(q for q in qubits if q != top))
         return KernelCircuit(kernel, packed_circuit(ops), qubits, prep.symbols, regs,
                              "overlap", 1, False, None, "hadamard-test")
-    if len(middle) != 1 or not middle[0].name.startswith("q.block."):
-        raise ValueError(f"kernel {kernel.name}: expected one block encoding between preparation and read-out")
-    blk = middle[0]
-    method = blk.name.split(".")[-1]
-    w = _weight(graph, blk.operand(1))
-    be = cached_block_encoding(w, method, float(blk.attr("threshold", 0.0)))
-    if not np.isclose(be.alpha, blk.attr("alpha"), rtol=1e-9):
-        raise ValueError(
-            f"kernel {kernel.name}: block alpha {be.alpha!r} differs from the graph's {blk.attr('alpha')!r}"
-        )
-    data = be.registers.input
+    if not middle or not all(op.name.startswith("q.block.") for op in middle):
+        raise ValueError(f"kernel {kernel.name}: expected block encodings between preparation and read-out")
+    blocks = []
+    for blk in middle:
+        method = blk.name.split(".")[-1]
+        be = cached_block_encoding(_weight(graph, blk.operand(1)), method,
+                                   float(blk.attr("threshold", 0.0)))
+        if not np.isclose(be.alpha, blk.attr("alpha"), rtol=1e-9):
+            raise ValueError(f"kernel {kernel.name}: block alpha {be.alpha!r} differs from the "
+                             f"graph's {blk.attr('alpha')!r}")
+        blocks.append(be)
+    first = blocks[0]
+    data = first.registers.input
     if 1 << len(data) != size:
         raise ValueError(f"kernel {kernel.name}: the block reads {len(data)} qubits, the state has size {size}")
+    block_ops = list(first.circuit.all_operations())
+    used = set(first.qubits)
+    output = first.registers.output
+    alpha = float(first.alpha)
+    for be in blocks[1:]:
+        ops, used, output = _chain(be, output, used)
+        block_ops += ops
+        alpha *= float(be.alpha)
     prep = amplitude_encoding(size=size, qubits=data, prefix=prefix)
-    ops = list(prep.circuit.all_operations()) + list(be.circuit.all_operations())
-    qubits = tuple(sorted(set(be.qubits) | set(prep.qubits)))
+    qubits = tuple(sorted(used | set(prep.qubits)))
+    regs = Registers(data, output, tuple(q for q in qubits if q not in set(output)))
+    method = "+".join(dict.fromkeys(be.method for be in blocks)) if len(blocks) > 1 else blocks[0].method
+    suffix = packed_circuit(block_ops)
+    ops = list(prep.circuit.all_operations()) + block_ops
     return KernelCircuit(
-        kernel, packed_circuit(ops), qubits, prep.symbols, be.registers, "amplitudes",
-        int(rd.attr("size")), bool(rd.attr("nonnegative")), float(be.alpha), method,
-        prefix=prep.circuit, suffix=be.circuit,
+        kernel, packed_circuit(ops), qubits, prep.symbols, regs, "amplitudes",
+        int(rd.attr("size")), bool(rd.attr("nonnegative")), alpha, method,
+        prefix=prep.circuit, suffix=suffix,
     )
+
+
+def _chain(be, previous_output: tuple, used: set) -> tuple[list, set, tuple]:
+    """``be``'s operations with its input register on the low qubits of ``previous_output``.
+
+    Its other qubits (and the high input qubits beyond the previous output) are fresh, so they
+    start in |0⟩. Returns (ops, qubits used so far, ``be``'s output register after mapping).
+    """
+    taken = set(used)
+    start = 1 + max((q.x for q in taken if isinstance(q, cirq.LineQubit)), default=-1)
+    fresh = (cirq.LineQubit(i) for i in range(start, start + 10_000))
+    mapping: dict = {}
+    inp = be.registers.input
+    k = min(len(inp), len(previous_output))
+    for q_be, q_prev in zip(inp[len(inp) - k:], previous_output[len(previous_output) - k:]):
+        mapping[q_be] = q_prev
+    for q in be.qubits:
+        if q not in mapping:
+            mapping[q] = next(fresh)
+    ops = [fast_op(op.gate, tuple(mapping[q] for q in op.qubits))
+           for op in be.circuit.all_operations()]
+    return ops, taken | set(mapping.values()), tuple(mapping[q] for q in be.registers.output)
 
 
 __all__ = ["KernelCircuit", "build_kernel"]

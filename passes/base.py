@@ -40,7 +40,7 @@ class Pass:
         for key, f in self.options().items():
             value = getattr(self, f.name)
             if value != f.default:
-                opts.append(f"{key}={_option_text(value)}")
+                opts.append(f"{key}={option_text(value)}")
         return self.name + ("{" + ",".join(opts) + "}" if opts else "")
 
 
@@ -81,7 +81,7 @@ def registered_passes() -> dict[str, type[Pass]]:
     return dict(sorted(_REGISTRY.items()))
 
 
-def _option_text(value: Any) -> str:
+def option_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -91,6 +91,7 @@ class LowerLinear(TransformPass):
     threshold: float = 0.0
     overrides: str = ""
     signs: str = "offset"
+    compose: bool = False
 
     def __post_init__(self) -> None:
         if self.signs not in ("offset", "none"):
@@ -114,6 +115,10 @@ class LowerLinear(TransformPass):
 
     def apply(self, graph: Graph) -> Graph:
         rw = Rewriter(graph)
+        if self.compose:
+            for chain in self.chains(rw):
+                rw.replace(chain[-1], lower_chain(rw, chain, [self.choice(op)[1] for op in chain],
+                                                  self.threshold, self.signs))
         for op in list(rw.ops):
             if op is None:
                 continue
@@ -130,6 +135,37 @@ class LowerLinear(TransformPass):
                 if new is not None:
                     rw.replace(op, new)
         return rw.finish()
+
+    def _composable(self, rw: Rewriter, op: Op | None) -> bool:
+        if op is None or op.name != "nn.linear" or self.choice(op)[0] != "block-encoding":
+            return False
+        w = rw.constant(op.operand(1))
+        if w is None or w.ndim != 2 or not np.issubdtype(w.dtype, np.floating) or not np.any(w):
+            return False
+        return op.operand(2) is None or rw.constant(op.operand(2)) is not None
+
+    def chains(self, rw: Rewriter) -> list[list[Op]]:
+        """Runs of two or more block-encoded layers, each feeding only the next one."""
+        nxt: dict[int, Op] = {}
+        has_prev: set[int] = set()
+        for op in rw.ops:
+            if not self._composable(rw, op):
+                continue
+            out = op.result().name
+            users = rw.users(out)
+            if len(users) == 1 and out not in rw.outputs and self._composable(rw, users[0]) \
+                    and users[0].operand(0) == out:
+                nxt[id(op)] = users[0]
+                has_prev.add(id(users[0]))
+        chains = []
+        for op in rw.ops:
+            if op is None or id(op) not in nxt or id(op) in has_prev:
+                continue
+            chain = [op]
+            while id(chain[-1]) in nxt:
+                chain.append(nxt[id(chain[-1])])
+            chains.append(chain)
+        return chains
 
     def lower(self, rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None) -> list[Op] | None:
         """The ops replacing the dense layer ``op`` (``y = x Wᵀ + b``), or None to keep it."""
@@ -225,6 +261,88 @@ def lower_block_encoding(
     y = rw.build("host.rescale", [rd.result().name, nx, alpha] + ([t] if t else []),
                  {"dtype": dtype, "shift": kappa}, results=[out], loc=loc)
     return ops + [ang, enc, blk, rd, y]
+
+
+def lower_chain(rw: Rewriter, chain: list[Op], methods: list[str], threshold: float,
+                signs: str) -> list[Op]:
+    """Consecutive dense layers as one kernel: block encodings applied one after another.
+
+    Every layer but the last carries the constant 1 (bias) and the offset t forward in extra
+    rows, so all biases and the final sign offset stay exact: intermediate blocks are
+    ``[[W_j, b_j, 0], [0, 1, 0], [0, 0, 1]]``, the last ``[W_k | b_k | κ·1]``. The scale is the
+    product of the alphas; the flags of all blocks must read 0.
+    """
+    from qlower.blocks.semantics import block_plan
+
+    first, last = chain[0], chain[-1]
+    out = last.result().name
+    loc = tuple(dict.fromkeys(loc for op in chain for loc in op.loc))
+    weights = [rw.constant(op.operand(1)).astype(np.float64) for op in chain]
+    biases = [rw.constant(op.operand(2)) if op.operand(2) is not None else None for op in chain]
+    aug = any(b is not None for b in biases)
+    off = signs == "offset"
+    extra = int(aug) + int(off)
+    mats = []
+    for j, (w, b) in enumerate(zip(weights, biases)):
+        M, N = w.shape
+        if j < len(chain) - 1:
+            a = np.zeros((M + extra, N + extra))
+            a[:M, :N] = w
+            if aug:
+                a[:M, N] = 0.0 if b is None else b
+                a[M, N] = 1.0
+            if off:
+                a[-1, -1] = 1.0
+        else:
+            a = np.zeros((M, N + extra))
+            a[:, :N] = w
+            if aug and b is not None:
+                a[:, N] = b
+        mats.append(a)
+    x = first.operand(0)
+    ops: list[Op] = []
+    if aug:
+        op = rw.build("host.augment", [x], {"value": 1.0}, results=[rw.fresh(f"{x}.aug")], loc=loc)
+        ops.append(op)
+        x = op.result().name
+    t = None
+    kappa = 0.0
+    if off:
+        last_w = mats[-1][:, : mats[-1].shape[1] - 1]
+        kappa = float(np.max(np.abs(last_w)))
+        gain = 1.0  # ‖[y_j; 1]‖ <= gain · ‖[x; 1]‖
+        for a in mats[:-1]:
+            gain *= float(np.linalg.norm(a[:-1, :-1], 2))
+        bound = float(np.max(np.linalg.norm(last_w, axis=1))) * gain / kappa
+        mats[-1][:, -1] = kappa
+        o = rw.build("host.offset", [x], {"bound": bound}, results=[rw.fresh(f"{out}.offset")], loc=loc)
+        t = o.result().name
+        app = rw.build("host.append", [x, t], results=[rw.fresh(f"{out}.shifted")], loc=loc)
+        ops += [o, app]
+        x = app.result().name
+    norm = rw.build("host.norm", [x], results=[rw.fresh(f"{x}.norm")], loc=loc)
+    ops.append(norm)
+    dtype = rw.tensor_type(out).dtype
+    plans = [block_plan(a.astype(dtype.numpy), m, threshold) for a, m in zip(mats, methods)]
+    size = 1 << plans[0].input_qubits
+    ang = rw.build("host.amplitude_angles", [x], {"size": size}, results=[rw.fresh(f"{out}.angles")], loc=loc)
+    state = rw.build("q.encode.amplitude", [ang.result().name], {"size": size},
+                     results=[rw.fresh(f"{out}.state")], loc=loc)
+    ops += [ang, state]
+    alpha = 1.0
+    for op, a, plan in zip(chain, mats, plans):
+        w_name = rw.add_constant(a.astype(dtype.numpy), f"{op.operand(1)}.block")
+        state = rw.build(f"q.block.{plan.method}", [state.result().name, w_name], plan.attrs,
+                         results=[rw.fresh(f"{out}.encoded")], loc=op.loc)
+        ops.append(state)
+        alpha *= plan.alpha
+    rd = rw.build("q.readout", [state.result().name],
+                  {"size": int(mats[-1].shape[0]), "nonnegative": off},
+                  results=[rw.fresh(f"{out}.psi")], loc=loc)
+    alpha_c = rw.add_constant(np.array(alpha, dtype=np.float64), f"{out}.alpha")
+    y = rw.build("host.rescale", [rd.result().name, norm.result().name, alpha_c] + ([t] if t else []),
+                 {"dtype": dtype, "shift": kappa}, results=[out], loc=loc)
+    return ops + [rd, y]
 
 
 def lower_amplitude_encoding(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None) -> list[Op]:

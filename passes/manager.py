@@ -6,7 +6,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from qlower.ir import Graph, VerifyError, verify_graph
-from qlower.passes.base import Pass, PipelineError, parse_pipeline, registered_passes
+from qlower.passes.base import (
+    Pass,
+    PipelineError,
+    option_text,
+    parse_pipeline,
+    registered_passes,
+)
 
 
 class PassFailure(RuntimeError):
@@ -62,6 +68,6 @@ def describe_passes() -> list[tuple[str, str]]:
     """(pipeline spec with default options, summary) of every registered pass."""
     out = []
     for name, cls in registered_passes().items():
-        opts = ",".join(f"{k}={v.default}" for k, v in cls.options().items())
+        opts = ",".join(f"{k}={option_text(v.default)}" for k, v in cls.options().items())
         out.append((name + ("{" + opts + "}" if opts else ""), cls.summary))
     return out

@@ -219,6 +219,7 @@ def compile(  # noqa: A001 - qlower.compile is the public name
     Options: ``strategy`` (``"block-encoding"`` or ``"amplitude-encoding"``), ``method``
     (``"auto"``, ``"fable"``, ``"lcu"``, ``"dilation"``), ``threshold`` (FABLE compression),
     ``overrides`` ({layer name or op kind: strategy}), ``signs`` (``"offset"`` or ``"none"``),
+    ``compose`` (consecutive block-encoded layers as one kernel),
     ``progress`` (a callback ``(done, total, kernel)``).
     """
     from qlower.program import compile_graph

@@ -233,7 +233,7 @@ def compile_options(args: argparse.Namespace) -> dict:
         else:
             strategy = item
     opts = {"strategy": strategy, "overrides": overrides, "method": args.method,
-            "threshold": args.threshold, "signs": args.signs}
+            "threshold": args.threshold, "signs": args.signs, "compose": args.compose}
     if sys.stderr.isatty():
         opts["progress"] = progress_bar
     return opts
@@ -347,6 +347,9 @@ def add_compile_options(p: argparse.ArgumentParser) -> None:
                    help="block-encoding method (default: auto)")
     p.add_argument("--threshold", type=nonneg(float), default=0.0, metavar="D",
                    help="FABLE compression: drop rotation angles |theta| <= D (default 0)")
+    p.add_argument("--compose", action="store_true",
+                   help="consecutive block-encoded layers with nothing between them become one "
+                   "kernel (alphas multiply, flags add) instead of one kernel each")
     p.add_argument("--signs", choices=["offset", "none"], default="offset",
                    help="offset: shift outputs to be non-negative so shots can read them "
                    "(default); none: exact read-out only")

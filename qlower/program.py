@@ -284,6 +284,7 @@ def compile_graph(
     threshold: float = 0.0,
     overrides: Mapping[str, str] | None = None,
     signs: str = "offset",
+    compose: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> CompiledProgram:
     from qlower.api import to_stage
@@ -300,7 +301,7 @@ def compile_graph(
     try:
         parse_overrides(text)
         lower = LowerLinear(strategy=strategy, method=method, threshold=float(threshold),
-                            overrides=text, signs=signs)
+                            overrides=text, signs=signs, compose=bool(compose))
     except PipelineError as e:
         raise QlowerError(str(e)) from None
     canonical = to_stage(graph, pipeline=CANONICAL)
@@ -320,6 +321,6 @@ def compile_graph(
         progress(len(kernels), len(kernels), "")
     host = [(op.name, op.label) for op in lowered.ops if op.dialect == "nn"]
     opts = {"strategy": strategy, "method": method, "threshold": threshold,
-            "overrides": dict(overrides or {}), "signs": signs}
+            "overrides": dict(overrides or {}), "signs": signs, "compose": bool(compose)}
     return CompiledProgram(lowered, built, target, opts, host)
 

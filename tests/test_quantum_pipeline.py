@@ -394,3 +394,47 @@ def test_matmul_by_a_constant_on_either_side(tmp_path, side):
     x = rng.standard_normal([2, *x_shape[1:]]).astype(np.float32)
     program = three_way(path, {"x": x})
     assert len(program.kernels) == 1
+
+
+def linear_chain(tmp_path, sizes=(5, 6, 4, 3), bias=(True, False, True)):
+    """x -> Gemm -> Gemm -> Gemm with nothing between them (composable)."""
+    rng = np.random.default_rng(11)
+    nodes, inits, cur = [], [], "x"
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        inits.append(onnx.numpy_helper.from_array(rng.standard_normal((n_out, n_in)).astype(np.float32), f"w{i}"))
+        ins = [cur, f"w{i}"]
+        if bias[i]:
+            inits.append(onnx.numpy_helper.from_array(rng.standard_normal(n_out).astype(np.float32), f"b{i}"))
+            ins.append(f"b{i}")
+        nodes.append(H.make_node("Gemm", ins, [f"h{i}"], name=f"fc{i}", transB=1))
+        cur = f"h{i}"
+    nodes.append(H.make_node("Identity", [cur], ["y"], name="out"))
+    return save(make_model(nodes, [VI("x", T.FLOAT, ["batch", sizes[0]])], [VI("y", T.FLOAT, None)],
+                           inits), tmp_path)
+
+
+@pytest.mark.parametrize("options", [
+    {"method": "fable"}, {"method": "auto"}, {"method": "fable", "signs": "none"},
+    {"method": "dilation", "signs": "none"},
+], ids=lambda o: "-".join(map(str, o.values())))
+def test_coherent_composition(tmp_path, options):
+    path = linear_chain(tmp_path)
+    x = np.random.default_rng(2).standard_normal((3, 5)).astype(np.float32)
+    separate = qlower.compile(path, "cirq", **options)
+    composed = three_way(path, {"x": x}, compose=True, **options)
+    assert len(separate.kernels) == 3 and len(composed.kernels) == 1
+    (kc,) = composed.kernels
+    # alphas multiply, flags add up: every qubit but the output register is a flag
+    blocks = [op for op in composed.graph.ops if op.name.startswith("q.block.")]
+    assert kc.alpha == pytest.approx(np.prod([b.attr("alpha") for b in blocks]))
+    assert set(kc.registers.flags) | set(kc.registers.output) == set(kc.qubits)
+    assert composed.graph.type_of(blocks[-1].result().name).flags == len(kc.qubits) - len(kc.registers.output)
+
+
+def test_composition_in_shot_mode(tmp_path):
+    path = linear_chain(tmp_path, sizes=(3, 4, 2), bias=(True, True))
+    x = np.random.default_rng(3).standard_normal((2, 3)).astype(np.float32)
+    program = qlower.compile(path, "cirq", compose=True, method="dilation")
+    exact = program.run({"x": x})["y"]
+    est = program.run({"x": x}, shots=100_000, seed=4)
+    assert np.all(np.abs(est["y"] - exact) <= 4 * est.std_errors["y"])

@@ -30,6 +30,8 @@ Ops (``...`` is the batch shape):
 - ``q.encode.amplitude(angles) {size}``: the state prepared by those angles.
 - ``q.block.fable | q.block.lcu | q.block.dilation(state, W) {alpha, ...}``: apply a block
   encoding of the constant ``W`` (``[M, N]``); post-selected amplitudes become ``W x̂ / alpha``.
+  Blocks chain (coherent composition: alphas multiply, flags add); a state with more data
+  qubits than the block reads keeps the extra, most significant ones as flags.
 - ``q.readout(state) {size, nonnegative}``: the first ``size`` amplitudes at flags = 0 (real
   part), f64. ``nonnegative`` promises they are >= 0 (an offset made them so): a shot
   read-out then estimates each as ``sqrt(counts / shots)``.
@@ -301,12 +303,14 @@ class _Block(OpDef):
             c.fail(f"W must be a constant matrix of static shape, got {w}")
         M, N = w.dims
         need = self.input_qubits(c, M, N)
-        if s.data != need:
+        if s.data < need:
             c.fail(f"input state has {s.data} data qubits; a {M}x{N} {self.name} block reads {need}")
         if not c.attr("alpha") > 0:
             c.fail(f"alpha must be positive, got {c.attr('alpha')}")
         out, flags = self.layout(c, M, N)
-        return [QState(s.shape, out, s.flags + flags)]
+        # A wider input (a previous block's padded output) keeps its extra, most significant
+        # qubits as flags: the block reads the low ``need`` qubits, where the vector lives.
+        return [QState(s.shape, out, s.flags + flags + (s.data - need))]
 
     def evaluate(self, c, state, w):
         from qlower.blocks.semantics import apply_block
