@@ -105,7 +105,7 @@ class QlowerRep(BackendRep):
         shots = opts.pop("shots", None)
         result = program.run(feed, shots, **opts)
         names = list(program.graph.outputs)
-        Outputs = namedtuple("Outputs", [f"o{i}" for i in range(len(names))])  # noqa: PYI024
+        Outputs = namedtuple("Outputs", names, rename=True)  # invalid names become _0, _1, ...
         return Outputs(*[result[n] for n in names])
 
 
