@@ -9,13 +9,12 @@ import cirq
 import numpy as np
 import openqasm3
 import pytest
+import qiskit.qasm3 as qiskit_qasm3  # test dependency: the independent loader and simulator
+import qiskit.quantum_info as quantum_info
 import sympy
 from openqasm3 import ast
 
 from qlower.backends.qasm3 import emit_program, to_qasm3
-
-qiskit_qasm3 = pytest.importorskip("qiskit.qasm3")
-quantum_info = pytest.importorskip("qiskit.quantum_info")
 
 # Qiskit's importer builds `ctrl @` gates with a deprecated Gate.control() default.
 pytestmark = pytest.mark.filterwarnings("ignore:.*annotated.*:DeprecationWarning")
