@@ -177,7 +177,7 @@ class LowerLinear(TransformPass):
         if strategy == "block-encoding":
             if not np.any(w) and (b is None or not np.any(b)):
                 return None  # an all-zero layer has nothing to encode; it stays on the host
-            return lower_block_encoding(rw, op, w, b, method, self.threshold, self.signs)
+            return lower_chain(rw, [op], [method], self.threshold, self.signs)
         return lower_amplitude_encoding(rw, op, w, b)
 
     def lower_matmul(self, rw: Rewriter, op: Op) -> list[Op] | None:
@@ -222,50 +222,10 @@ def _augmented(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None):
     return ops, x, w
 
 
-def lower_block_encoding(
-    rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None, method: str, threshold: float,
-    signs: str,
-) -> list[Op]:
-    from qlower.blocks.semantics import block_plan
-
-    out = op.result().name
-    loc = op.loc
-    ops, x, wa = _augmented(rw, op, w, b)
-    t = None
-    kappa = 0.0
-    if signs == "offset":
-        kappa = float(np.max(np.abs(wa)))
-        bound = float(np.max(np.linalg.norm(wa.astype(np.float64), axis=1))) / kappa
-        off = rw.build("host.offset", [x], {"bound": bound}, results=[rw.fresh(f"{out}.offset")], loc=loc)
-        t = off.result().name
-        app = rw.build("host.append", [x, t], results=[rw.fresh(f"{out}.shifted")], loc=loc)
-        ops += [off, app]
-        x = app.result().name
-        wa = np.concatenate([wa, np.full((wa.shape[0], 1), kappa, dtype=wa.dtype)], axis=1)
-    norm = rw.build("host.norm", [x], results=[rw.fresh(f"{x}.norm")], loc=loc)
-    ops.append(norm)
-    nx = norm.result().name
-    plan = block_plan(wa, method, threshold)
-    w_name = rw.add_constant(wa, f"{op.operand(1)}.block")
-    size = 1 << plan.input_qubits
-    ang = rw.build("host.amplitude_angles", [x], {"size": size}, results=[rw.fresh(f"{out}.angles")], loc=loc)
-    enc = rw.build("q.encode.amplitude", [ang.result().name], {"size": size},
-                   results=[rw.fresh(f"{out}.state")], loc=loc)
-    blk = rw.build(f"q.block.{plan.method}", [enc.result().name, w_name], plan.attrs,
-                   results=[rw.fresh(f"{out}.encoded")], loc=loc)
-    rd = rw.build("q.readout", [blk.result().name],
-                  {"size": int(wa.shape[0]), "nonnegative": signs == "offset"},
-                  results=[rw.fresh(f"{out}.psi")], loc=loc)
-    alpha = rw.add_constant(np.array(plan.alpha, dtype=np.float64), f"{out}.alpha")
-    dtype = rw.tensor_type(out).dtype
-    y = rw.build("host.rescale", [rd.result().name, nx, alpha] + ([t] if t else []),
-                 {"dtype": dtype, "shift": kappa}, results=[out], loc=loc)
-    return ops + [ang, enc, blk, rd, y]
-
-
 def lower_chain(rw: Rewriter, chain: list[Op], methods: list[str], threshold: float,
                 signs: str) -> list[Op]:
-    """Consecutive dense layers as one kernel: block encodings applied one after another.
+    """Dense layers as one kernel: block encodings applied one after another (one layer: the
+    ``block-encoding`` lowering in the module docstring).
 
     Every layer but the last carries the constant 1 (bias) and the offset t forward in extra
     rows, so all biases and the final sign offset stay exact: intermediate blocks are
