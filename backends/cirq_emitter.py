@@ -8,6 +8,8 @@ how to turn the final state, or samples of it, into the read-out op's value.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from dataclasses import dataclass
 
 import cirq
@@ -46,6 +48,11 @@ class KernelCircuit:
         return self.kernel.name
 
     def resources(self) -> Resources:
+        """Counted once: the table, the estimate and the manifest all ask."""
+        return self._resources
+
+    @functools.cached_property
+    def _resources(self) -> Resources:
         return count_resources(self.circuit, self.qubits)
 
     def exact(self, states: np.ndarray) -> np.ndarray:
@@ -155,7 +162,7 @@ def _chain(be, previous_output: tuple, used: set) -> tuple[list, set, tuple]:
     """
     taken = set(used)
     start = 1 + max((q.x for q in taken if isinstance(q, cirq.LineQubit)), default=-1)
-    fresh = (cirq.LineQubit(i) for i in range(start, start + 10_000))
+    fresh = (cirq.LineQubit(i) for i in itertools.count(start))
     mapping: dict = {}
     inp = be.registers.input
     k = min(len(inp), len(previous_output))

@@ -47,10 +47,6 @@ class Kernel:
         return self.readout.result().name
 
     @property
-    def op_names(self) -> set[str]:
-        return {r for op in self.ops for r in op.result_names}
-
-    @property
     def source(self) -> tuple[str, ...]:
         """ONNX node names this kernel lowers."""
         return tuple(dict.fromkeys(loc for op in self.ops for loc in op.loc))

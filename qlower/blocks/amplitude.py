@@ -136,6 +136,18 @@ def _auto_method(n: int, complex: bool) -> str:
     return "ucg"
 
 
+def mottonen_angles(X) -> np.ndarray:
+    """The angles of the real Möttönen circuit preparing each row of ``X[..., N]`` (zero-padded
+    to a power of two, rows non-zero), in the order of the symbolic circuit's symbols.
+
+    Vectorised over the leading axes; needs no circuit (the host computes kernel parameters
+    with it).
+    """
+    X = np.asarray(X, dtype=np.float64)
+    n = _num_qubits(X.shape[-1])
+    return _mottonen_angles(_pad(X, n), n, False)
+
+
 # --------------------------------------------------------------------------- the block
 
 

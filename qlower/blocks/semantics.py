@@ -16,10 +16,6 @@ from qlower.blocks.mux import pattern_angles
 from qlower.ir.dialects.quantum import qubits_for
 
 
-def _levels(size: int) -> int:
-    return qubits_for(size)
-
-
 def state_from_angles(angles: np.ndarray, size: int) -> np.ndarray:
     """The state (complex, ``[..., 2**n]``) prepared by qlower's amplitude-encoding circuit.
 
@@ -29,7 +25,7 @@ def state_from_angles(angles: np.ndarray, size: int) -> np.ndarray:
     of level ``k`` are ``angles[..., 2**k - 1 : 2**(k+1) - 1]`` in emission order.
     """
     angles = np.asarray(angles, dtype=np.float64)
-    n = _levels(size)
+    n = qubits_for(size)
     lead = angles.shape[:-1]
     if angles.shape[-1] != (1 << n) - 1:
         raise ValueError(f"size {size} takes {(1 << n) - 1} angles, got {angles.shape[-1]}")
@@ -45,13 +41,6 @@ def state_from_angles(angles: np.ndarray, size: int) -> np.ndarray:
     return v.astype(np.complex128)
 
 
-@functools.lru_cache(maxsize=64)
-def _symbolic_encoding(size: int):
-    from qlower.blocks.amplitude import amplitude_encoding
-
-    return amplitude_encoding(size=size)
-
-
 def encoding_angles(x: np.ndarray, size: int) -> np.ndarray:
     """Angles preparing ``x/‖x‖`` zero-padded to ``size``; zero rows get basis state 0."""
     x = np.asarray(x, dtype=np.float64)
@@ -62,8 +51,9 @@ def encoding_angles(x: np.ndarray, size: int) -> np.ndarray:
     padded[..., :n] = x
     zero = ~np.any(padded != 0, axis=-1)
     padded[zero, 0] = 1.0
-    enc = _symbolic_encoding(max(size, 2))
-    return np.ascontiguousarray(enc.angles(padded), dtype=np.float64)
+    from qlower.blocks.amplitude import mottonen_angles
+
+    return np.ascontiguousarray(mottonen_angles(padded), dtype=np.float64)
 
 
 def overlap_vectors(x: np.ndarray, w: np.ndarray, size: int) -> np.ndarray:
