@@ -13,7 +13,7 @@ import numpy as np
 from qlower.ir.dialects import kernels
 from qlower.ir.dialects.shapes import broadcast, require_float, same_dtype
 from qlower.ir.opdef import Attr, OpContext, OpDef, register_op
-from qlower.ir.symbolic import Sym, SymbolicError
+from qlower.ir.symbolic import Sym, decide_equal
 from qlower.ir.types import DType, TensorType
 
 
@@ -200,9 +200,7 @@ class Cast(OpDef):
 def _equal(a, b) -> bool:
     """Equality of two (possibly symbolic) sizes; undecidable ones raise SymbolicError."""
     if isinstance(a, Sym) or isinstance(b, Sym):
-        if a == b:
-            return True
-        raise SymbolicError(f"cannot tell whether {a} equals {b}")
+        return decide_equal(a, b)
     return bool(a == b)
 
 

@@ -246,8 +246,9 @@ class Slice(OpDef):
             axes = list(range(len(starts)))
         if steps == "absent":
             steps = [1] * len(starts)
-        if any(isinstance(v, Sym) for v in starts + ends + axes + steps):
+        if any(isinstance(v, Sym) for v in axes + steps):
             return [TensorType(x.dtype, (None,) * x.rank)]
+        # symbolic starts/ends leave only their own axes unknown (slice_dim decides)
         return [TensorType(x.dtype, tuple(_slice_dims(c, x.dims, starts, ends, axes, steps)))]
 
     def evaluate(self, c, data, starts, ends, axes=None, steps=None):
@@ -264,7 +265,8 @@ class NNSlice(OpDef):
 
     name = "nn.slice"
     operands = ("input",)
-    attrs = {"starts": Attr("ints"), "ends": Attr("ints"), "axes": Attr("ints"),
+    # starts and ends may be symbolic (``x[:, :seq]`` of a longer buffer)
+    attrs = {"starts": Attr("dims"), "ends": Attr("dims"), "axes": Attr("ints"),
              "steps": Attr("ints")}
 
     def infer(self, c):
@@ -275,7 +277,7 @@ class NNSlice(OpDef):
 
     def evaluate(self, c, x):
         a = c.op.attrs
-        return _slice_eval(x, a["starts"], a["ends"], a["axes"], a["steps"])
+        return _slice_eval(x, c.dims("starts"), c.dims("ends"), a["axes"], a["steps"])
 
 
 # -- Trilu ------------------------------------------------------------------------------------

@@ -43,6 +43,14 @@ SUPPORTED_OPS = (
     "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "SoftmaxCrossEntropyLoss", "Split",
     "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Trilu", "Unsqueeze", "Where",
 )
+# What Hugging Face exports add: mask construction (Range, comparisons, logic, Max, GatherND,
+# CumSum), sdpa's NaN guard (IsNaN), BERT's token_type_ids buffer (GatherElements), dropout
+# layers (Dropout, the identity at inference), and their siblings of the same definition.
+SUPPORTED_OPS += (
+    "And", "CumSum", "Dropout", "GatherElements", "GatherND", "Greater", "GreaterOrEqual",
+    "IsInf", "IsNaN", "Less", "LessOrEqual", "Max", "Mean", "Min", "Not", "Or", "Range", "Sum",
+    "Xor",
+)
 
 # Attributes that exist in ONNX but change nothing for the types qlower supports.
 IGNORED_ATTRS = {"Cast": {"saturate", "round_mode"}}
