@@ -15,6 +15,7 @@ import numpy as np
 
 from qlower.ir import Graph, Op, TensorType
 from qlower.ir.dialects.shapes import prod
+from qlower.passes import index_algebra
 from qlower.passes.base import TransformPass, register_pass
 from qlower.passes.rewrite import Rewriter, apply_patterns
 
@@ -160,7 +161,7 @@ class DropNeutral:
 # Merging reshapes could swallow either end of a reshape-transpose-reshape chain, so it joins
 # only once that pattern has had its turn.
 FIRST = (DropIdentity(), DropSameType(), ReshapeTransposeReshape(), FoldTransposes(), DropNeutral())
-PATTERNS = FIRST + (FoldReshapes(),)
+PATTERNS = FIRST + (FoldReshapes(),) + index_algebra.PATTERNS
 
 
 @register_pass

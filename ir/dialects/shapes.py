@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from qlower.ir.opdef import OpContext
-from qlower.ir.symbolic import Dim, Sym, exact_div
+from qlower.ir.symbolic import Dim, Sym, SymbolicError, exact_div
 from qlower.ir.types import DType, TensorType
 
 
@@ -153,7 +153,18 @@ def slice_dim(dim: Dim, start, end, step: int) -> Dim:
             return dim
         if start >= 0 and end >= big:
             return dim - start
-    return None
+    if dim is None or step != 1:
+        return None
+    # non-negative bounds clamp to the dimension where the signs of the sizes decide it
+    # (x[:, 0:1] of a (seq) axis has 1 element, x[:, 1:seq+1] of a (seq+1) axis has seq)
+    try:
+        if start < 0 or end < 0:
+            return None
+        first = start if start <= dim else dim
+        last = end if end <= dim else dim
+        return last - first if last >= first else 0
+    except (SymbolicError, TypeError):
+        return None
 
 
 def tensor_of(dtype: DType, dims: Sequence[Dim]) -> TensorType:
