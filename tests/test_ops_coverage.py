@@ -13,13 +13,14 @@ import test_ops_chains
 import test_ops_elementwise
 import test_ops_linalg
 import test_ops_losses
+import test_ops_masks
 import test_ops_shape
 from onnx_cases import ORT
 
 from qlower.frontend.onnx_import import MAX_OPSET, MIN_OPSET, SUPPORTED_OPS
 
 MODULES = (test_ops_attention, test_ops_chains, test_ops_elementwise, test_ops_linalg,
-           test_ops_losses, test_ops_shape)
+           test_ops_losses, test_ops_masks, test_ops_shape)
 FIRST_OPSET = {"Trilu": 14, "LayerNormalization": 17, "Gelu": 20, "Attention": 23}
 
 

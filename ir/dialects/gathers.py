@@ -1,7 +1,7 @@
 """Gathers by index tensors, in both dialects: ``onnx.GatherND``/``onnx.GatherElements`` and
 ``nn.gather_nd``/``nn.gather_elements``.
 
-ONNX semantics: indices are i32 or i64, negative ones count from the end, and an index out of
+ONNX semantics: indices are i64 (GatherElements also takes i32), negative ones count from the end, and an index out of
 range is an error (never clamped).
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 from qlower.ir.dialects.elementwise import twin
 from qlower.ir.dialects.shapes import fmt_dims, norm_axis, require_int
 from qlower.ir.opdef import Attr, OpDef, register_op
-from qlower.ir.types import TensorType
+from qlower.ir.types import DType, TensorType
 
 
 def _in_range(c, idx: np.ndarray, n, what: str) -> np.ndarray:
@@ -33,7 +33,8 @@ class GatherND(OpDef):
 
     def infer(self, c):
         x, idx = c.tensor(0), c.tensor(1)
-        require_int(c, 1, "indices")
+        if idx.dtype != DType.I64:
+            c.fail(f"indices must be an i64 tensor, got {idx.dtype}")
         b = c.attr("batch_dims")
         if x.rank < 1 or idx.rank < 1:
             c.fail("data and indices must have rank >= 1")
