@@ -24,6 +24,7 @@ from qlower.ir import (
     types_compatible,
 )
 from qlower.ir.known_values import KnownValues, fold_op
+from qlower.ir.verifier import verify_graph
 from qlower.passes.base import TransformPass, register_pass
 from qlower.passes.rewrite import Rewriter, fold_known
 
@@ -90,7 +91,14 @@ def refine_types(graph: Graph) -> Graph:
         op = op.with_(results=tuple(results))
         ops.append(op)
         known.record(op, fold_op(op, operand_types, values))
-    return graph.with_(ops=tuple(ops))
+    refined = graph.with_(ops=tuple(ops))
+    try:
+        verify_graph(refined)
+    except VerifyError:
+        # a declared size that only run time can reconcile with a refined one (seq against
+        # 8): keep the declared types
+        return graph
+    return refined
 
 
 @register_pass
