@@ -1,19 +1,21 @@
 """Export tiny Hugging Face models the way users do, into tests/models/hf/ (files are committed).
 
-Made with torch 2.13.0 (CPU) and transformers TRANSFORMERS_VERSION, which the project itself
-never imports (CI needs neither):
+Made with torch 2.13.0 (CPU), transformers 5.24.0, onnx 1.23.2 and onnxscript 0.7.2, which the
+project itself never imports (CI needs none of them):
 
     python -m venv hfenv && hfenv/bin/pip install torch==2.13.0 transformers onnxscript onnx
     hfenv/bin/python tests/make_hf_models.py [NAME ...]
 
 Every model is built from a ``transformers`` config with tiny sizes (hidden 16, 2 layers,
-2 heads, vocabulary 64) and seeded random weights (every parameter perturbed): no hub download. Text models take
-``input_ids`` (and ``attention_mask``, both ``[batch, seq]`` int64) and return
+2 heads, vocabulary 64) and seeded random weights (every parameter perturbed): no hub
+download. Models are in eval mode (an exported training-mode dropout is a random op). Text
+models take ``input_ids`` (and ``attention_mask``, both ``[batch, seq]`` int64) and return
 ``last_hidden_state`` (BERT also its ``pooler_output``); ViT takes ``pixel_values``
 ``[batch, 3, 8, 8]``. Each is exported four ways: the legacy TorchScript exporter
 (``dynamo=False``) at opsets 17 and 18, and the dynamo exporter at opsets 18 and 23, with
-dynamic ``batch`` and ``seq`` axes. Files are named ``{model}[_nomask]_{legacy17,legacy18,
-dynamo18,dynamo23}.onnx``.
+dynamic ``batch`` and ``seq`` axes, except what ``CANNOT`` lists. Files are named
+``{model}[_nomask]_{legacy17,legacy18,dynamo18,dynamo23}.onnx``; the exporter's per-node
+metadata is stripped (``strip``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from transformers import (
 
 OUT = Path(__file__).parent / "models" / "hf"
 TORCH_VERSION = "2.13.0"
-TRANSFORMERS_VERSION = "see the module docstring"
+TRANSFORMERS_VERSION = "5.24.0"
 EXPORTS = (("legacy", 17), ("legacy", 18), ("dynamo", 18), ("dynamo", 23))
 # Exports that torch cannot make, and why. transformers 5 looks for packed sequences in the
 # position ids when a model gets no attention mask (``find_packed_sequence_indices``:
@@ -159,6 +161,9 @@ def main(only: list[str]) -> None:
     """Export every model, or only those named on the command line."""
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"torch {torch.__version__}, transformers {transformers.__version__}")
+    if not torch.__version__.startswith(TORCH_VERSION) or transformers.__version__ != TRANSFORMERS_VERSION:
+        print(f"note: the committed files were made with torch {TORCH_VERSION} and "
+              f"transformers {TRANSFORMERS_VERSION}")
     for name, module, args, names, outputs in models():
         if only and name not in only:
             continue
