@@ -11,7 +11,8 @@ sums and gathers; the patterns below then replace
 - a comparison of two grids that is a triangle (``k <= q``) by ``nn.trilu`` of ``true``;
 - a gather whose indices are grids of the data's own axes (GatherND at ``[b, k]``, Gather of a
   flattened tensor at ``b·seq + k``) by a reshape and broadcast of the data;
-- ``x and true``, ``x or false`` by ``x`` (broadcast where needed).
+- ``x and true``, ``x or false`` by ``x`` (broadcast where needed), and ``where`` on a
+  condition that is the same everywhere by the branch it takes.
 """
 
 from __future__ import annotations
@@ -569,4 +570,19 @@ class DropNeutralLogic:
         return False
 
 
-PATTERNS = (FoldUniform(), TriangleCompare(), GatherPlacement(), DropNeutralLogic())
+@dataclass(frozen=True)
+class UniformWhere:
+    """``where(c, x, y)`` whose condition is the same everywhere → ``x`` or ``y`` (broadcast):
+    the padding mask of a model exported without ``attention_mask`` is all true."""
+
+    roots: tuple[str, ...] = ("nn.where",)
+
+    def rewrite(self, op: Op, rw: Rewriter) -> bool:
+        a = affine_of(rw, op.operands[0])
+        if a is None or not a.uniform or type(a.offset) is not bool:
+            return False
+        return _broadcast_to(rw, op, op.operands[1] if a.offset else op.operands[2])
+
+
+PATTERNS = (FoldUniform(), TriangleCompare(), GatherPlacement(), DropNeutralLogic(),
+            UniformWhere())
