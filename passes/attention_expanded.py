@@ -11,6 +11,7 @@ Matched by algebra, and only where ``nn.attention`` computes exactly what the gr
 - **Additive terms.** ``S + M`` (either order, up to two terms): a constant that is exactly the
   causal bias (0 on and below the diagonal, -inf above; or its bool form) becomes
   ``causal = true``, any other tensor that broadcasts into the scores is ``bias``.
+- **Probabilities.** ``(P · c) @ v`` is ``c · (P @ v)``: the factor multiplies the result.
 - **Select.** ``where(B, S', fill)`` with a bool ``B`` and a scalar constant ``fill`` becomes
   ``mask = B, fill``; additive terms inside it are applied first (``nn.attention``'s order),
   a causal term inside it only with ``fill = -inf`` (where both orders agree).
@@ -258,8 +259,9 @@ class ExpandedAttention:
 
     def rewrite(self, op: Op, rw: Rewriter) -> bool:
         p, v = op.operands
-        sm = rw.producer_of(p, *SOFTMAX)
-        if sm is None or not rw.single_use(p):
+        probs = peel(rw, p, layout_ops=())  # (P · c) @ v = c · (P @ v)
+        sm = rw.producer_of(probs.source, *SOFTMAX)
+        if sm is None or not rw.single_use(probs.source) or not math.isfinite(probs.factor):
             return False
         rank = rw.tensor_type(p).rank
         if sm.attr("axis") % max(rank, 1) != rank - 1 or not rw.single_use(sm.operands[0]):
@@ -270,7 +272,8 @@ class ExpandedAttention:
         s = m.scores
         if not math.isfinite(s.scale):
             return False
-        matched = sorted({id(o): o for o in (*s.ops, *m.ops, sm, op)}.values(), key=rw.position)
+        matched = sorted({id(o): o for o in (*s.ops, *m.ops, sm, *probs.ops, op)}.values(),
+                         key=rw.position)
         loc = merged_loc(matched)
         new_ops: list[Op] = []
         q = rebuild(rw, s.q, loc, new_ops)
@@ -294,11 +297,21 @@ class ExpandedAttention:
             operands.pop()
         attrs = {"scale": tidy_scale(s.scale, rw.tensor_type(q)), "causal": m.causal,
                  "softcap": s.softcap, "fill": m.fill, "empty_rows": "nan"}
-        att = build_as(rw, "nn.attention", operands, attrs, op.result().name,
-                       op.result().type, loc)
-        if att is None:
+        y = op.result()
+        if probs.factor == 1.0:
+            att = build_as(rw, "nn.attention", operands, attrs, y.name, y.type, loc)
+            if att is None:
+                return False
+            rw.replace(op, [*new_ops, att])
+            return True
+        att = try_build(rw, "nn.attention", operands, attrs, loc)
+        if att is None or att.result().type != y.type:
             return False
-        rw.replace(op, [*new_ops, att])
+        c = rw.add_constant(np.array(probs.factor, y.type.dtype.numpy), f"{y.name}.factor")
+        out = build_as(rw, "nn.mul", [att.result().name, c], {}, y.name, y.type, loc)
+        if out is None:
+            return False
+        rw.replace(op, [*new_ops, att, out])
         return True
 
 

@@ -5,7 +5,7 @@ scale factors on q (also before its head split), on k, on kᵀ and on the scores
 way round or Div, scalar or size-1 constants), an optional soft cap, additive biases and bool
 selects of every rank with size-1 axes anywhere (runtime inputs and constants, with -inf
 entries), causal masks spelled as -inf, as float32.min and as -1e9, 3-D and 4-D, shared and
-grouped heads — and ONNX ``Attention`` ops (opsets 23-25) with bool and float masks of every
+grouped heads, and a scalar factor on the probabilities — and ONNX ``Attention`` ops (opsets 23-25) with bool and float masks of every
 broadcastable shape, short masks, causal, scale and softcap. For each: the canonical graph,
 the imported graph and onnxruntime (``onnx.reference`` where onnxruntime refuses a valid
 model) agree — NaN exactly where NaN, else within 1e-5 of the largest |value| — and the
@@ -188,6 +188,8 @@ def expanded_graphs(draw):
     else:
         representable &= inner_biases + outer_biases <= 1
     p = b.node("Softmax", [s], axis=-1)
+    if draw(st.integers(0, 4)) == 0:  # (P · c) @ v, as FlexAttention's prob_mod writes it
+        p, _ = scaled(draw, b, p, len(scores))
     y = b.node("MatMul", [p, v])
     return b.model(y, 18), b.feeds, representable
 
@@ -302,6 +304,8 @@ def check(model: onnx.ModelProto, feeds: dict, representable: bool, native: bool
     if representable:
         assert names.count("nn.attention") == 1, names
         assert not {"nn.softmax", "onnx.Attention", "nn.matmul"} & set(names), names
+        assert set(names) <= {"nn.attention", "nn.transpose", "nn.reshape", "nn.where",
+                              "nn.mul"}, names
         (att,) = [op for op in canonical.ops if op.name == "nn.attention"]
         assert att.attr("empty_rows") == ("zero" if native else "nan")
     elif native:
