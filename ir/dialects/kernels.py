@@ -75,6 +75,18 @@ def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, axis: 
     return y.astype(x.dtype), mean.astype(stash), inv.astype(stash)
 
 
+def mean(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """ReduceMean: the sum over ``axis`` divided by the count (integers summed in float64).
+
+    The mean of no values is 0, as onnxruntime has it (ONNX leaves it undefined), without
+    numpy's empty-slice warning.
+    """
+    n = int(np.prod([x.shape[a] for a in axis]))
+    total = np.sum(x, axis=axis, keepdims=keepdims,
+                   dtype=np.float64 if x.dtype.kind in "iub" else None)
+    return total / total.dtype.type(max(n, 1))
+
+
 def int_div(a, b):
     """ONNX integer Div (truncates toward zero), elementwise; exact on symbolic sizes."""
     if isinstance(a, Sym) or isinstance(b, Sym):
