@@ -17,7 +17,8 @@ _erf_ufunc = np.frompyfunc(math.erf, 1, 1)
 
 def erf(x: np.ndarray) -> np.ndarray:
     """Error function, exact to double precision (no scipy needed)."""
-    return _erf_ufunc(x.astype(np.float64)).astype(np.float64).astype(x.dtype)
+    # frompyfunc gives a Python float, not an array, for a 0-d input
+    return np.asarray(_erf_ufunc(x.astype(np.float64)), dtype=np.float64).astype(x.dtype)
 
 
 def gelu(x: np.ndarray, approximate: str) -> np.ndarray:
