@@ -17,7 +17,8 @@ _erf_ufunc = np.frompyfunc(math.erf, 1, 1)
 
 def erf(x: np.ndarray) -> np.ndarray:
     """Error function, exact to double precision (no scipy needed)."""
-    return _erf_ufunc(x.astype(np.float64)).astype(np.float64).astype(x.dtype)
+    # frompyfunc gives a Python float, not an array, for a 0-d input
+    return np.asarray(_erf_ufunc(x.astype(np.float64)), dtype=np.float64).astype(x.dtype)
 
 
 def gelu(x: np.ndarray, approximate: str) -> np.ndarray:
@@ -73,6 +74,18 @@ def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, axis: 
     if bias is not None:
         y = y + bias
     return y.astype(x.dtype), mean.astype(stash), inv.astype(stash)
+
+
+def mean(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """ReduceMean: the sum over ``axis`` divided by the count (integers summed in float64).
+
+    The mean of no values is 0, as onnxruntime has it (ONNX leaves it undefined), without
+    numpy's empty-slice warning.
+    """
+    n = int(np.prod([x.shape[a] for a in axis]))
+    total = np.sum(x, axis=axis, keepdims=keepdims,
+                   dtype=np.float64 if x.dtype.kind in "iub" else None)
+    return total / total.dtype.type(max(n, 1))
 
 
 def int_div(a, b):
