@@ -10,9 +10,6 @@ import numpy as np
 from qlower.ir import Op, TensorType, VerifyError, build_op
 from qlower.passes.rewrite import Rewriter
 
-MASK_FLOOR = -1e9
-"""A mask entry at or below this value excludes its key as -inf would."""
-
 
 def same_dim(a: Any, b: Any) -> bool:
     """Both sizes are known and equal (static or the same symbolic expression)."""
@@ -52,9 +49,10 @@ def merged_loc(ops: Sequence[Op]) -> tuple[str, ...]:
 
 
 def is_causal_pattern(arr: np.ndarray | None, sq: Any, skv: Any) -> bool:
-    """``arr`` is the causal bias (0 on/below the diagonal, <= -1e9 above) or its bool form.
+    """``arr`` is exactly the causal bias (0 on/below the diagonal, -inf above) or its bool form.
 
-    Its shape is ``[sq, skv]`` with any number of leading 1s.
+    Its shape is ``[sq, skv]`` with any number of leading 1s. A finite fill (``-1e9``,
+    ``float32.min``) is not the causal rule: ``s + fill`` keeps a trace of ``s``.
     """
     if arr is None or not (isinstance(sq, int) and isinstance(skv, int)) or arr.ndim < 2:
         return False
@@ -64,4 +62,4 @@ def is_causal_pattern(arr: np.ndarray | None, sq: Any, skv: Any) -> bool:
     allowed = np.tri(sq, skv, dtype=bool)
     if a.dtype == np.bool_:
         return bool(np.array_equal(a, allowed))
-    return bool(np.all(a[allowed] == 0) and np.all(a[~allowed] <= MASK_FLOOR))
+    return bool(np.all(a[allowed] == 0) and np.all(np.isneginf(a[~allowed])))

@@ -147,7 +147,7 @@ BAD_MODELS = [
     ("ext.onnx", lambda p: onnx.save(external(with_values(), "gone.bin"), p),
      "external data of initializer 'w': file 'gone.bin' is missing"),
     ("old.onnx", lambda p: onnx.save(relu_model(opset=11), p),
-     "opset 11 is too old; qlower imports opsets 13-23 (upgrade it with "
+     "opset 11 is too old; qlower imports opsets 13-28 (upgrade it with "
      "onnx.version_converter.convert_version)"),
 ]
 

@@ -102,6 +102,8 @@ CASES += [
     op_case("sigmoid_f64", "Sigmoid", [In(d.f64(6))], opset=23),
     op_case("erf_f32", "Erf", [In(d.f32(3, 4, scale=2))], opset=13),
     op_case("erf_opset18", "Erf", [In(d.f32(7, scale=3))], opset=18),
+    op_case("erf_scalar", "Erf", [In(np.array(0.75, np.float32))]),
+    op_case("gelu_scalar", "Gelu", [In(np.array(-1.25, np.float32))], opset=20),
     op_case("erf_f64", "Erf", [In(d.f64(6))], opset=23, reference=ONNX_REF,
             note="onnxruntime has no double Erf kernel"),
     op_case("gelu_exact_default", "Gelu", [In(d.f32(3, 4, scale=3))], opset=20),

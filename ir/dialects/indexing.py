@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from qlower.ir.dialects.shapes import (
-    INT64_MAX,
     fmt_dims,
     norm_axes,
     norm_axis,
+    onnx_slice,
     require_int,
     shape_vector,
     slice_dim,
@@ -214,13 +214,9 @@ def _slice_dims(c: OpContext, dims, starts, ends, axes, steps):
 def _slice_eval(x: np.ndarray, starts, ends, axes, steps) -> np.ndarray:
     index = [slice(None)] * x.ndim
     for s, e, a, st in zip(starts, ends, axes, steps):
-        index[int(a) % x.ndim] = slice(_clip(int(s)), _clip(int(e)), int(st))
+        axis = int(a) % x.ndim
+        index[axis] = onnx_slice(x.shape[axis], int(s), int(e), int(st))
     return x[tuple(index)]
-
-
-def _clip(v: int) -> int:
-    # numpy slices accept any int, but keep them in a sane range
-    return max(min(v, INT64_MAX), -INT64_MAX)
 
 
 @register_op
