@@ -117,6 +117,8 @@ class QlowerRep(BackendRep):
             if isinstance(inputs, np.ndarray):
                 inputs = [inputs]
             feed = dict(zip(self.inputs, inputs))
+        # ONNX's runner passes scalar inputs (a CumSum axis, a Range bound) as numpy scalars
+        feed = {k: np.asarray(v) if isinstance(v, np.generic) else v for k, v in feed.items()}
         model = self.model
         key = b""
         if self.frozen:

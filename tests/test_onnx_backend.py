@@ -40,7 +40,9 @@ ELEMENT_TYPE = "element type qlower does not take"
 NOT_TENSOR = "optional or sequence value"
 RUNTIME_RANK = "runtime axes that decide the result's rank"
 ATTENTION_24 = "Attention's opset-24/25 additions (nonpad_kv_seqlen, sliding windows)"
-REASONS = (ELEMENT_TYPE, NOT_TENSOR, RUNTIME_RANK, ATTENTION_24)
+OLD_OPSET = "an opset older than 13"
+TRAINING = "Dropout in training mode (a random mask)"
+REASONS = (ELEMENT_TYPE, NOT_TENSOR, RUNTIME_RANK, ATTENTION_24, OLD_OPSET, TRAINING)
 
 # Cases qlower gets wrong today, owned by other work; not run here until fixed.
 OPEN = {
@@ -58,6 +60,9 @@ def _type_name(elem: int) -> str:
 def refusal(model: onnx.ModelProto) -> tuple[str, str] | None:
     """(reason, a regex of qlower's error) when qlower must refuse ``model``, else None."""
     g = model.graph
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset < 13:
+        return OLD_OPSET, rf"opset {opset} is too old; qlower imports opsets 13-"
     for vi in g.input:
         if not vi.type.HasField("tensor_type"):
             return NOT_TENSOR, rf"input '{re.escape(vi.name)}' is not a tensor"
@@ -78,6 +83,8 @@ def refusal(model: onnx.ModelProto) -> tuple[str, str] | None:
             keep = attrs["keepdims"].i if "keepdims" in attrs else 1
             if not keep:
                 return RUNTIME_RANK, r"axes are not known, so the result rank is unknown"
+        if n.op_type == "Dropout" and len(n.input) > 2 and n.input[2]:
+            return TRAINING, r"\(Dropout\): training mode \(random dropout\) is not supported"
         if n.op_type == "Attention":
             window = [k for k in attrs if k.endswith("_window_size")]
             if window:

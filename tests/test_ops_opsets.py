@@ -159,6 +159,30 @@ sweep("expand", "Expand", lambda o: [In(d.f32(3, 1)), Const(i64(2, 1, 4))])
 sweep("trilu", "Trilu", lambda o: [In(d.f32(3, 4, 5)), Const(np.array(-1, np.int64))], first=14,
       attrs=lambda o: {"upper": o % 2})
 
+# -- the ops of Hugging Face exports (their own suite is test_ops_masks) ------------------------
+for op in ("Greater", "GreaterOrEqual", "Less", "LessOrEqual"):
+    sweep(f"{op.lower()}_int", op, lambda o: [In(d.ints(3, 1, low=0, high=3)),
+                                              In(d.ints(4, low=0, high=3))])
+for op in ("And", "Or", "Xor"):
+    sweep(op.lower(), op, lambda o: [In(d.bools(3, 1)), In(d.bools(4))])
+sweep("not", "Not", lambda o: [In(d.bools(2, 3))])
+SPECIAL = np.array([1.0, np.nan, np.inf, -np.inf, -0.5], np.float32)
+sweep("isnan", "IsNaN", [In(SPECIAL)])
+sweep("isinf", "IsInf", [In(SPECIAL)], attrs=lambda o: {"detect_negative": o % 2})
+for op in ("Max", "Min", "Sum", "Mean"):
+    sweep(op.lower(), op, lambda o: [In(d.f32(2, 3)), In(d.f32(3))])
+sweep("range", "Range", lambda o: [Const(np.array(v, np.int64)) for v in (1, 3 + o % 5, 2)])
+# opset 27 adds float16 ranges (computed in float32)
+sweep("range_f16", "Range", lambda o: [Const(np.array(v, np.float16)) for v in (0.5, 4.0, 0.75)],
+      first=27)
+sweep("cumsum", "CumSum", lambda o: [In(d.f32(2, 5)), Const(np.array(-1, np.int64))],
+      attrs=lambda o: {"exclusive": o % 2, "reverse": (o // 2) % 2})
+sweep("gathernd", "GatherND", lambda o: [In(d.f32(3, 4)), Const(np.array([[2, -1], [0, 1]]))])
+sweep("gatherelements", "GatherElements",
+      lambda o: [In(d.f32(3, 4)), Const(np.array([[1, -1], [0, 3], [2, 2]]))], attrs={"axis": 1})
+sweep("dropout", "Dropout", lambda o: [In(d.f32(2, 3)), Const(np.array(0.2, np.float32))],
+      outputs=("Y", "mask"))
+
 CONSTANT_ATTRS = (
     ("value", numpy_helper.from_array(np.array([1.5, -2.0, 0.25], np.float32), "c")),
     ("value_float", 0.75),
