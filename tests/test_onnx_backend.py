@@ -39,14 +39,10 @@ def supported(model: onnx.ModelProto) -> bool:
 ELEMENT_TYPE = "element type qlower does not take"
 NOT_TENSOR = "optional or sequence value"
 RUNTIME_RANK = "runtime axes that decide the result's rank"
-ATTENTION_24 = "Attention's opset-24/25 additions (nonpad_kv_seqlen, sliding windows)"
-REASONS = (ELEMENT_TYPE, NOT_TENSOR, RUNTIME_RANK, ATTENTION_24)
+REASONS = (ELEMENT_TYPE, NOT_TENSOR, RUNTIME_RANK)
 
 # Cases qlower gets wrong today, owned by other work; not run here until fixed.
-OPEN = {
-    "test_flexattention_score_mod_expanded_ver26":
-        "issue 7 §1: a constant bias broadcast over the keys, matched as nn.attention",
-}
+OPEN: dict[str, str] = {}
 
 _REDUCES = ("ReduceMean", "ReduceSum")
 
@@ -78,12 +74,6 @@ def refusal(model: onnx.ModelProto) -> tuple[str, str] | None:
             keep = attrs["keepdims"].i if "keepdims" in attrs else 1
             if not keep:
                 return RUNTIME_RANK, r"axes are not known, so the result rank is unknown"
-        if n.op_type == "Attention":
-            window = [k for k in attrs if k.endswith("_window_size")]
-            if window:
-                return ATTENTION_24, rf"attribute '{window[0]}' is not supported"
-            if len(n.input) > 6 and n.input[6]:
-                return ATTENTION_24, r"onnx.Attention .*expects at most 6 operands, got 7"
     return None
 
 
