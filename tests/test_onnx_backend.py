@@ -39,16 +39,12 @@ def supported(model: onnx.ModelProto) -> bool:
 ELEMENT_TYPE = "element type qlower does not take"
 NOT_TENSOR = "optional or sequence value"
 RUNTIME_RANK = "runtime axes that decide the result's rank"
-ATTENTION_24 = "Attention's opset-24/25 additions (nonpad_kv_seqlen, sliding windows)"
 OLD_OPSET = "an opset older than 13"
 TRAINING = "Dropout in training mode (a random mask)"
-REASONS = (ELEMENT_TYPE, NOT_TENSOR, RUNTIME_RANK, ATTENTION_24, OLD_OPSET, TRAINING)
+REASONS = (ELEMENT_TYPE, NOT_TENSOR, RUNTIME_RANK, OLD_OPSET, TRAINING)
 
 # Cases qlower gets wrong today, owned by other work; not run here until fixed.
-OPEN = {
-    "test_flexattention_score_mod_expanded_ver26":
-        "issue 7 §1: a constant bias broadcast over the keys, matched as nn.attention",
-}
+OPEN: dict[str, str] = {}
 
 _REDUCES = ("ReduceMean", "ReduceSum")
 
@@ -85,12 +81,6 @@ def refusal(model: onnx.ModelProto) -> tuple[str, str] | None:
                 return RUNTIME_RANK, r"axes are not known, so the result rank is unknown"
         if n.op_type == "Dropout" and len(n.input) > 2 and n.input[2]:
             return TRAINING, r"\(Dropout\): training mode \(random dropout\) is not supported"
-        if n.op_type == "Attention":
-            window = [k for k in attrs if k.endswith("_window_size")]
-            if window:
-                return ATTENTION_24, rf"attribute '{window[0]}' is not supported"
-            if len(n.input) > 6 and n.input[6]:
-                return ATTENTION_24, r"onnx.Attention .*expects at most 6 operands, got 7"
     return None
 
 
