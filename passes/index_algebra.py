@@ -12,7 +12,8 @@ sums and gathers; the patterns below then replace
 - a gather whose indices are grids of the data's own axes (GatherND at ``[b, k]``, Gather of a
   flattened tensor at ``b·seq + k``) by a reshape and broadcast of the data;
 - ``x and true``, ``x or false`` by ``x`` (broadcast where needed), and ``where`` on a
-  condition that is the same everywhere by the branch it takes.
+  condition that is the same everywhere by the branch it takes (where that value was computed:
+  constant masks are left to match-attention).
 """
 
 from __future__ import annotations
@@ -564,6 +565,8 @@ class DropNeutralLogic:
     def rewrite(self, op: Op, rw: Rewriter) -> bool:
         neutral = op.name == "nn.and"
         for i in (0, 1):
+            if rw.constant(op.operands[i]) is not None:
+                continue  # a constant mask is match-attention's to read, not ours to drop
             a = affine_of(rw, op.operands[i])
             if a is not None and a.uniform and a.offset is neutral:
                 return _broadcast_to(rw, op, op.operands[1 - i])
@@ -578,6 +581,8 @@ class UniformWhere:
     roots: tuple[str, ...] = ("nn.where",)
 
     def rewrite(self, op: Op, rw: Rewriter) -> bool:
+        if rw.constant(op.operands[0]) is not None:
+            return False  # a constant mask is match-attention's to read, not ours to drop
         a = affine_of(rw, op.operands[0])
         if a is None or not a.uniform or type(a.offset) is not bool:
             return False
