@@ -9,15 +9,19 @@ Matched by algebra, and only where ``nn.attention`` computes exactly what the gr
   The scale is the float64 product of the factors (see :func:`tidy_scale`).
 - **Soft cap.** ``c · tanh(S / c)`` (or ``S · (1/c)``) right after the scaled scores.
 - **Additive terms.** ``S + M`` (either order, up to two terms): a constant that is exactly the
-  causal bias (0 on and below the diagonal, -inf above; or its bool form) becomes
-  ``causal = true``, any other tensor that broadcasts into the scores is ``bias``.
+  causal bias (0 on and below the diagonal, -inf above) becomes ``causal = true``, any other
+  tensor that broadcasts into the scores is ``bias``. A bool mask added as
+  ``where(B, 0, -inf)`` gives up its causal triangle (a constant or ``nn.trilu`` of an all-true
+  tensor, also with a symbolic length) and its all-true parts: ``where(c ∧ r, 0, -inf)`` is
+  ``where(c, 0, -inf) + where(r, 0, -inf)``.
 - **Probabilities.** ``(P · c) @ v`` is ``c · (P @ v)``: the factor multiplies the result.
+  torch's sdpa guard ``where(isnan(P), 0, P)`` is ``empty_rows = "nan_to_zero"``.
 - **Select.** ``where(B, S', fill)`` with a bool ``B`` and a scalar constant ``fill`` becomes
   ``mask = B, fill``; additive terms inside it are applied first (``nn.attention``'s order),
   a causal term inside it only with ``fill = -inf`` (where both orders agree).
 
 The expanded softmax gives NaN for a row whose keys are all -inf, so the result has
-``empty_rows = "nan"``. Every intermediate must have no other user.
+``empty_rows = "nan"`` (``"nan_to_zero"`` behind the guard). Every intermediate must have no other user.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ import numpy as np
 from qlower.ir import DType, Op, TensorType
 from qlower.ir.printer import shortest
 from qlower.passes.attention_common import (
+    Additive,
+    additive_term,
     build_as,
-    is_causal_pattern,
+    build_bias,
     merged_loc,
     same_dim,
     try_build,
@@ -205,24 +211,29 @@ class Masked:
     """The softmax input read as nn.attention's operands."""
 
     scores: Scores
-    bias: str | None = None
+    bias: Additive = Additive(False, None)
     mask: str | None = None
     fill: float = -math.inf
     causal: bool = False
     ops: list[Op] = field(default_factory=list)
 
 
-def classify(rw: Rewriter, terms: list[str], out: TensorType) -> tuple[bool, str | None] | None:
-    """(causal, bias) of additive terms: causal constants and at most one other term."""
-    causal, bias = False, None
+def classify(rw: Rewriter, terms: list[str], out: TensorType) -> tuple[bool, Additive] | None:
+    """(causal, bias) of additive terms: causal parts and at most one other term."""
+    causal, bias = False, Additive(False, None)
     for t in terms:
-        if is_causal_pattern(rw.constant(t), *out.dims[-2:]):
-            causal = True
-        elif bias is None:
-            bias = t
-        else:
+        term = additive_term(rw, t, *out.dims[-2:])
+        causal |= term.causal
+        if term.bias is None and not term.parts:
+            continue  # nothing but the causal rule (or nothing at all)
+        if has_bias(bias):
             return None
+        bias = replace(term, causal=False)
     return causal, bias
+
+
+def has_bias(a: Additive) -> bool:
+    return a.bias is not None or bool(a.parts)
 
 
 def match_masked(rw: Rewriter, name: str) -> Masked | None:
@@ -235,7 +246,7 @@ def match_masked(rw: Rewriter, name: str) -> Masked | None:
         causal, bias = split
         w = rw.producer_of(inner, *WHERE) if rw.single_use(inner) else None
         fill = rw.scalar(w.operands[2]) if w is not None else None
-        if w is not None and bias is None and fill is not None and not math.isnan(fill) \
+        if w is not None and not has_bias(bias) and fill is not None and not math.isnan(fill) \
                 and fill != math.inf and rw.tensor_type(w.operands[2]).dtype.is_float \
                 and w.result().type == out and rw.tensor_type(w.operands[0]).dtype == DType.BOOL:
             for inner2, terms2, ops2 in add_splits(rw, w.operands[1], out):
@@ -252,6 +263,19 @@ def match_masked(rw: Rewriter, name: str) -> Masked | None:
     return None
 
 
+def nan_guard(rw: Rewriter, name: str) -> tuple[Op, ...]:
+    """``(where, isnan)`` when ``name`` is ``where(isnan(P), 0, P)`` (torch sdpa's guard)."""
+    w = rw.producer_of(name, *WHERE)
+    if w is None or not rw.single_use(name) or rw.scalar(w.operands[1]) != 0.0:
+        return ()
+    isnan = rw.producer_of(w.operands[0], "nn.isnan", "onnx.IsNaN")
+    if isnan is None or isnan.operands[0] != w.operands[2] or not rw.single_use(w.operands[0]):
+        return ()
+    if w.result().type != rw.type_of(w.operands[2]):
+        return ()
+    return w, isnan
+
+
 class ExpandedAttention:
     """Rewrite ``matmul(softmax(scores), v)`` to ``nn.attention``; see the module docstring."""
 
@@ -260,8 +284,12 @@ class ExpandedAttention:
     def rewrite(self, op: Op, rw: Rewriter) -> bool:
         p, v = op.operands
         probs = peel(rw, p, layout_ops=())  # (P · c) @ v = c · (P @ v)
-        sm = rw.producer_of(probs.source, *SOFTMAX)
-        if sm is None or not rw.single_use(probs.source) or not math.isfinite(probs.factor):
+        guard = nan_guard(rw, probs.source)
+        p0 = guard[0].operands[2] if guard else probs.source
+        sm = rw.producer_of(p0, *SOFTMAX)
+        if sm is None or not math.isfinite(probs.factor):
+            return False
+        if not (rw.use_count(p0) == 2 if guard else rw.single_use(p0)):
             return False
         rank = rw.tensor_type(p).rank
         if sm.attr("axis") % max(rank, 1) != rank - 1 or not rw.single_use(sm.operands[0]):
@@ -272,10 +300,16 @@ class ExpandedAttention:
         s = m.scores
         if not math.isfinite(s.scale):
             return False
-        matched = sorted({id(o): o for o in (*s.ops, *m.ops, sm, *probs.ops, op)}.values(),
-                         key=rw.position)
+        matched = sorted({id(o): o for o in (*s.ops, *m.ops, sm, *probs.ops, *guard, op)}
+                         .values(), key=rw.position)
         loc = merged_loc(matched)
         new_ops: list[Op] = []
+        dtype = rw.tensor_type(sm.operands[0]).dtype.numpy
+        built = build_bias(rw, m.bias, dtype, loc)
+        if built is None:
+            return False
+        bias, bias_ops = built
+        new_ops += bias_ops
         q = rebuild(rw, s.q, loc, new_ops)
         k = rebuild(rw, s.k, loc, new_ops)
         if q is None or k is None:
@@ -292,11 +326,12 @@ class ExpandedAttention:
             k = t.result().name
         if not _consistent(rw.tensor_type(q), rw.tensor_type(k), rw.tensor_type(v)):
             return False
-        operands = [q, k, v, m.bias, m.mask]
+        operands = [q, k, v, bias, m.mask]
         while operands[-1] is None:
             operands.pop()
         attrs = {"scale": tidy_scale(s.scale, rw.tensor_type(q)), "causal": m.causal,
-                 "softcap": s.softcap, "fill": m.fill, "empty_rows": "nan"}
+                 "softcap": s.softcap, "fill": m.fill,
+                 "empty_rows": "nan_to_zero" if guard else "nan"}
         y = op.result()
         if probs.factor == 1.0:
             att = build_as(rw, "nn.attention", operands, attrs, y.name, y.type, loc)

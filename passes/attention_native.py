@@ -5,8 +5,10 @@ windows, with the extra outputs absent or unused, with ``softmax_precision`` abs
 type, and with a mask (if any) as long as the keys (ONNX pads a shorter mask; ``nn.attention``
 does not). ONNX adds its mask to the scores — a bool mask as ``where(mask, 0, -inf)`` — so the
 mask becomes ``nn.attention``'s additive ``bias`` (a bool one through that ``nn.where``), and
-rows whose keys are all excluded give zeros (``empty_rows = "zero"``). A constant mask that is
-exactly the causal bias (or bool lower triangle) becomes ``causal = true``. ``scale`` defaults
+rows whose keys are all excluded give zeros (``empty_rows = "zero"``). The causal triangle in a
+mask (exactly -inf above the diagonal, or in a bool mask ``and``-ed with other parts, also as
+``nn.trilu`` of a symbolic size) becomes ``causal = true`` and all-true parts drop, as in the
+expanded pattern. ``scale`` defaults
 to ``1/sqrt(head_size)``, which needs a static head size. 3-D inputs ``[batch, seq, heads*head]``
 are split into heads around the op::
 
@@ -18,10 +20,14 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from qlower.ir import DType, Op, TensorType
-from qlower.passes.attention_common import build_as, is_causal_pattern, same_dim, try_build
+from qlower.ir import Op, TensorType
+from qlower.passes.attention_common import (
+    additive_term,
+    build_as,
+    build_bias,
+    same_dim,
+    try_build,
+)
 from qlower.passes.rewrite import Rewriter
 
 SWAP = (0, 2, 1, 3)
@@ -79,24 +85,20 @@ class NativeAttention:
                 return False
             scale = 1.0 / math.sqrt(head)
         mask, causal = op.operand(3), bool(op.attr("is_causal"))
-        if mask is not None and is_causal_pattern(rw.constant(mask), *_seq_lens(op, rw)):
-            mask, causal = None, True
+        pre: list[Op] = []
+        if mask is not None:
+            term = additive_term(rw, mask, *_seq_lens(op, rw))
+            causal |= term.causal
+            built = build_bias(rw, term, qt.dtype.numpy, op.loc)
+            if built is None:
+                return False
+            mask, pre = built
         attrs = {
             "scale": scale,
             "causal": causal,
             "softcap": op.attr("softcap"),
             "empty_rows": "zero",
         }
-        pre: list[Op] = []
-        if mask is not None and rw.tensor_type(mask).dtype == DType.BOOL:
-            dt = qt.dtype.numpy
-            zero = rw.add_constant(np.zeros((), dt), f"{mask}.keep")
-            ninf = rw.add_constant(np.full((), -np.inf, dt), f"{mask}.drop")
-            additive = try_build(rw, "nn.where", [mask, zero, ninf], {}, op.loc)
-            if additive is None:
-                return False
-            pre.append(additive)
-            mask = additive.result().name
         masks = [mask] if mask is not None else []
         y = op.result()
         if qt.rank == 4:

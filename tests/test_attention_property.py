@@ -5,7 +5,8 @@ scale factors on q (also before its head split), on k, on kᵀ and on the scores
 way round or Div, scalar or size-1 constants), an optional soft cap, additive biases and bool
 selects of every rank with size-1 axes anywhere (runtime inputs and constants, with -inf
 entries), causal masks spelled as -inf, as float32.min and as -1e9, 3-D and 4-D, shared and
-grouped heads, and a scalar factor on the probabilities — and ONNX ``Attention`` ops (opsets 23-25) with bool and float masks of every
+grouped heads, bool masks and-ed with the causal triangle and added as where(m, 0, fill),
+torch's NaN guard and a scalar factor on the probabilities — and ONNX ``Attention`` ops (opsets 23-25) with bool and float masks of every
 broadcastable shape, short masks, causal, scale and softcap. For each: the canonical graph,
 the imported graph and onnxruntime (``onnx.reference`` where onnxruntime refuses a valid
 model) agree — NaN exactly where NaN, else within 1e-5 of the largest |value| — and the
@@ -144,6 +145,12 @@ def expanded_graphs(draw):
 
     def bias_term() -> str:
         shape = broadcast_shape(draw, scores)
+        if draw(st.integers(0, 3)) == 0:  # a bool mask, and-ed with the causal triangle, added
+            keep = b.input(b.fresh("keep"), rng.random(shape) < 0.7)
+            if draw(st.booleans()):
+                keep = b.node("And", [keep, b.const(np.tri(lq, lk, dtype=bool))])
+            fill = draw(st.sampled_from([-np.inf, MIN32]))
+            return b.node("Where", [keep, b.const(np.float32(0)), b.const(np.float32(fill))])
         values = rng.standard_normal(shape).astype(np.float32) * 2
         if draw(st.booleans()):
             return b.input(b.fresh("bias"), values)
@@ -188,6 +195,8 @@ def expanded_graphs(draw):
     else:
         representable &= inner_biases + outer_biases <= 1
     p = b.node("Softmax", [s], axis=-1)
+    if draw(st.integers(0, 3)) == 0:  # torch sdpa's guard: where(isnan(P), 0, P)
+        p = b.node("Where", [b.node("IsNaN", [p]), b.const(np.float32(0)), p])
     if draw(st.integers(0, 4)) == 0:  # (P · c) @ v, as FlexAttention's prob_mod writes it
         p, _ = scaled(draw, b, p, len(scores))
     y = b.node("MatMul", [p, v])
@@ -305,9 +314,9 @@ def check(model: onnx.ModelProto, feeds: dict, representable: bool, native: bool
         assert names.count("nn.attention") == 1, names
         assert not {"nn.softmax", "onnx.Attention", "nn.matmul"} & set(names), names
         assert set(names) <= {"nn.attention", "nn.transpose", "nn.reshape", "nn.where",
-                              "nn.mul"}, names
+                              "nn.mul", "nn.and"}, names
         (att,) = [op for op in canonical.ops if op.name == "nn.attention"]
-        assert att.attr("empty_rows") == ("zero" if native else "nan")
+        assert att.attr("empty_rows") in (("zero",) if native else ("nan", "nan_to_zero"))
     elif native:
         assert "onnx.Attention" in names
 

@@ -17,7 +17,9 @@ size-1 axis repeats, nothing is padded (ONNX pads a short ``attn_mask`` of its `
 ``match-attention`` then leaves that op as it is). A query row whose keys are all excluded —
 the additive terms (bias, causal, and ``fill = -inf`` where the mask is false) are -inf at
 every key — gets ``NaN`` from the softmax with ``empty_rows = "nan"`` (what an expanded
-softmax graph computes) or a zero row with ``empty_rows = "zero"`` (ONNX's ``Attention``).
+softmax graph computes) or a zero row with ``empty_rows = "zero"`` (ONNX's ``Attention``);
+``empty_rows = "nan_to_zero"`` sets every NaN probability to 0 (torch's sdpa guard
+``where(isnan(P), 0, P)``), which for finite scores is the ``"zero"`` rule.
 Each form the canonical passes produce is therefore exactly what the matched graph computes.
 """
 
@@ -33,7 +35,7 @@ from qlower.ir.opdef import ABSENT, Attr, OpContext, OpDef, register_op
 from qlower.ir.symbolic import exact_div
 from qlower.ir.types import DType, TensorType
 
-EMPTY_ROWS = ("nan", "zero")
+EMPTY_ROWS = ("nan", "zero", "nan_to_zero")
 
 
 def _eq(c: OpContext, a, b, what: str) -> None:
@@ -261,6 +263,8 @@ def sdpa(q, k, v, bias, mask, *, scale: float, causal: bool, softcap: float, fil
         if causal:
             s = s + np.where(allowed, dt.type(0), dt.type(-np.inf))
         p = kernels.softmax(s.astype(dt), -1)
+        if empty_rows == "nan_to_zero":
+            p = np.where(np.isnan(p), dt.type(0), p)
         if empty_rows == "zero":
             # the additive terms that exclude keys; a row where they are all -inf is empty
             t = np.zeros(s.shape, dt)
