@@ -6,6 +6,7 @@ ops with ``@register_op`` (and its types with ``@register_type``).
 
 from qlower.ir.dialects import (  # noqa: F401
     attention,
+    conv,
     elementwise,
     indexing,
     linalg,

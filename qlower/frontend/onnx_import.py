@@ -37,7 +37,7 @@ MIN_OPSET, MAX_OPSET = 13, 23
 # graph constant. Opset limits beyond the 13-23 range: Gelu >= 20, Attention >= 23,
 # LayerNormalization >= 17 (ONNX's checker enforces these).
 SUPPORTED_OPS = (
-    "Add", "Attention", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Erf", "Expand",
+    "Add", "Attention", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Equal", "Erf", "Expand",
     "Flatten", "Gather", "Gelu", "Gemm", "Identity", "LayerNormalization", "LogSoftmax", "MatMul",
     "Mul", "Neg", "NegativeLogLikelihoodLoss", "Pow", "ReduceMean", "ReduceSum", "Relu",
     "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "SoftmaxCrossEntropyLoss", "Split",
