@@ -31,7 +31,7 @@ from onnx.backend.base import Backend, BackendRep, Device, DeviceType
 from qlower.frontend.loader import load_proto
 
 _RUN_OPTIONS = ("shots", "seed", "backend", "max_qubits", "max_work")
-_WEIGHT_SLOTS = {"Gemm": (1, 2), "MatMul": (1,)}
+_WEIGHT_SLOTS = {"Conv": (1, 2), "Gemm": (1, 2), "MatMul": (1,)}
 
 
 def weight_inputs(model: onnx.ModelProto) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import onnx
 import pytest
+import test_conv
 import test_ops_attention
 import test_ops_chains
 import test_ops_elementwise
@@ -18,7 +19,7 @@ from onnx_cases import ORT
 
 from qlower.frontend.onnx_import import MAX_OPSET, MIN_OPSET, SUPPORTED_OPS
 
-MODULES = (test_ops_attention, test_ops_chains, test_ops_elementwise, test_ops_linalg,
+MODULES = (test_conv, test_ops_attention, test_ops_chains, test_ops_elementwise, test_ops_linalg,
            test_ops_losses, test_ops_shape)
 FIRST_OPSET = {"Trilu": 14, "LayerNormalization": 17, "Gelu": 20, "Attention": 23}
 
