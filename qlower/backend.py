@@ -11,7 +11,7 @@ graph's order, so ONNX's node-conformance suite runs against qlower::
 
 Dense layers are lowered only when their weights are constants. ONNX's node tests pass
 weights as graph inputs, so by default (``freeze="weights"``) a graph input that is used only as
-the weight or bias of a ``Gemm``/``MatMul`` is frozen into a constant when the inputs arrive
+the weight or bias of a ``Gemm``/``MatMul``/``Conv`` is frozen into a constant when the inputs arrive
 (the program is compiled once per distinct weights); ``freeze="none"`` keeps them inputs, and
 those layers then run on the host. Options given to ``prepare``/``run_model`` go to
 ``qlower.compile`` (``strategy``, ``method``, ...) and to ``run`` (``shots``, ``seed``,
@@ -35,7 +35,7 @@ _WEIGHT_SLOTS = {"Conv": (1, 2), "Gemm": (1, 2), "MatMul": (1,)}
 
 
 def weight_inputs(model: onnx.ModelProto) -> list[str]:
-    """Graph inputs used only as weights/biases of Gemm or MatMul nodes."""
+    """Graph inputs used only as weights/biases of Gemm, MatMul or Conv nodes."""
     names = {i.name for i in model.graph.input} - {t.name for t in model.graph.initializer}
     as_weight: set[str] = set()
     other: set[str] = set()
