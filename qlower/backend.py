@@ -16,7 +16,7 @@ Two backends, as ``qlower run`` has them: ``backend="qsim"`` (the default) compi
 
 Dense layers are lowered only when their weights are constants. ONNX's node tests pass
 weights as graph inputs, so with qsim by default (``freeze="weights"``) a graph input that is
-used only as the weight or bias of a ``Gemm``/``MatMul`` is frozen into a constant when the
+used only as the weight or bias of a ``Gemm``/``MatMul``/``Conv`` is frozen into a constant when the
 inputs arrive (the program is compiled once per distinct weights); ``freeze="none"`` (the
 reference backend's default) keeps them inputs, and those layers then run on the host. Other
 options given to ``prepare``/``run_model`` go to ``qlower.compile`` (``strategy``, ``method``,
@@ -39,11 +39,11 @@ from qlower.frontend.loader import load_proto
 
 BACKENDS = ("qsim", "reference")
 _RUN_OPTIONS = ("shots", "seed", "max_qubits", "max_work")
-_WEIGHT_SLOTS = {"Gemm": (1, 2), "MatMul": (1,)}
+_WEIGHT_SLOTS = {"Conv": (1, 2), "Gemm": (1, 2), "MatMul": (1,)}
 
 
 def weight_inputs(model: onnx.ModelProto) -> list[str]:
-    """Graph inputs used only as weights/biases of Gemm or MatMul nodes."""
+    """Graph inputs used only as weights/biases of Gemm, MatMul or Conv nodes."""
     names = {i.name for i in model.graph.input} - {t.name for t in model.graph.initializer}
     as_weight: set[str] = set()
     other: set[str] = set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import onnx
 import pytest
+import test_conv
 import test_ops_attention
 import test_ops_chains
 import test_ops_elementwise
@@ -22,7 +23,7 @@ from onnx_cases import NEWEST_OPSET, ORT
 from qlower.frontend.onnx_import import MIN_OPSET, SUPPORTED_OPS
 from qlower.frontend.opsets import OP_VERSIONS
 
-MODULES = (test_ops_attention, test_ops_chains, test_ops_elementwise, test_ops_linalg,
+MODULES = (test_conv, test_ops_attention, test_ops_chains, test_ops_elementwise, test_ops_linalg,
            test_ops_losses, test_ops_masks, test_ops_shape)
 
 

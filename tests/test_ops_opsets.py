@@ -171,6 +171,9 @@ sweep("isnan", "IsNaN", [In(SPECIAL)])
 sweep("isinf", "IsInf", [In(SPECIAL)], attrs=lambda o: {"detect_negative": o % 2})
 for op in ("Max", "Min", "Sum", "Mean"):
     sweep(op.lower(), op, lambda o: [In(d.f32(2, 3)), In(d.f32(3))])
+sweep("conv", "Conv", lambda o: [In(d.f32(1, 2, 5, 4)), Const(d.f32(3, 2, 3, 2)),
+                                 Const(d.f32(3))],
+      attrs=lambda o: {"pads": [1, 0, 1, 1], "strides": [1 + o % 2, 1]})
 sweep("range", "Range", lambda o: [Const(np.array(v, np.int64)) for v in (1, 3 + o % 5, 2)])
 # opset 27 adds float16 ranges (computed in float32)
 sweep("range_f16", "Range", lambda o: [Const(np.array(v, np.float16)) for v in (0.5, 4.0, 0.75)],

@@ -39,7 +39,7 @@ __all__ = ["MAX_OPSET", "MIN_OPSET", "SUPPORTED_OPS", "default_opset", "import_m
 # Ops newer than MIN_OPSET: Trilu >= 14, LayerNormalization >= 17, Gelu >= 20, Attention >= 23
 # (ONNX's checker enforces these).
 SUPPORTED_OPS = (
-    "Add", "Attention", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Erf", "Expand",
+    "Add", "Attention", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Equal", "Erf", "Expand",
     "Flatten", "Gather", "Gelu", "Gemm", "Identity", "LayerNormalization", "LogSoftmax", "MatMul",
     "Mul", "Neg", "NegativeLogLikelihoodLoss", "Pow", "ReduceMean", "ReduceSum", "Relu",
     "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "SoftmaxCrossEntropyLoss", "Split",

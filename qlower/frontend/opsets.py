@@ -32,6 +32,7 @@ OP_VERSIONS: dict[str, dict[int, str]] = {
     "Cast": {13: "", 19: f"saturate (float8 targets only; ignored); {_F8}", 21: _I4, 23: _F4,
              24: f"round_mode (float8e8m0 targets only; ignored); {_E8M0}", 25: _I2, 28: _F6},
     "Concat": {13: ""},
+    "Conv": {11: "", 22: _BF16},
     "Constant": {13: "", **_TYPES_19_25},
     "ConstantOfShape": {9: "", 20: f"{_BF16}; {_F8}", 21: _I4, 23: _F4, 24: _E8M0, 25: _I2},
     "Div": {13: "", 14: _INT_TYPES_14},
