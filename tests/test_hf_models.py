@@ -113,3 +113,36 @@ def test_run_check_agrees_with_onnxruntime(name, tmp_path, capsys):
 @pytest.mark.parametrize("name", QSIM)
 def test_qsim_run_check_agrees_with_onnxruntime(name, tmp_path, capsys):
     _run(tmp_path, capsys, name, "qsim", QSIM_SIZES)
+
+
+# -- ViT: a Conv patch embedding, then the encoder -----------------------------------------------
+VIT = [f"vit_{e}" for e in EXPORTS]
+
+
+def vit_pixels(batch: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(batch)
+    return {"pixel_values": rng.standard_normal((batch, 3, 8, 8)).astype(np.float32)}
+
+
+@pytest.mark.parametrize("name", VIT)
+def test_vit_canonicalises_to_patches_linear_and_attention(name, canonical):
+    """The patch embedding (Conv with stride = kernel) is a reshape, transpose and nn.linear;
+    both attention layers are nn.attention without a mask."""
+    counts = Counter(op.name for op in canonical(name).ops)
+    assert not sorted(n for n in counts if n.startswith("onnx.")), counts
+    assert counts["nn.attention"] == 2 and not counts["nn.softmax"], counts
+    assert "nn.patches" not in counts, counts  # the windows tile the image: no gather
+    (embed,) = [op for op in canonical(name).ops if op.name == "nn.linear"
+                and op.operand(0).endswith(".patches")]
+    assert canonical(name).values[embed.operand(1)].type.dims[1] == 3 * 4 * 4, embed
+
+
+@pytest.mark.parametrize("name", VIT)
+def test_vit_run_check_agrees_with_onnxruntime(name, tmp_path, capsys):
+    for batch in (1, 3):
+        inputs = tmp_path / f"{name}_{batch}.npz"
+        np.savez(inputs, **vit_pixels(batch))
+        status = main(["run", str(MODELS / f"{name}.onnx"), "--inputs", str(inputs), "--check"])
+        out, err = capsys.readouterr()
+        assert (status, err) == (0, ""), f"batch {batch}: {err}{out}"
+        assert out.count(": ok") >= 1 and "MISMATCH" not in out, out
