@@ -249,35 +249,6 @@ def progress_bar(done: int, total: int, name: str) -> None:
     sys.stderr.flush()
 
 
-def expected_success(program, kc) -> float:
-    """Success probability averaged over input directions (1 for a Hadamard test).
-
-    For a block encoding of W with scale alpha and a uniformly random unit input in the N
-    columns it reads: E ‖W x̂‖² / alpha² = ‖W‖_F² / (N alpha²).
-    """
-    if kc.readout == "overlap" or kc.alpha is None:
-        return 1.0
-    from qlower.blocks.semantics import implemented_matrix
-
-    blk = kc.kernel.ops[1]
-    w = implemented_matrix(np.asarray(program.graph.dense(blk.operand(1)).array),
-                           blk.name.split(".")[-1], float(blk.attr("threshold", 0.0)))
-    return float(np.sum(np.abs(w) ** 2) / (kc.alpha**2 * w.shape[1]))
-
-
-def kernel_rows(program) -> list[dict]:
-    rows = []
-    for kc in program.kernels:
-        r = kc.resources()
-        rows.append({
-            "kernel": kc.name, "nodes": list(kc.kernel.source), "method": kc.method,
-            "qubits": r.qubits, "cnots": r.cnots, "rotations": r.rotations, "depth": r.depth,
-            "t_estimate": r.t_estimate(), "alpha": kc.alpha,
-            "success_probability": expected_success(program, kc),
-        })
-    return rows
-
-
 def format_table(rows: list[dict], host: list[str]) -> str:
     head = ["kernel", "nodes", "method", "qubits", "CNOTs", "rotations", "depth", "alpha", "p_succ"]
     body = []
@@ -303,8 +274,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         program.write(args.output)
     except OSError as e:
         raise QlowerError(f"{args.output}: cannot write ({e.strerror or e})") from None
-    rows = kernel_rows(program)
-    sys.stdout.write(format_table(rows, [label for _, label in program.host_ops]))
+    est = program.estimate()
+    sys.stdout.write(format_table([k.as_dict() for k in est.kernels], list(est.host)))
     sys.stdout.write(f"wrote {len(program.kernels)} kernel(s), program.qir, program.npz and "
                      f"manifest.json to {args.output}\n")
     return 0
@@ -314,16 +285,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     """``qlower estimate``: resources per ONNX node and in total, without simulating."""
     graph = api.load(args.model, args.weights)
     program = api.compile(graph, "cirq", **compile_options(args))
-    rows = kernel_rows(program)
-    total = {
-        "kernels": len(rows),
-        "max_qubits": max((r["qubits"] for r in rows), default=0),
-        "cnots": sum(r["cnots"] for r in rows),
-        "rotations": sum(r["rotations"] for r in rows),
-        "depth": sum(r["depth"] for r in rows),
-        "t_estimate": sum(r["t_estimate"] for r in rows),
-    }
-    host = [label for _, label in program.host_ops]
+    est = program.estimate()
+    rows = [k.as_dict() for k in est.kernels]
+    total = est.total_dict()
+    host = list(est.host)
     if args.json:
         f64 = np.dtype(np.float64)
         for r in rows:
