@@ -1,4 +1,4 @@
-"""The ``qlower`` command line: ``inspect``, ``compile``, ``run``, ``estimate`` and ``passes``.
+"""The ``qlower`` command line: ``inspect``, ``compile``, ``run``, ``estimate``, ``passes``, ``ops``.
 
 Exit status: 0 success; 1 ``run --check`` found outputs beyond tolerance; 2 a problem with the
 input or the options (``error: <message>`` on one line); 3 an internal error; 130 interrupted.
@@ -335,6 +335,50 @@ def cmd_passes(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- ops -------------------------------------------------------------------------------------
+
+
+def describe_op(opdef) -> tuple[str, str]:
+    """``name(operands) -> results {attributes}`` in the IR's spelling, and the op's summary.
+
+    ``x?`` is an optional operand or result, ``x*`` a variadic one; an attribute reads
+    ``name: kind`` (required), ``name: kind = default`` or ``name: kind?`` (may be left out).
+    """
+    from qlower.ir.opdef import ABSENT, REQUIRED
+    from qlower.ir.printer import attr_str
+
+    attrs = []
+    for key, a in opdef.attrs.items():
+        kind = a.kind if a.choices is None else f"{a.kind} in ({', '.join(map(attr_str, a.choices))})"
+        if a.default is REQUIRED:
+            attrs.append(f"{key}: {kind}")
+        elif a.default is ABSENT:
+            attrs.append(f"{key}: {kind}?")
+        else:
+            attrs.append(f"{key}: {kind} = {attr_str(a.default)}")
+    spec = f"{opdef.name}({', '.join(opdef.operands)}) -> {', '.join(opdef.results) or '()'}"
+    if attrs:
+        spec += " {" + ", ".join(attrs) + "}"
+    doc = (type(opdef).__doc__ or "").strip()
+    return spec, doc.splitlines()[0] if doc else ""
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    """``qlower ops``: every registered op (or those whose name starts with PREFIX)."""
+    from qlower.ir.opdef import registered_ops
+
+    ops = [d for name, d in registered_ops().items() if name.startswith(args.prefix or "")]
+    if not ops:
+        raise QlowerError(f"no op name starts with '{args.prefix}' (dialects: "
+                          f"{', '.join(sorted({n.split('.')[0] for n in registered_ops()}))})")
+    lines = []
+    for d in ops:
+        spec, summary = describe_op(d)
+        lines += [spec, f"    {summary}"]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
 # -- arguments and errors --------------------------------------------------------------------
 
 
@@ -441,6 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("passes", parents=[common], help="list passes and stage pipelines")
     p.set_defaults(func=cmd_passes)
+
+    p = sub.add_parser("ops", parents=[common],
+                       help="list every op: operands, results, attributes and a summary")
+    p.add_argument("prefix", nargs="?", metavar="PREFIX",
+                   help="only the ops whose name starts with PREFIX (a dialect: nn, q, host, onnx)")
+    p.set_defaults(func=cmd_ops)
     return parser
 
 

@@ -8,7 +8,8 @@ amplitudes at flags = 0, shape ``shape + [2**n]`` (complex): exactly what a read
 ``host.*`` ops are the classical work around circuits: norms, the data-dependent angles of
 state preparations, augmenting an input for a bias, and rescaling read-out amplitudes by
 the scale factors (‖x‖, α). Every scale factor is a value in the graph, so a dump shows how
-each output is rescaled (LOWERINGS.md, "Contract").
+each output is rescaled (``y = α‖x‖ψ``, ψ the amplitudes at flags = 0: the read-out
+contract of ``qlower.blocks.base``).
 
 Ops (``...`` is the batch shape):
 
