@@ -8,19 +8,25 @@ a barrier spins by default: with two threads on two cores of which another proce
 every gate waits for the descheduled thread while the other burns its core (measured: the
 batched block of a kernel 8–10× slower in wall time, 10× the CPU time). So this module sets
 ``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep) before it first imports qsimcirq, unless
-the variable is set already: the OpenMP runtime reads it once, when it loads, so a program
-that imports qsimcirq before qlower must set it itself. The thread count is
-:func:`default_threads` unless given.
+the variable is set already. The OpenMP runtime reads it once, when it loads: where a program
+imported qsimcirq before this module without setting the variable, the threads spin, and
+:func:`default_threads` then gives 1 (a lone thread never waits at a barrier) unless
+``OMP_NUM_THREADS`` says otherwise.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before qsimcirq loads its OpenMP runtime
+# False only where qsimcirq (and its OpenMP runtime) loaded before this module without
+# OMP_WAIT_POLICY=PASSIVE: its threads then spin at every barrier.
+PASSIVE_WAIT = ("qsimcirq" not in sys.modules
+                or os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import cirq  # noqa: E402
 import numpy as np  # noqa: E402
@@ -108,7 +114,7 @@ def default_threads(env: Mapping[str, str] | None = None) -> int:
     """qsim's thread count when none is given.
 
     ``OMP_NUM_THREADS`` when it is set (the user's choice, as for any OpenMP program), else
-    ``min(available_cpus(), 8)``. The cap: gate application is memory-bandwidth bound, so past
+    ``min(available_cpus(), 8)`` (1 where the threads spin, see the module docstring). The cap: gate application is memory-bandwidth bound, so past
     a handful of threads the state streams no faster, and a cap keeps parallel workers from
     oversubscribing a big machine. With waiting threads asleep (``OMP_WAIT_POLICY=PASSIVE``,
     see the module docstring) a thread whose core is busy costs the others no CPU, so the count
@@ -117,6 +123,8 @@ def default_threads(env: Mapping[str, str] | None = None) -> int:
     explicit = _omp_num_threads(os.environ if env is None else env)
     if explicit is not None:
         return explicit
+    if not PASSIVE_WAIT:
+        return 1  # spinning threads: a second one can only slow a busy machine down
     return max(1, min(available_cpus(), MAX_DEFAULT_THREADS))
 
 
