@@ -218,3 +218,15 @@ def test_wrong_alpha_in_a_dump_is_the_inputs_fault(tmp_path, capsys):
     _, err = capsys.readouterr()
     assert status == 2 and err.count("\n") == 1
     assert "has alpha 3.5, but its circuit has alpha " in err
+
+
+def test_layout_loads_without_cirq_and_the_api_names_stay_functions():
+    import subprocess
+    import sys
+
+    probe = ("import sys\nimport qlower.blocks.layout\nprint('cirq' in sys.modules)\n"
+             "import qlower.blocks.block_encoding\nfrom qlower.blocks import block_encoding\n"
+             "print(callable(block_encoding), block_encoding.__module__)")
+    out = subprocess.run([sys.executable, "-c", probe], text=True, capture_output=True,
+                         check=True).stdout.split()
+    assert out == ["False", "True", "qlower.blocks.block_encoding"]

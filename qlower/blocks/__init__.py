@@ -9,6 +9,8 @@ asked by the IR's type inference) loads without Cirq.
 """
 
 import importlib
+import sys
+import types
 
 _EXPORTS = {
     "AmplitudeEncoding": "amplitude", "ZeroVectorError": "amplitude",
@@ -33,3 +35,17 @@ def __getattr__(name: str):
 
 def __dir__():
     return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """Importing the submodule ``block_encoding`` must not hide the function of that name
+    (the import system sets a package attribute for each submodule it loads)."""
+
+    def __setattr__(self, name, value):
+        if (name in _EXPORTS and isinstance(value, types.ModuleType)
+                and value.__name__ == f"{__name__}.{name}"):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
