@@ -18,7 +18,9 @@ import sympy
 
 from qlower.blocks.base import Registers, readout
 from qlower.blocks.circuits import Resources, count_resources, fast_op, packed_circuit
+from qlower.errors import QlowerError
 from qlower.ir import Graph
+from qlower.ir.dialects.quantum import qubits_for
 from qlower.passes.partition import Kernel
 
 
@@ -42,6 +44,8 @@ class KernelCircuit:
     method: str
     prefix: cirq.Circuit | None = None  # the data-dependent state preparation
     suffix: cirq.Circuit | None = None  # the rest, parameter-free (simulated for a whole batch)
+    blocks: tuple = ()  # the BlockEncodings applied one after another
+    input_size: int = 0  # entries of the vector the preparation loads (the first block's N)
 
     @property
     def name(self) -> str:
@@ -54,6 +58,40 @@ class KernelCircuit:
     @functools.cached_property
     def _resources(self) -> Resources:
         return count_resources(self.circuit, self.qubits)
+
+    @functools.cached_property
+    def transfer(self) -> np.ndarray | None:
+        """The map from the prepared unit vector to the amplitudes at flags = 0.
+
+        ``[2**len(registers.output), input_size]`` (None for a Hadamard test): the product of
+        the blocks' whole implemented blocks (``BlockEncoding.padded / alpha``), each block
+        reading the low indices of the previous one's output (a wider output's extra, most
+        significant qubits are flags; a narrower one is padded with |0⟩), as the circuit
+        connects them.
+        """
+        if self.readout == "overlap" or not self.blocks:
+            return None
+        c = np.eye(self.input_size, dtype=np.complex128)
+        for be in self.blocks:
+            p = be.padded / be.alpha
+            k = min(p.shape[1], c.shape[0])
+            c = p[:, :k] @ c[:k]
+        return c
+
+    def mean_success_probability(self) -> float:
+        """The success probability averaged over input directions (1 for a Hadamard test).
+
+        The average of ``P(flags = 0)`` over unit vectors ``x̂`` drawn uniformly from the
+        sphere of the ``input_size`` entries the kernel prepares (for a lowered layer: the
+        input with its bias and offset entries appended): with ``C`` = :attr:`transfer`,
+        ``P = ‖C x̂‖²`` and ``E[x̂ x̂ᵀ] = I / input_size``, so the average is exactly
+        ``‖C‖_F² / input_size``, also the mean of ``P`` over the basis vectors. For one block
+        of W that is ``‖W‖_F² / (N α²)``; for a composed chain the whole product counts.
+        """
+        c = self.transfer
+        if c is None:
+            return 1.0
+        return float(np.sum(np.abs(c) ** 2) / self.input_size)
 
     def exact(self, states: np.ndarray) -> np.ndarray:
         """The read-out value from final state vectors ``[..., 2**n]``."""
@@ -126,13 +164,12 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         be = cached_block_encoding(_weight(graph, blk.operand(1)), method,
                                    float(blk.attr("threshold", 0.0)))
         if not np.isclose(be.alpha, blk.attr("alpha"), rtol=1e-9):
-            raise ValueError(f"kernel {kernel.name}: block alpha {be.alpha!r} differs from the "
-                             f"graph's {blk.attr('alpha')!r}")
+            # only a hand-written or edited dump can get here: lowering asks block_alpha
+            raise QlowerError(f"kernel {kernel.name}: {blk.label} has alpha {blk.attr('alpha')!r}, "
+                              f"but its circuit has alpha {be.alpha!r} (the {method} block of "
+                              f"%{blk.operand(1)})")
         blocks.append(be)
     first = blocks[0]
-    data = first.registers.input
-    if 1 << len(data) != size:
-        raise ValueError(f"kernel {kernel.name}: the block reads {len(data)} qubits, the state has size {size}")
     block_ops = list(first.circuit.all_operations())
     used = set(first.qubits)
     output = first.registers.output
@@ -141,6 +178,15 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         ops, used, output = _chain(be, output, used)
         block_ops += ops
         alpha *= float(be.alpha)
+    # The block reads the low qubits of the prepared state; a wider state's extra, most
+    # significant qubits are flags (the IR's rule), on fresh qubits.
+    data = first.registers.input
+    extra = qubits_for(size) - len(data)
+    if extra < 0:
+        raise ValueError(f"kernel {kernel.name}: the block reads {len(data)} qubits, the state has size {size}")
+    start = 1 + max((q.x for q in used if isinstance(q, cirq.LineQubit)), default=-1)
+    data = tuple(cirq.LineQubit(start + i) for i in range(extra)) + tuple(data)
+    used |= set(data)
     prep = amplitude_encoding(size=size, qubits=data, prefix=prefix)
     qubits = tuple(sorted(used | set(prep.qubits)))
     regs = Registers(data, output, tuple(q for q in qubits if q not in set(output)))
@@ -150,7 +196,8 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
     return KernelCircuit(
         kernel, packed_circuit(ops), qubits, prep.symbols, regs, "amplitudes",
         int(rd.attr("size")), bool(rd.attr("nonnegative")), alpha, method,
-        prefix=prep.circuit, suffix=suffix,
+        prefix=prep.circuit, suffix=suffix, blocks=tuple(blocks),
+        input_size=int(_weight(graph, middle[0].operand(1)).shape[1]),
     )
 
 

@@ -2,21 +2,42 @@
 
 qsim simulates in single precision: states are complex64 and agree with a complex128 reference
 to about 1e-6.
+
+Threads. qsim parallelises each gate over OpenMP threads, and an OpenMP thread that waits at
+a barrier spins by default: with two threads on two cores of which another process holds one,
+every gate waits for the descheduled thread while the other burns its core (measured: the
+batched block of a kernel 8–10× slower in wall time, 10× the CPU time). So this module sets
+``OMP_WAIT_POLICY=PASSIVE`` (waiting threads sleep) before it first imports qsimcirq, unless
+the variable is set already. The OpenMP runtime reads it once, when it loads: where a program
+imported qsimcirq before this module without setting the variable, the threads spin, and
+:func:`default_threads` then gives 1 (a lone thread never waits at a barrier) unless
+``OMP_NUM_THREADS`` says otherwise.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 
-import cirq
-import numpy as np
-import qsimcirq
-import sympy
+# False only where qsimcirq (and its OpenMP runtime) loaded before this module without
+# OMP_WAIT_POLICY=PASSIVE: its threads then spin at every barrier.
+PASSIVE_WAIT = ("qsimcirq" not in sys.modules
+                or os.environ.get("OMP_WAIT_POLICY", "").strip().upper() == "PASSIVE")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__all__ = ["QsimRunner", "default_threads", "estimate_memory"]
+import cirq  # noqa: E402
+import numpy as np  # noqa: E402
+import qsimcirq  # noqa: E402
+import sympy  # noqa: E402
+
+__all__ = ["MAX_DEFAULT_THREADS", "QsimRunner", "available_cpus", "cgroup_cpu_limit",
+           "default_threads", "estimate_memory"]
 
 _MEASURE_KEY = "qlower_qsim_all"
+MAX_DEFAULT_THREADS = 8
 
 ResolversLike = cirq.ParamResolverOrSimilarType | Iterable[cirq.ParamResolverOrSimilarType]
 
@@ -28,21 +49,83 @@ def estimate_memory(num_qubits: int) -> int:
     return 8 * (1 << num_qubits)
 
 
-def default_threads() -> int:
-    """``min(cores available to this process, 8)``.
+def cgroup_cpu_limit(root: Path = Path("/sys/fs/cgroup"),
+                     membership: Path = Path("/proc/self/cgroup")) -> float | None:
+    """CPUs a cgroup CPU quota allows this process (e.g. 1.5), or None where there is none.
 
-    qsim's gate application is memory-bandwidth bound: past a handful of threads the state
-    vector streams no faster and extra threads only add synchronisation (the project's notes
-    record ``cpu_threads=2`` as fastest for 2000 gates on 24 qubits on the machine measured).
-    Capping at 8 also keeps a test run or several workers from oversubscribing a big shared
-    machine. The cap is a reasoned default, not a tuned one: pass ``threads`` to tune. Cores
-    come from the process's CPU affinity where the OS reports it (containers, taskset), else
-    ``os.cpu_count()``."""
+    cgroup v2: ``cpu.max`` (``"150000 100000"``; ``"max ..."`` is no quota); v1: ``cpu.cfs_quota_us``
+    / ``cpu.cfs_period_us`` (−1 is none). Looks in the process's own cgroup (``membership``:
+    ``/proc/self/cgroup``) and at the root of the mounted hierarchy (what a container sees),
+    and returns the smallest quota found.
+    """
+    dirs = []
+    try:
+        for line in membership.read_text().splitlines():
+            hier, _, rest = line.partition(":")
+            controllers, _, path = rest.partition(":")
+            if hier == "0":  # v2, one unified hierarchy
+                dirs.append(root / path.lstrip("/"))
+            elif "cpu" in controllers.split(","):
+                dirs.append(root / controllers / path.lstrip("/"))
+    except OSError:
+        pass
+    dirs += [root, root / "cpu", root / "cpu,cpuacct"]
+    found = [q for q in map(_read_quota, dirs) if q is not None]
+    return min(found) if found else None
+
+
+def _read_quota(d: Path) -> float | None:
+    try:
+        fields = (d / "cpu.max").read_text().split()
+        if len(fields) == 2 and fields[0] != "max":
+            return float(fields[0]) / float(fields[1])
+        return None
+    except (OSError, ValueError, ZeroDivisionError):
+        pass
+    try:
+        quota = int((d / "cpu.cfs_quota_us").read_text())
+        period = int((d / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError):
+        return None
+    return quota / period if quota > 0 and period > 0 else None
+
+
+def available_cpus() -> int:
+    """CPUs this process may use: its affinity (``taskset``, a container's or a batch job's
+    cpuset), limited by a cgroup CPU quota rounded down (a quota of 1.5 CPUs gives 1: a second
+    thread would only get the process throttled), at least 1."""
     try:
         cores = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         cores = os.cpu_count() or 1
-    return max(1, min(cores, 8))
+    quota = cgroup_cpu_limit()
+    if quota is not None:
+        cores = min(cores, max(1, math.floor(quota)))
+    return max(1, cores)
+
+
+def _omp_num_threads(env: Mapping[str, str]) -> int | None:
+    """The first entry of ``OMP_NUM_THREADS`` (``"4"``, ``"4,2"``) if it is a positive integer."""
+    first = env.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(first) if first.isdigit() and int(first) > 0 else None
+
+
+def default_threads(env: Mapping[str, str] | None = None) -> int:
+    """qsim's thread count when none is given.
+
+    ``OMP_NUM_THREADS`` when it is set (the user's choice, as for any OpenMP program), else
+    ``min(available_cpus(), 8)`` (1 where the threads spin, see the module docstring). The cap: gate application is memory-bandwidth bound, so past
+    a handful of threads the state streams no faster, and a cap keeps parallel workers from
+    oversubscribing a big machine. With waiting threads asleep (``OMP_WAIT_POLICY=PASSIVE``,
+    see the module docstring) a thread whose core is busy costs the others no CPU, so the count
+    does not have to guess the machine's load.
+    """
+    explicit = _omp_num_threads(os.environ if env is None else env)
+    if explicit is not None:
+        return explicit
+    if not PASSIVE_WAIT:
+        return 1  # spinning threads: a second one can only slow a busy machine down
+    return max(1, min(available_cpus(), MAX_DEFAULT_THREADS))
 
 
 def _as_resolvers(resolvers: ResolversLike | None) -> list[cirq.ParamResolver]:
@@ -55,9 +138,8 @@ def _as_resolvers(resolvers: ResolversLike | None) -> list[cirq.ParamResolver]:
 class QsimRunner:
     """Runs Cirq circuits on qsim (CPU).
 
-    threads: qsim ``cpu_threads``; default ``default_threads()`` = min(available cores, 8),
-        because state-vector simulation is memory-bandwidth bound (more threads stop helping)
-        and a cap keeps parallel test workers from oversubscribing the machine.
+    threads: qsim ``cpu_threads``; default :func:`default_threads` (``OMP_NUM_THREADS`` if
+        set, else the CPUs available to the process, at most 8).
     fusion: qsim ``max_fused_gate_size`` (gates are fused into blocks of up to this many
         qubits; 3 was fastest in the project's measurements, 2000 gates on 24 qubits).
     """

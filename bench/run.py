@@ -1,17 +1,19 @@
 """qlower benchmarks: one command, plain-text tables with ratios.
 
-    python bench/run.py [--quick] [--json OUT]
+    python bench/run.py [--quick] [--json OUT] [--only SECTIONS]
 
 1. Amplitude encoding vs Qiskit ``StatePreparation`` (real and complex Gaussian vectors): CNOT
    counts and build times, plus a state check of every qlower circuit at n <= 10.
 2. FABLE block encodings vs the published counts (Camps & Van Beeumen 2022), with compression
-   on a smooth matrix; PennyLane ``qml.FABLE`` counts when PennyLane is importable.
+   on a smooth matrix; build times against PennyLane ``qml.FABLE`` when PennyLane is importable.
 3. ``CompiledProgram.run`` wall time vs bare qsim on the same circuits and resolvers (an MLP).
 
-``--quick`` shrinks every size (n <= 10, N <= 64, a small MLP) to finish in under 30 s.
-Timings are medians of up to 3 calls (fewer once the calls so far took over 1 s, 0.25 s with
-``--quick``; the ``reps`` fields of the JSON say how many). Everything is seeded; rows come in
-a fixed order.
+Timing: ours and the peer's calls alternate within every repeat (which goes first alternates
+too), so a change of the machine's load hits both alike. Each time is the median over the
+repeats with its interquartile range; a ratio is the median of the per-repeat ratios with their
+IQR. Repeats: at least ``MIN_REPS`` (5; 3 with ``--quick``), more up to ``MAX_REPS`` (15; 5)
+while a row has taken under ``ROW_BUDGET_S`` (4 s; 1 s). Everything is seeded; rows come in a
+fixed order. ``--only`` runs some sections (``amplitude,fable,run``).
 """
 
 from __future__ import annotations
@@ -34,27 +36,63 @@ if str(ROOT) not in sys.path:  # run from a source checkout without installing
     sys.path.insert(0, str(ROOT))
 
 SEED = 20240607
-REPS = 3
-REP_BUDGET_S = 1.0  # stop repeating once the calls so far took this long
-BEST = [math.nan]  # the fastest call of the last ``timed``
+MIN_REPS, MAX_REPS, ROW_BUDGET_S = 5, 15, 4.0
 
 
 # --------------------------------------------------------------------------- helpers
 
 
-def timed(fn, reps: int = REPS, budget: float | None = None):
-    """(last result, median seconds, number of calls) of ``fn()``."""
-    budget = REP_BUDGET_S if budget is None else budget
-    times = []
-    out = None
-    while len(times) < reps:
-        t0 = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t0)
-        if sum(times) > budget:
-            break
-    BEST[0] = min(times)
-    return out, float(np.median(times)), len(times)
+class Times(list):
+    """Seconds of the repeated calls of one function."""
+
+    def q(self, p: float) -> float:
+        return float(np.percentile(self, p)) if self else math.nan
+
+    @property
+    def median(self) -> float:
+        return self.q(50)
+
+    def summary(self) -> dict:
+        return {"median": self.median, "q1": self.q(25), "q3": self.q(75),
+                "min": min(self, default=math.nan), "max": max(self, default=math.nan),
+                "reps": len(self), "all": list(self)}
+
+    def cell(self, spec: str = ".4f") -> str:
+        """``median (q1–q3)``."""
+        if not self:
+            return "-"
+        return f"{self.median:{spec}} ({self.q(25):{spec}}–{self.q(75):{spec}})"
+
+
+def interleaved(fns: dict, min_reps: int | None = None, max_reps: int | None = None,
+                budget: float | None = None) -> tuple[dict, dict]:
+    """Call every function of ``fns`` once per repeat, alternating which goes first.
+
+    Returns (name → last result, name → :class:`Times`). Repeats ``min_reps`` times, then
+    more up to ``max_reps`` while the row has taken less than ``budget`` seconds in all.
+    """
+    min_reps = MIN_REPS if min_reps is None else min_reps
+    max_reps = MAX_REPS if max_reps is None else max_reps
+    budget = ROW_BUDGET_S if budget is None else budget
+    names = list(fns)
+    times = {n: Times() for n in names}
+    out: dict = {}
+    spent = 0.0
+    r = 0
+    while r < min_reps or (r < max_reps and spent < budget):
+        for n in (names if r % 2 == 0 else names[::-1]):
+            t0 = time.perf_counter()
+            out[n] = fns[n]()
+            dt = time.perf_counter() - t0
+            times[n].append(dt)
+            spent += dt
+        r += 1
+    return out, times
+
+
+def ratios(num: Times, den: Times) -> Times:
+    """Per-repeat ratios of two interleaved series."""
+    return Times(a / b for a, b in zip(num, den) if b > 0)
 
 
 def fmt(v, spec: str = "") -> str:
@@ -93,9 +131,26 @@ def unavailable(section: str, exc: BaseException) -> dict:
             "traceback_tail": traceback.format_exc().strip().splitlines()[-3:]}
 
 
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 def versions() -> dict:
     out = {"python": platform.python_version()}
-    for mod in ("qlower", "cirq", "qsimcirq", "qiskit", "numpy", "onnx"):
+    for mod in ("qlower", "cirq", "qsimcirq", "qiskit", "pennylane", "numpy", "onnx"):
         try:
             m = __import__(mod)
             out[mod] = getattr(m, "__version__", "unknown")
@@ -106,11 +161,16 @@ def versions() -> dict:
         out["cpus_usable"] = len(os.sched_getaffinity(0))
     except AttributeError:
         out["cpus_usable"] = os.cpu_count()
+    out["cpu_model"] = cpu_model()
     out["machine"] = platform.machine()
+    out["load_average_1min"] = load_average()
     try:
-        out["load_average_1min"] = round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        out["load_average_1min"] = None
+        from qlower.backends.qsim import QsimRunner
+
+        out["qsim_threads"] = QsimRunner().threads
+    except Exception as e:  # noqa: BLE001
+        out["qsim_threads"] = f"unknown ({type(e).__name__})"
+    out["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY")
     return out
 
 
@@ -160,22 +220,24 @@ def bench_amplitude(ns: list[int], kind: str, verify_max: int) -> dict:
         x = rng.standard_normal(d)
         if kind == "complex":
             x = x + 1j * rng.standard_normal(d)
-        auto, t_auto, r_auto = timed(lambda x=x: amplitude_encoding(x))
-        mott, t_mott, r_mott = timed(lambda x=x: amplitude_encoding(x, method="mottonen"))
-        ra, rm = auto.resources(), mott.resources()
-        q_cx = t_q = r_q = None
+        fns = {"auto": lambda x=x: amplitude_encoding(x),
+               "mottonen": lambda x=x: amplitude_encoding(x, method="mottonen")}
         if have_qiskit:
-            tq, t_q, r_q = timed(lambda x=x: qiskit_prep(x))
-            q_cx = int(tq.count_ops().get("cx", 0))
+            fns["qiskit"] = lambda x=x: qiskit_prep(x)
+        res, times = interleaved(fns)
+        auto, mott = res["auto"], res["mottonen"]
+        ra, rm = auto.resources(), mott.resources()
+        q_cx = int(res["qiskit"].count_ops().get("cx", 0)) if have_qiskit else None
+        sp_auto = ratios(times["qiskit"], times["auto"]) if have_qiskit else Times()
+        sp_mott = ratios(times["qiskit"], times["mottonen"]) if have_qiskit else Times()
         rec = {
             "n": n, "method_auto": auto.method,
             "qlower_auto": ra.as_dict(), "qlower_mottonen": rm.as_dict(),
             "qlower_cnots_auto": ra.cnots, "qlower_cnots_mottonen": rm.cnots,
             "qiskit_cnots": q_cx,
             "cnot_ratio_auto": ratio(ra.cnots, q_cx), "cnot_ratio_mottonen": ratio(rm.cnots, q_cx),
-            "qlower_s_auto": t_auto, "qlower_s_mottonen": t_mott, "qiskit_s": t_q,
-            "speedup_auto": ratio(t_q, t_auto), "speedup_mottonen": ratio(t_q, t_mott),
-            "reps": {"auto": r_auto, "mottonen": r_mott, "qiskit": r_q},
+            "times_s": {k: v.summary() for k, v in times.items()},
+            "speedup_auto": sp_auto.summary(), "speedup_mottonen": sp_mott.summary(),
         }
         if n <= verify_max:
             target = x / np.linalg.norm(x)
@@ -186,13 +248,13 @@ def bench_amplitude(ns: list[int], kind: str, verify_max: int) -> dict:
         rows.append([
             str(n), auto.method, str(ra.cnots), str(rm.cnots), fmt(q_cx),
             fmt(rec["cnot_ratio_auto"], ".3f"), fmt(rec["cnot_ratio_mottonen"], ".3f"),
-            fmt(t_auto, ".4f"), fmt(t_mott, ".4f"), fmt(t_q, ".4f"),
-            fmt(rec["speedup_auto"], ".2f"), fmt(rec["speedup_mottonen"], ".2f"),
+            times["auto"].cell(), times["mottonen"].cell(), times.get("qiskit", Times()).cell(),
+            sp_auto.cell(".1f"), sp_mott.cell(".1f"), str(len(times["auto"])),
         ])
     say(table(["n", "auto=", "qlower CX", "mottonen CX", "Qiskit CX", "ratio", "ratio mott",
-               "qlower s", "mott s", "Qiskit s", "speed-up", "speed-up mott"], rows))
+               "qlower s", "mott s", "Qiskit s", "speed-up", "speed-up mott", "reps"], rows))
     say("  ratio = qlower CX / Qiskit CX (auto and mottonen; < 1: fewer CNOTs than Qiskit); "
-        "speed-up = Qiskit s / qlower s")
+        "speed-up = Qiskit s / qlower s per repeat; times: median (interquartile range)")
     if not have_qiskit:
         say("  Qiskit: not installed")
     ver = [r for r in out if "state_error_auto" in r]
@@ -213,101 +275,91 @@ def smooth_matrix(N: int) -> np.ndarray:
     return np.exp(-(((i[:, None] - i[None, :]) / N * 4.0) ** 2))
 
 
+def pennylane_fable_builder():
+    """``build(W)``: PennyLane's ``qml.FABLE`` built and decomposed to CNOT/RY/H/SWAP, or None."""
+    try:
+        import pennylane as qml
+    except ImportError:
+        return None, None
+
+    def build(W):
+        k = int(math.log2(W.shape[0]))
+        op = qml.FABLE(W / np.abs(W).max(), wires=list(range(2 * k + 1)), tol=0)
+        ops = op.decomposition()
+        basic = ("CNOT", "RY", "Hadamard", "SWAP")
+        while any(o.name not in basic for o in ops):
+            ops = [p for o in ops for p in ([o] if o.name in basic else o.decomposition())]
+        counts: dict = {}
+        for o in ops:
+            counts[o.name] = counts.get(o.name, 0) + 1
+        return counts
+
+    return build, qml.__version__
+
+
 def bench_fable(Ns: list[int], thresholds: list[float]) -> dict:
     from qlower.blocks.block_encoding import block_encoding
 
+    penny, penny_version = pennylane_fable_builder()
     rng = np.random.default_rng(SEED + 2)
     rows, out = [], []
     for N in Ns:
         W = rng.standard_normal((N, N))
-        be, t, reps = timed(lambda W=W: block_encoding(W, method="fable"))
+        fns = {"qlower": lambda W=W: block_encoding(W, method="fable")}
+        if penny is not None:
+            fns["pennylane"] = lambda W=W: penny(W)
+        res, times = interleaved(fns)
+        be = res["qlower"]
         r = be.resources()
         pub = {"qubits": 2 * int(math.log2(N)) + 1, "cnots": N * N, "rotations": N * N}
+        pc = res.get("pennylane")
+        speed = ratios(times["pennylane"], times["qlower"]) if penny else Times()
         rec = {"N": N, "qlower": r.as_dict(), "published": pub,
                "cnot_ratio": ratio(r.cnots, pub["cnots"]),
                "rotation_ratio": ratio(r.rotations, pub["rotations"]),
-               "build_s": t, "build_s_min": BEST[0], "reps": reps, "alpha": be.alpha,
-               "error": be.error}
+               "times_s": {k: v.summary() for k, v in times.items()},
+               "pennylane_counts": pc, "speedup_vs_pennylane": speed.summary(),
+               "alpha": be.alpha, "error": be.error}
         out.append(rec)
-        rows.append([str(N), str(r.qubits), str(pub["qubits"]), str(r.cnots), str(pub["cnots"]),
-                     str(r.rotations), str(pub["rotations"]), fmt(rec["cnot_ratio"], ".3f"),
-                     fmt(rec["rotation_ratio"], ".3f"), fmt(t, ".4f"), fmt(be.error, ".1e")])
-    say(table(["N", "qubits", "pub qubits", "CX", "pub CX", "rotations", "pub rot",
-               "CX ratio", "rot ratio", "build s", "||U-W||"], rows))
+        rows.append([str(N), str(r.qubits), str(r.cnots), str(r.rotations),
+                     fmt(rec["cnot_ratio"], ".3f"), times["qlower"].cell(".3f"),
+                     "-" if pc is None else f"{pc.get('CNOT', 0)} + {pc.get('SWAP', 0)}",
+                     times.get("pennylane", Times()).cell(".3f"), speed.cell(".1f"),
+                     str(len(times["qlower"])), fmt(be.error, ".1e")])
+    say(table(["N", "qubits", "CX", "rotations", "ratio to pub", "build s", "PennyLane CX + SWAP",
+               "PennyLane s", "speed-up", "reps", "||U-W||"], rows))
     say("  pub = FABLE without compression (Camps & Van Beeumen 2022): N^2 rotations, N^2 CNOTs, "
-        "2 log2(N) + 1 qubits; ratio = qlower / pub")
-    at128 = [r for r in out if r["N"] == 128]
-    if at128:
-        a = at128[0]
-        say(f"  build time at N = 128: {a['build_s']:.3f} s (median of {a['reps']}; fastest "
-            f"{a['build_s_min']:.3f} s)")
+        "2 log2(N) + 1 qubits; speed-up = PennyLane s / qlower s per repeat")
+    if penny is None:
+        say("  PennyLane qml.FABLE: not installed")
+    else:
+        say(f"  PennyLane {penny_version} qml.FABLE (tol=0), built and decomposed to gates; its "
+            "square FABLE swaps the registers with SWAPs, qlower relabels them")
 
     comp_rows, comp = [], []
     for N in Ns:
         S = smooth_matrix(N)
         norm = float(np.linalg.norm(S, 2))
         for th in thresholds:
-            be, t, reps = timed(lambda S=S, th=th: block_encoding(S, method="fable", threshold=th))
+            res, times = interleaved(
+                {"qlower": lambda S=S, th=th: block_encoding(S, method="fable", threshold=th)},
+                min_reps=1, max_reps=1)
+            be = res["qlower"]
             r = be.resources()
             rec = {"N": N, "threshold": th, "kept_rotations": r.rotations, "kept_cnots": r.cnots,
                    "fraction_of_N2_rotations": r.rotations / (N * N),
                    "fraction_of_N2_cnots": r.cnots / (N * N),
-                   "relative_error": be.error / norm, "build_s": t, "reps": reps}
+                   "relative_error": be.error / norm, "build_s": times["qlower"].median}
             comp.append(rec)
             comp_rows.append([str(N), f"{th:g}", str(r.rotations), str(r.cnots), str(N * N),
                               f"{100 * rec['fraction_of_N2_rotations']:.2f}%",
                               f"{100 * rec['fraction_of_N2_cnots']:.2f}%",
-                              f"{rec['relative_error']:.1e}", f"{t:.4f}"])
+                              f"{rec['relative_error']:.1e}"])
     say("")
     say("  compression on W_ij = exp(-((i-j)/N*4)^2): rotations with |angle| <= threshold dropped")
     say(table(["N", "threshold", "kept rot", "kept CX", "N^2", "rot kept", "CX kept",
-               "||U-W||/||W||", "build s"], comp_rows))
-
-    penny = pennylane_fable(Ns, rng)
-    return {"rows": out, "compression": comp, "pennylane": penny}
-
-
-def pennylane_fable(Ns: list[int], rng) -> dict:
-    try:
-        import pennylane as qml
-    except ImportError:
-        say("  PennyLane qml.FABLE: not installed")
-        return {"available": False, "reason": "not installed"}
-    rows, out = [], []
-    try:
-        for N in Ns:
-            W = rng.standard_normal((N, N))
-            W = W / np.abs(W).max()
-            k = int(math.log2(N))
-            wires = list(range(2 * k + 1))
-            t0 = time.perf_counter()
-            op = qml.FABLE(W, wires=wires, tol=0)
-            ops = op.decomposition()
-            while any(o.name not in ("CNOT", "RY", "Hadamard", "SWAP") for o in ops):
-                nxt = []
-                for o in ops:
-                    nxt += [o] if o.name in ("CNOT", "RY", "Hadamard", "SWAP") else o.decomposition()
-                ops = nxt
-            seconds = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            from qlower.blocks import block_encoding
-
-            block_encoding(W, "fable")
-            ours = time.perf_counter() - t0
-            counts = {}
-            for o in ops:
-                counts[o.name] = counts.get(o.name, 0) + 1
-            out.append({"N": N, "counts": counts, "build_s": seconds, "qlower_build_s": ours})
-            rows.append([str(N), str(counts.get("CNOT", 0)), str(counts.get("RY", 0)),
-                         str(counts.get("SWAP", 0)), f"{seconds:.4f}", f"{ours:.4f}",
-                         f"{seconds / ours:.1f}"])
-        say(f"  PennyLane {qml.__version__} qml.FABLE (tol=0), built and decomposed to gates:")
-        say(table(["N", "CNOT", "RY", "SWAP", "PennyLane s", "qlower s", "speed-up"], rows))
-        say("  (PennyLane's square FABLE swaps the registers with SWAPs, 3 CNOTs each; qlower "
-            "relabels them)")
-        return {"available": True, "version": qml.__version__, "rows": out}
-    except Exception as e:  # noqa: BLE001 - optional comparison
-        return {"available": False, **unavailable("pennylane", e)}
+               "||U-W||/||W||"], comp_rows))
+    return {"rows": out, "compression": comp, "pennylane": penny_version}
 
 
 # --------------------------------------------------------------------------- 3. run vs qsim
@@ -370,8 +422,10 @@ def host_values(graph, inputs) -> dict:
 
 def bench_run(sizes: tuple[int, int, int], batch: int) -> dict:
     import onnx
+    import qsimcirq
 
     import qlower
+    from qlower.backends.qsim import QsimRunner
 
     d_in, d_hidden, d_out = sizes
     rng = np.random.default_rng(SEED + 3)
@@ -383,39 +437,20 @@ def bench_run(sizes: tuple[int, int, int], batch: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "mlp.onnx"
         onnx.save(model, str(path))
-        try:
-            t0 = time.perf_counter()
-            prog = qlower.compile(str(path), "cirq")
-            rec["compile_s"] = time.perf_counter() - t0
-        except Exception as e:  # noqa: BLE001 - the section reports what failed
-            return {**rec, **unavailable("qlower.compile", e)}
+        t0 = time.perf_counter()
+        prog = qlower.compile(str(path), "cirq")
+        rec["compile_s"] = time.perf_counter() - t0
     say(f"  qlower.compile: {rec['compile_s']:.2f} s, {len(prog.kernels)} kernel(s)")
-    try:
-        from qlower.backends.qsim import QsimRunner
-
-        inputs = {"x": x}
-        result = prog.run(inputs)  # warm-up (and the outputs to check)
-        _, t_run, r_run = timed(lambda: prog.run(inputs), reps=3, budget=math.inf)
-    except Exception as e:  # noqa: BLE001
-        return {**rec, **unavailable("CompiledProgram.run", e)}
-
-    rec.update({"run_s": t_run, "reps": {"run": r_run}})
-    say(f"  prog.run: {t_run:.4f} s")
-    try:
-        values = host_values(prog.graph, inputs)
-        kernels = []
-        for k in prog.kernels:
-            angles = np.asarray(values[k.kernel.parameters])
-            resolvers = k.resolvers(angles.reshape(-1, angles.shape[-1]))
-            kernels.append((k, resolvers))
-    except Exception as e:  # noqa: BLE001
-        return {**rec, **unavailable("host angles for bare qsim", e)}
-
-    kernel_times: list[list[float]] = [[] for _ in kernels]
-
-    import qsimcirq
-
-    options = QsimRunner().options  # the same threads and gate fusion as qlower's runner
+    inputs = {"x": x}
+    result = prog.run(inputs)  # warm-up (and the outputs to check)
+    values = host_values(prog.graph, inputs)
+    kernels = []
+    for k in prog.kernels:
+        angles = np.asarray(values[k.kernel.parameters])
+        kernels.append((k, k.resolvers(angles.reshape(-1, angles.shape[-1]))))
+    runner = QsimRunner()
+    options = runner.options  # the same threads and gate fusion as qlower's runner
+    kernel_times: list[Times] = [Times() for _ in kernels]
 
     def bare():
         sim = qsimcirq.QSimSimulator(qsim_options=options)
@@ -428,31 +463,34 @@ def bench_run(sizes: tuple[int, int, int], batch: int) -> dict:
         return states
 
     bare()  # warm-up
-    for times in kernel_times:
-        times.clear()
-    _, t_bare, r_bare = timed(bare, reps=3, budget=math.inf)
+    for t in kernel_times:
+        t.clear()
+    _, times = interleaved({"run": lambda: prog.run(inputs), "bare": bare},
+                           min_reps=max(MIN_REPS, 7), max_reps=max(MAX_REPS, 21))
+    per = ratios(times["run"], times["bare"])
     per_kernel = []
-    for (k, res), times in zip(kernels, kernel_times):
+    for (k, res), t in zip(kernels, kernel_times):
         r = k.resources()
         per_kernel.append({"kernel": k.name, "method": k.method, "qubits": len(k.qubits),
                            "cnots": r.cnots, "rotations": r.rotations, "depth": r.depth,
-                           "sweeps": len(res), "qsim_s": float(np.median(times)),
-                           "reps": len(times)})
+                           "sweeps": len(res), "qsim_s": t.summary()})
     y = np.asarray(result["y"], dtype=np.float64)
     ref = prog.run(inputs, backend="reference")["y"]
     rec.update({
-        "run_s": t_run, "bare_qsim_s": t_bare, "ratio_run_over_bare": ratio(t_run, t_bare),
-        "reps": {"run": r_run, "bare": r_bare}, "kernels": per_kernel,
+        "times_s": {k: v.summary() for k, v in times.items()}, "ratio_run_over_bare": per.summary(),
+        "kernels": per_kernel, "qsim_threads": runner.threads,
         "bare_note": "qsimcirq.QSimSimulator.simulate_sweep per kernel (same options), resolvers from the reference host angles",
         "max_abs_error_vs_numpy": float(np.max(np.abs(y - forward(x)))),
         "max_abs_error_vs_reference_backend": float(np.max(np.abs(y - ref))),
     })
-    say(table(["kernel", "method", "qubits", "CX", "rotations", "depth", "sweeps", "qsim s"],
+    say(table(["kernel", "method", "qubits", "CX", "rotations", "depth", "sweeps", "bare qsim s"],
               [[p["kernel"], p["method"], str(p["qubits"]), str(p["cnots"]), str(p["rotations"]),
-                str(p["depth"]), str(p["sweeps"]), f"{p['qsim_s']:.4f}"] for p in per_kernel]))
+                str(p["depth"]), str(p["sweeps"]), t.cell()]
+               for p, t in zip(per_kernel, kernel_times)]))
     say("")
-    say(table(["prog.run s", "bare qsim s", "run/bare", "target"],
-              [[f"{t_run:.4f}", f"{t_bare:.4f}", f"{rec['ratio_run_over_bare']:.2f}", "<= 2"]]))
+    say(table(["prog.run s", "bare qsim s", "run/bare", "reps", "qsim threads", "target"],
+              [[times["run"].cell(), times["bare"].cell(), per.cell(".2f"), str(len(per)),
+                str(runner.threads), "<= 2"]]))
     say(f"  outputs: max |run - numpy MLP| = {rec['max_abs_error_vs_numpy']:.2e}, "
         f"max |run(qsim) - run(reference)| = {rec['max_abs_error_vs_reference_backend']:.2e}")
     return rec
@@ -462,42 +500,53 @@ def bench_run(sizes: tuple[int, int, int], batch: int) -> dict:
 
 
 def main(argv=None) -> int:
+    # before anything imports qsimcirq: qlower chooses qsim's OpenMP wait policy at this import
+    import qlower.backends.qsim  # noqa: F401
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes (finishes in < 30 s)")
+    ap.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
     ap.add_argument("--json", metavar="OUT", help="write every number to this JSON file")
+    ap.add_argument("--only", metavar="SECTIONS", help="comma-separated: amplitude, fable, run")
     args = ap.parse_args(argv)
 
+    global MIN_REPS, MAX_REPS, ROW_BUDGET_S
     if args.quick:
         ns, Ns, mlp, batch = list(range(4, 11)), [16, 32, 64], (8, 16, 4), 8
+        MIN_REPS, MAX_REPS, ROW_BUDGET_S = 3, 5, 1.0
     else:
         ns, Ns, mlp, batch = list(range(4, 15)), [16, 32, 64, 128, 256], (16, 32, 8), 32
     thresholds = [1e-3, 1e-2]
     verify_max = 10
-    global REP_BUDGET_S
-    if args.quick:
-        REP_BUDGET_S = 0.25
+    only = set((args.only or "amplitude,fable,run").split(","))
 
     t_start = time.perf_counter()
-    report: dict = {"quick": args.quick, "seed": SEED, "versions": versions()}
+    report: dict = {"quick": args.quick, "seed": SEED, "versions": versions(),
+                    "argv": sys.argv[1:] if argv is None else list(argv)}
     v = report["versions"]
     say(f"qlower benchmarks ({'quick' if args.quick else 'full'})")
-    say("  " + ", ".join(f"{k} {v[k]}" for k in ("qlower", "cirq", "qsimcirq", "qiskit", "numpy",
-                                                  "python")))
-    say(f"  CPUs: {v['cpu_count']} (usable: {v['cpus_usable']}), {v['machine']}, "
-        f"load average (1 min) at start: {fmt(v['load_average_1min'])}")
-    say(f"  timings: median of up to {REPS} calls (fewer once they took {REP_BUDGET_S:g} s), "
-        "time.perf_counter")
+    say("  " + ", ".join(f"{k} {v[k]}" for k in ("qlower", "cirq", "qsimcirq", "qiskit",
+                                                  "pennylane", "numpy", "python")))
+    say(f"  CPU: {v['cpu_model']}, {v['cpu_count']} cores ({v['cpus_usable']} usable), "
+        f"{v['machine']}; load average (1 min) at start: {fmt(v['load_average_1min'])}; "
+        f"qsim threads {v['qsim_threads']}, OMP_WAIT_POLICY {v['OMP_WAIT_POLICY']}")
+    say(f"  timings: ours and the peer's interleaved, median (interquartile range) over "
+        f"{MIN_REPS}-{MAX_REPS} repeats (more while a row took under {ROW_BUDGET_S:g} s)")
 
     sections = [
-        ("amplitude_real", "1a. Amplitude encoding vs Qiskit StatePreparation, real Gaussian x",
+        ("amplitude", "amplitude_real",
+         "1a. Amplitude encoding vs Qiskit StatePreparation, real Gaussian x",
          lambda: bench_amplitude(ns, "real", verify_max)),
-        ("amplitude_complex", "1b. Amplitude encoding vs Qiskit StatePreparation, complex Gaussian x",
+        ("amplitude", "amplitude_complex",
+         "1b. Amplitude encoding vs Qiskit StatePreparation, complex Gaussian x",
          lambda: bench_amplitude(ns, "complex", verify_max)),
-        ("fable", "2. FABLE block encoding, random real N x N", lambda: bench_fable(Ns, thresholds)),
-        ("run_vs_qsim", "3. CompiledProgram.run vs bare qsim (same circuits, same resolvers)",
+        ("fable", "fable", "2. FABLE block encoding, random real N x N",
+         lambda: bench_fable(Ns, thresholds)),
+        ("run", "run_vs_qsim", "3. CompiledProgram.run vs bare qsim (same circuits, same resolvers)",
          lambda: bench_run(mlp, batch)),
     ]
-    for key, title, fn in sections:
+    for group, key, title, fn in sections:
+        if group not in only:
+            continue
         say("")
         say(title)
         t0 = time.perf_counter()
@@ -506,10 +555,11 @@ def main(argv=None) -> int:
         except Exception as e:  # noqa: BLE001 - one broken section must not hide the others
             report[key] = unavailable(key, e)
         report[key]["section_s"] = time.perf_counter() - t0
+        report[key]["load_average_1min_after"] = load_average()
     total = time.perf_counter() - t_start
     report["total_s"] = total
     say("")
-    say(f"total: {total:.1f} s")
+    say(f"total: {total:.1f} s; load average (1 min) at the end: {fmt(load_average())}")
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
         say(f"wrote {args.json}")

@@ -1,6 +1,7 @@
 """lower-linear: dense layers with constant weights become quantum kernels plus host ops.
 
-Two strategies (LOWERINGS.md §1, §2; DESIGN.md "Lowering strategies"):
+Two strategies (amplitude encoding: ``qlower/blocks/amplitude.py``; block encodings:
+``qlower/blocks/block_encoding.py``; the README's "Lowering" section):
 
 ``block-encoding`` — ``y = x Wᵀ + b`` becomes::
 

@@ -1,4 +1,4 @@
-"""The ``qlower`` command line: ``inspect``, ``compile``, ``run``, ``estimate`` and ``passes``.
+"""The ``qlower`` command line: ``inspect``, ``compile``, ``run``, ``estimate``, ``passes``, ``ops``.
 
 Exit status: 0 success; 1 ``run --check`` found outputs beyond tolerance; 2 a problem with the
 input or the options (``error: <message>`` on one line); 3 an internal error; 130 interrupted.
@@ -249,35 +249,6 @@ def progress_bar(done: int, total: int, name: str) -> None:
     sys.stderr.flush()
 
 
-def expected_success(program, kc) -> float:
-    """Success probability averaged over input directions (1 for a Hadamard test).
-
-    For a block encoding of W with scale alpha and a uniformly random unit input in the N
-    columns it reads: E ‖W x̂‖² / alpha² = ‖W‖_F² / (N alpha²).
-    """
-    if kc.readout == "overlap" or kc.alpha is None:
-        return 1.0
-    from qlower.blocks.semantics import implemented_matrix
-
-    blk = kc.kernel.ops[1]
-    w = implemented_matrix(np.asarray(program.graph.dense(blk.operand(1)).array),
-                           blk.name.split(".")[-1], float(blk.attr("threshold", 0.0)))
-    return float(np.sum(np.abs(w) ** 2) / (kc.alpha**2 * w.shape[1]))
-
-
-def kernel_rows(program) -> list[dict]:
-    rows = []
-    for kc in program.kernels:
-        r = kc.resources()
-        rows.append({
-            "kernel": kc.name, "nodes": list(kc.kernel.source), "method": kc.method,
-            "qubits": r.qubits, "cnots": r.cnots, "rotations": r.rotations, "depth": r.depth,
-            "t_estimate": r.t_estimate(), "alpha": kc.alpha,
-            "success_probability": expected_success(program, kc),
-        })
-    return rows
-
-
 def format_table(rows: list[dict], host: list[str]) -> str:
     head = ["kernel", "nodes", "method", "qubits", "CNOTs", "rotations", "depth", "alpha", "p_succ"]
     body = []
@@ -303,8 +274,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
         program.write(args.output)
     except OSError as e:
         raise QlowerError(f"{args.output}: cannot write ({e.strerror or e})") from None
-    rows = kernel_rows(program)
-    sys.stdout.write(format_table(rows, [label for _, label in program.host_ops]))
+    est = program.estimate()
+    sys.stdout.write(format_table([k.as_dict() for k in est.kernels], list(est.host)))
     sys.stdout.write(f"wrote {len(program.kernels)} kernel(s), program.qir, program.npz and "
                      f"manifest.json to {args.output}\n")
     return 0
@@ -314,16 +285,10 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     """``qlower estimate``: resources per ONNX node and in total, without simulating."""
     graph = api.load(args.model, args.weights)
     program = api.compile(graph, "cirq", **compile_options(args))
-    rows = kernel_rows(program)
-    total = {
-        "kernels": len(rows),
-        "max_qubits": max((r["qubits"] for r in rows), default=0),
-        "cnots": sum(r["cnots"] for r in rows),
-        "rotations": sum(r["rotations"] for r in rows),
-        "depth": sum(r["depth"] for r in rows),
-        "t_estimate": sum(r["t_estimate"] for r in rows),
-    }
-    host = [label for _, label in program.host_ops]
+    est = program.estimate()
+    rows = [k.as_dict() for k in est.kernels]
+    total = est.total_dict()
+    host = list(est.host)
     if args.json:
         f64 = np.dtype(np.float64)
         for r in rows:
@@ -366,6 +331,50 @@ def cmd_passes(args: argparse.Namespace) -> int:
     swidth = max(len(s) for s in STAGES)
     lines.append("stages:")
     lines += [f"  {s.ljust(swidth)}  {p or '(no passes)'}" for s, p in STAGES.items()]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+# -- ops -------------------------------------------------------------------------------------
+
+
+def describe_op(opdef) -> tuple[str, str]:
+    """``name(operands) -> results {attributes}`` in the IR's spelling, and the op's summary.
+
+    ``x?`` is an optional operand or result, ``x*`` a variadic one; an attribute reads
+    ``name: kind`` (required), ``name: kind = default`` or ``name: kind?`` (may be left out).
+    """
+    from qlower.ir.opdef import ABSENT, REQUIRED
+    from qlower.ir.printer import attr_str
+
+    attrs = []
+    for key, a in opdef.attrs.items():
+        kind = a.kind if a.choices is None else f"{a.kind} in ({', '.join(map(attr_str, a.choices))})"
+        if a.default is REQUIRED:
+            attrs.append(f"{key}: {kind}")
+        elif a.default is ABSENT:
+            attrs.append(f"{key}: {kind}?")
+        else:
+            attrs.append(f"{key}: {kind} = {attr_str(a.default)}")
+    spec = f"{opdef.name}({', '.join(opdef.operands)}) -> {', '.join(opdef.results) or '()'}"
+    if attrs:
+        spec += " {" + ", ".join(attrs) + "}"
+    doc = (type(opdef).__doc__ or "").strip()
+    return spec, doc.splitlines()[0] if doc else ""
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    """``qlower ops``: every registered op (or those whose name starts with PREFIX)."""
+    from qlower.ir.opdef import registered_ops
+
+    ops = [d for name, d in registered_ops().items() if name.startswith(args.prefix or "")]
+    if not ops:
+        raise QlowerError(f"no op name starts with '{args.prefix}' (dialects: "
+                          f"{', '.join(sorted({n.split('.')[0] for n in registered_ops()}))})")
+    lines = []
+    for d in ops:
+        spec, summary = describe_op(d)
+        lines += [spec, f"    {summary}"]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
@@ -476,6 +485,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("passes", parents=[common], help="list passes and stage pipelines")
     p.set_defaults(func=cmd_passes)
+
+    p = sub.add_parser("ops", parents=[common],
+                       help="list every op: operands, results, attributes and a summary")
+    p.add_argument("prefix", nargs="?", metavar="PREFIX",
+                   help="only the ops whose name starts with PREFIX (a dialect: nn, q, host, onnx)")
+    p.set_defaults(func=cmd_ops)
     return parser
 
 

@@ -16,16 +16,22 @@ semantics (``backend="reference"``):
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from qlower.backends.reference import initial_values, run_op
 from qlower.errors import QlowerError
 from qlower.ir import Graph
+
+if TYPE_CHECKING:
+    from qlower.blocks.circuits import Resources
 
 TARGETS = ("cirq", "qasm3")
 DEFAULT_MAX_QUBITS = 26
@@ -35,6 +41,78 @@ DEFAULT_MAX_WORK = 2e11  # amplitude updates (gates × 2**qubits × sweeps): min
 
 class BudgetError(QlowerError):
     """Simulating a kernel would exceed the qubit or work budget."""
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    import scipy.linalg  # noqa: F401 - load scipy's BLAS too, so that the limit covers it
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Run qlower's own linear algebra with one BLAS thread (the previous limits come back after).
+
+    Its matrices are small (a layer's weights, a 2^q dilation): a second BLAS thread saves
+    nothing there, and on a busy machine it waits for a core (an SVD of a 128×128 matrix took
+    0.3–0.7 s with two OpenBLAS threads on a loaded 2-core machine, 1.5 ms with one), then spins
+    beside qsim's threads. Parallel work pays in the simulator.
+    """
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+@dataclass(frozen=True)
+class KernelEstimate:
+    """One kernel's row of ``qlower compile``/``estimate``: its cost and its success probability.
+
+    ``success_probability`` is :meth:`KernelCircuit.mean_success_probability`: the probability
+    that the flags read 0, averaged over uniformly random directions of the vector the kernel
+    prepares (1 for a Hadamard test).
+    """
+
+    kernel: str
+    nodes: tuple[str, ...]
+    method: str
+    resources: Resources
+    alpha: float | None
+    success_probability: float
+
+    def as_dict(self) -> dict:
+        r = self.resources
+        return {"kernel": self.kernel, "nodes": list(self.nodes), "method": self.method,
+                "qubits": r.qubits, "cnots": r.cnots, "rotations": r.rotations, "depth": r.depth,
+                "t_estimate": r.t_estimate(), "alpha": self.alpha,
+                "success_probability": self.success_probability}
+
+
+@dataclass(frozen=True)
+class ProgramEstimate:
+    """What a compiled program costs: a row per kernel, the totals, the layers left on the host.
+
+    ``total`` runs the kernels one after another: the most qubits any needs, CNOTs, rotations
+    and depths added, and a T count with every rotation of the program synthesised to a total
+    error of 1e-3 (``Resources.t_estimate``).
+    """
+
+    kernels: tuple[KernelEstimate, ...]
+    host: tuple[str, ...]
+
+    @property
+    def total(self) -> Resources:
+        from qlower.blocks.circuits import Resources
+
+        out = Resources(qubits=0, cnots=0, rotations=0, depth=0, single_qubit=0)
+        for k in self.kernels:
+            out = out + k.resources
+        return out
+
+    def total_dict(self) -> dict:
+        t = self.total
+        return {"kernels": len(self.kernels), "max_qubits": t.qubits, "cnots": t.cnots,
+                "rotations": t.rotations, "depth": t.depth, "t_estimate": t.t_estimate()}
 
 
 @dataclass
@@ -121,6 +199,14 @@ class CompiledProgram:
     def resources(self) -> dict:
         return {k.name: k.resources() for k in self.kernels}
 
+    def estimate(self) -> ProgramEstimate:
+        """Per kernel: resources, alpha and mean success probability; plus the host layers."""
+        return ProgramEstimate(
+            tuple(KernelEstimate(k.name, tuple(k.kernel.source), k.method, k.resources(),
+                                 k.alpha, k.mean_success_probability()) for k in self.kernels),
+            tuple(label for _, label in self.host_ops),
+        )
+
     # -- running ---------------------------------------------------------------------------
     def run(
         self,
@@ -176,6 +262,10 @@ class _Runtime:
         self.cache: dict = {}
 
     def execute(self, inputs, seed):
+        with one_blas_thread():
+            return self._execute(inputs, seed)
+
+    def _execute(self, inputs, seed):
         g = self.p.graph
         # host ops run exactly as on the reference interpreter (symbolic constants resolved,
         # results checked against their types)
@@ -280,6 +370,13 @@ def compile_graph(
     compose: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> CompiledProgram:
+    with one_blas_thread():
+        return _compile(graph, target, strategy=strategy, method=method, threshold=threshold,
+                        overrides=overrides, signs=signs, compose=compose, progress=progress)
+
+
+def _compile(graph, target, *, strategy, method, threshold, overrides, signs, compose,
+             progress) -> CompiledProgram:
     from qlower.api import to_stage
     from qlower.backends.cirq_emitter import build_kernel
     from qlower.passes import CANONICAL

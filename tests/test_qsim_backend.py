@@ -165,3 +165,78 @@ def test_memory_and_defaults():
     assert runner.threads == default_threads() and runner.fusion == 3
     assert runner.options.max_fused_gate_size == 3
     assert QsimRunner(threads=3, fusion=2).options.cpu_threads == 3
+
+
+# -- threads and wait policy ---------------------------------------------------------------
+
+
+def test_omp_num_threads_is_the_users_choice(monkeypatch):
+    from qlower.backends import qsim
+
+    monkeypatch.setattr(qsim, "available_cpus", lambda: 5)
+    assert default_threads({"OMP_NUM_THREADS": "3"}) == 3
+    assert default_threads({"OMP_NUM_THREADS": "4,2"}) == 4  # nested levels: the outer one
+    assert default_threads({"OMP_NUM_THREADS": "0"}) == 5
+    assert default_threads({"OMP_NUM_THREADS": "many"}) == 5
+    assert default_threads({}) == 5
+    monkeypatch.setattr(qsim, "available_cpus", lambda: 64)
+    assert default_threads({}) == qsim.MAX_DEFAULT_THREADS == 8
+    monkeypatch.setattr(qsim, "PASSIVE_WAIT", False)  # spinning threads: one unless asked
+    assert default_threads({}) == 1 and default_threads({"OMP_NUM_THREADS": "2"}) == 2
+
+
+def test_cgroup_quota(tmp_path):
+    from qlower.backends.qsim import cgroup_cpu_limit
+
+    member = tmp_path / "cgroup"
+    member.write_text("0::/job/step\n")
+    root = tmp_path / "fs"
+    (root / "job" / "step").mkdir(parents=True)
+    assert cgroup_cpu_limit(root, member) is None
+    (root / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpu_limit(root, member) is None
+    (root / "job" / "step" / "cpu.max").write_text("150000 100000\n")
+    assert cgroup_cpu_limit(root, member) == 1.5
+    (root / "cpu.max").write_text("100000 100000\n")  # the smallest quota wins
+    assert cgroup_cpu_limit(root, member) == 1.0
+    # cgroup v1: the cpu controller's CFS quota (-1: none)
+    member.write_text("4:cpu,cpuacct:/slurm/job1\n3:memory:/x\n")
+    v1 = tmp_path / "v1"
+    d = v1 / "cpu,cpuacct" / "slurm" / "job1"
+    d.mkdir(parents=True)
+    (d / "cpu.cfs_period_us").write_text("100000\n")
+    (d / "cpu.cfs_quota_us").write_text("-1\n")
+    assert cgroup_cpu_limit(v1, member) is None
+    (d / "cpu.cfs_quota_us").write_text("250000\n")
+    assert cgroup_cpu_limit(v1, member) == 2.5
+    assert cgroup_cpu_limit(tmp_path / "none", tmp_path / "missing") is None
+
+
+def test_available_cpus_rounds_a_quota_down(monkeypatch):
+    from qlower.backends import qsim
+
+    monkeypatch.setattr(qsim.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    monkeypatch.setattr(qsim, "cgroup_cpu_limit", lambda: 2.5)
+    assert qsim.available_cpus() == 2
+    monkeypatch.setattr(qsim, "cgroup_cpu_limit", lambda: 0.5)
+    assert qsim.available_cpus() == 1
+    monkeypatch.setattr(qsim, "cgroup_cpu_limit", lambda: None)
+    assert qsim.available_cpus() == 4
+
+
+def test_wait_policy_is_set_before_qsim_loads():
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import os, sys\n{first}import qlower.backends.qsim as q\n"
+             "print(os.environ.get('OMP_WAIT_POLICY'), q.PASSIVE_WAIT, q.default_threads())")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    out = subprocess.run([sys.executable, "-c", probe.format(first="")], env=env, text=True,
+                         capture_output=True, check=True).stdout.split()
+    assert out[:2] == ["PASSIVE", "True"] and int(out[2]) >= 1
+    # qsimcirq imported first: its threads spin, so one thread; a policy the user set is kept
+    env["OMP_WAIT_POLICY"] = "active"
+    out = subprocess.run([sys.executable, "-c", probe.format(first="import qsimcirq\n")], env=env,
+                         text=True, capture_output=True, check=True).stdout.split()
+    assert out == ["active", "False", "1"]

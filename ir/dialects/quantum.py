@@ -8,7 +8,8 @@ amplitudes at flags = 0, shape ``shape + [2**n]`` (complex): exactly what a read
 ``host.*`` ops are the classical work around circuits: norms, the data-dependent angles of
 state preparations, augmenting an input for a bias, and rescaling read-out amplitudes by
 the scale factors (‖x‖, α). Every scale factor is a value in the graph, so a dump shows how
-each output is rescaled (LOWERINGS.md, "Contract").
+each output is rescaled (``y = α‖x‖ψ``, ψ the amplitudes at flags = 0: the read-out
+contract of ``qlower.blocks.base``).
 
 Ops (``...`` is the batch shape):
 
@@ -302,15 +303,24 @@ class _Block(OpDef):
         if w.rank != 2 or not w.is_static:
             c.fail(f"W must be a constant matrix of static shape, got {w}")
         M, N = w.dims
-        need = self.input_qubits(c, M, N)
-        if s.data < need:
-            c.fail(f"input state has {s.data} data qubits; a {M}x{N} {self.name} block reads {need}")
+        layout = self.layout(c, M, N)
+        if s.data < layout.input:
+            c.fail(f"input state has {s.data} data qubits; a {M}x{N} {self.name} block reads "
+                   f"{layout.input}")
         if not c.attr("alpha") > 0:
             c.fail(f"alpha must be positive, got {c.attr('alpha')}")
-        out, flags = self.layout(c, M, N)
         # A wider input (a previous block's padded output) keeps its extra, most significant
-        # qubits as flags: the block reads the low ``need`` qubits, where the vector lives.
-        return [QState(s.shape, out, s.flags + flags + (s.data - need))]
+        # qubits as flags: the block reads the low ``layout.input`` qubits, where the vector lives.
+        return [QState(s.shape, layout.output, s.flags + layout.flags + (s.data - layout.input))]
+
+    def layout(self, c, M, N):
+        """The block's registers, as its circuit has them (``qlower.blocks.layout``)."""
+        from qlower.blocks.layout import block_layout
+
+        try:
+            return block_layout(self.name.split(".")[-1], M, N, terms=c.attr("terms", None))
+        except ValueError as e:
+            c.fail(str(e))
 
     def evaluate(self, c, state, w):
         from qlower.blocks.semantics import apply_block
@@ -323,16 +333,10 @@ class _Block(OpDef):
 
 @register_op
 class BlockFable(_Block):
-    """FABLE block encoding [Camps & Van Beeumen 2022]; alpha = max|W| * sqrt(2^m 2^n)."""
+    """FABLE block encoding [Camps & Van Beeumen 2022]; alpha = max|W| * 2^((m+n)/2)."""
 
     name = "q.block.fable"
     attrs = {"alpha": Attr("float"), "threshold": Attr("float", 0.0)}
-
-    def input_qubits(self, c, M, N):
-        return qubits_for(N)
-
-    def layout(self, c, M, N):
-        return qubits_for(M), 1 + qubits_for(N)
 
     def options(self, c):
         return {"threshold": c.attr("threshold")}
@@ -344,12 +348,6 @@ class BlockDilation(_Block):
 
     name = "q.block.dilation"
     attrs = {"alpha": Attr("float")}
-
-    def input_qubits(self, c, M, N):
-        return max(qubits_for(M), qubits_for(N))
-
-    def layout(self, c, M, N):
-        return max(qubits_for(M), qubits_for(N)), 1
 
 
 @register_op
@@ -363,16 +361,8 @@ class BlockLcu(_Block):
     name = "q.block.lcu"
     attrs = {"alpha": Attr("float"), "terms": Attr("int")}
 
-    def input_qubits(self, c, M, N):
-        return max(qubits_for(M), qubits_for(N))
-
-    def layout(self, c, M, N):
-        terms = c.attr("terms")
-        if terms < 1:
-            c.fail(f"terms must be >= 1, got {terms}")
-        q = max(qubits_for(M), qubits_for(N)) if max(M, N) > 1 else 0
-        index = (terms - 1).bit_length() if q else 1
-        return max(q, 1), index + max(index - 1, 0)
+    def options(self, c):
+        return {"terms": c.attr("terms")}
 
 
 @register_op

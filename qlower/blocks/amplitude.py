@@ -1,4 +1,4 @@
-"""Amplitude encoding: a circuit taking |0…0⟩ to x/‖x‖ (LOWERINGS.md §1).
+"""Amplitude encoding: a circuit taking |0…0⟩ to x/‖x‖ [Möttönen et al., quant-ph/0407010].
 
 ``amplitude_encoding(x)`` prepares a numeric vector; ``amplitude_encoding(size=N)`` builds the
 symbolic circuit compiled kernels use, whose angles ``block.angles(X)`` computes for a whole

@@ -1,6 +1,7 @@
 """What every building block returns.
 
-A block is a circuit plus the contract for reading it (LOWERINGS.md, "Contract"):
+A block is a circuit plus the contract for reading it (the same for every block, so a
+kernel is read and rescaled the same way whatever it holds):
 
 - ``registers.input``: the qubits that hold the encoded input vector (big-endian, Cirq order);
   every other qubit starts in |0⟩. Empty for a state preparation.

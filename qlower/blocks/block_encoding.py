@@ -1,14 +1,16 @@
-"""Block encodings of a matrix W (LOWERINGS.md §2): FABLE, Pauli LCU, unitary dilation.
+"""Block encodings of a matrix W: FABLE, Pauli LCU, unitary dilation.
 
 ``block_encoding(W)`` returns a :class:`BlockEncoding`: a circuit ``U`` with
 ``(⟨0_flags| ⊗ I_out) U (|0⟩ ⊗ I_in) = W / alpha`` on the first M outputs and N inputs, the
 register map of :class:`qlower.blocks.base.Block`, and the matrix the circuit implements
 exactly (``matrix``) with its distance to W (``error``). The methods live in ``fable.py``,
-``lcu.py`` and ``dilation.py``.
+``lcu.py`` and ``dilation.py``; their register sizes in ``layout.py``, their alpha in
+:func:`block_alpha` (the builders use both, and so do lowering and the IR).
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -16,8 +18,7 @@ import cirq
 import numpy as np
 
 from qlower.blocks.base import Block
-
-METHODS = ("fable", "lcu", "dilation")
+from qlower.blocks.layout import METHODS, block_layout
 
 # choose_method's numbers (see its docstring).
 DILATION_AUTO_MAX_Q = 3  # 1 + 3 qubits: QSD uses (23/48)4^4 - (3/2)2^4 + 4/3 = 100 CNOTs
@@ -28,21 +29,31 @@ PAULI_TOL = 1e-12  # Pauli coefficients with |c| <= PAULI_TOL * max|c| count as 
 class BlockEncoding(Block):
     """A block encoding of an M×N matrix (the :class:`Block` contract, plus what it encodes).
 
-    ``matrix`` is ``alpha`` times the block the circuit implements (flags = 0, first M outputs,
-    first N inputs), computed classically from the emitted angles; ``error`` is the spectral
-    norm of its distance to W (for FABLE it also counts amplitude leaking into padded output
-    rows, see ``fable.py``).
+    ``padded`` is ``alpha`` times the whole block the circuit implements at flags = 0 (every
+    basis state of the output register by every basis state of the input register:
+    ``2**layout.output`` × ``2**layout.input``), computed classically from the emitted gates;
+    ``matrix`` is its top-left M×N corner; ``target`` is W. ``error`` is the spectral norm of
+    ``padded`` minus W over all output rows and the first N columns, so for FABLE it also counts
+    amplitude leaking into padded output rows (see ``fable.py``); it is computed on first use
+    (an SVD: a compiled kernel never needs it).
     """
 
     method: str
     shape: tuple[int, int]
-    matrix: np.ndarray
-    error: float
+    padded: np.ndarray
+    target: np.ndarray
 
+    @property
+    def matrix(self) -> np.ndarray:
+        M, N = self.shape
+        return self.padded[:M, :N]
 
-def ceil_log2(n: int) -> int:
-    """Qubits needed to index ``n`` items (0 for ``n = 1``)."""
-    return max(0, (int(n) - 1).bit_length())
+    @functools.cached_property
+    def error(self) -> float:
+        M, N = self.shape
+        diff = np.array(self.padded[:, :N], copy=True)
+        diff[:M] -= self.target
+        return spectral_norm(diff)
 
 
 def as_matrix(W) -> np.ndarray:
@@ -84,6 +95,27 @@ def spectral_norm(a: np.ndarray) -> float:
     return float(np.linalg.norm(a, 2)) if a.size else 0.0
 
 
+def block_alpha(W, method: str, *, threshold: float = 0.0) -> float:
+    """The alpha of ``block_encoding(W, method, threshold=threshold)``, without its circuit.
+
+    The builders compute their alpha with this same function: ``fable`` ``max|W_ij| ·
+    2^((m+n)/2)`` (any threshold), ``dilation`` ``‖W‖₂``, ``lcu`` ``Σ|c_k|`` over the Pauli terms
+    kept at ``threshold``.
+    """
+    a = as_matrix(W)
+    if method == "fable":
+        from qlower.blocks.fable import fable_alpha
+
+        return fable_alpha(a)
+    if method == "dilation":
+        return spectral_norm(a)
+    if method == "lcu":
+        from qlower.blocks.lcu import lcu_alpha, pauli_terms
+
+        return lcu_alpha(pauli_terms(a, threshold)[1])
+    raise ValueError(f"unknown block-encoding method {method!r}; use one of {METHODS}")
+
+
 def choose_method(W) -> str:
     """The method ``block_encoding(W, "auto")`` uses.
 
@@ -97,7 +129,7 @@ def choose_method(W) -> str:
        ``|c| > 1e-12·max|c|``, *and* the LCU costs less than FABLE, cost = CNOTs × alpha²
        (the expected CNOTs per post-selection success, success probability ∝ 1/alpha²). The
        LCU's CNOTs are counted on its circuit; FABLE's are 2^(m+n) (real) or 2^(m+n+1) − 2
-       (complex) with alpha = max|W_ij|·2^((m+n)/2).
+       (complex), with alpha from :func:`block_alpha`.
     3. ``"fable"`` otherwise.
     """
     return _choose(as_matrix(W))[0]
@@ -108,16 +140,16 @@ def _choose(a: np.ndarray) -> tuple[str, BlockEncoding | None]:
     from qlower.blocks.lcu import lcu_block, pauli_coefficients
 
     M, N = a.shape
-    m, n = ceil_log2(M), ceil_log2(N)
-    q = max(m, n)
+    q = block_layout("dilation", M, N).input
     if q <= DILATION_AUTO_MAX_Q:
         return "dilation", None
     mag = np.abs(pauli_coefficients(a))
     if np.count_nonzero(mag > PAULI_TOL * mag.max()) <= (1 << q):
         block = lcu_block(a)
-        k = m + n
+        fable = block_layout("fable", M, N)
+        k = fable.input + fable.output  # FABLE's multiplexor has 2^k patterns
         fable_cnots = (1 << k) if not np.iscomplexobj(a) else (1 << (k + 1)) - 2
-        fable_cost = fable_cnots * float(np.abs(a).max()) ** 2 * float(1 << k)
+        fable_cost = fable_cnots * block_alpha(a, "fable") ** 2
         if block.resources().cnots * block.alpha**2 < fable_cost:
             return "lcu", block
     return "fable", None

@@ -1,4 +1,4 @@
-"""Unitary dilation block encoding, alpha = ‖W‖₂, one flag (LOWERINGS.md §2).
+"""Unitary dilation block encoding, alpha = ‖W‖₂, one flag.
 
 ``A = W / ‖W‖₂`` zero-padded to 2^q × 2^q (q = max(⌈log₂M⌉, ⌈log₂N⌉)); with the SVD
 ``A = U Σ V†`` and ``S = (I − Σ²)^{1/2}``::
@@ -29,8 +29,9 @@ import numpy as np
 
 from qlower.blocks.amplitude import qsd
 from qlower.blocks.base import Registers
-from qlower.blocks.block_encoding import BlockEncoding, ceil_log2, resolve_qubits, spectral_norm
+from qlower.blocks.block_encoding import BlockEncoding, block_alpha, resolve_qubits
 from qlower.blocks.circuits import fast_op, packed_circuit
+from qlower.blocks.layout import block_layout
 
 MAX_QUBITS = 7  # q + 1 qubits; QSD time and CNOTs grow as 4^(q+1) (7660 CNOTs at 7)
 GAUGE_SEED = 20220501
@@ -89,7 +90,7 @@ def implemented_block(ops: list[cirq.Operation], qs: list[cirq.Qid]) -> np.ndarr
 def dilation_block(W: np.ndarray, *, qubits=None) -> BlockEncoding:
     """Unitary-dilation block encoding of ``W`` (validated by ``block_encoding.as_matrix``)."""
     M, N = W.shape
-    q = max(ceil_log2(M), ceil_log2(N))
+    q = block_layout("dilation", M, N).input
     if q + 1 > MAX_QUBITS:
         raise ValueError(
             f"dilation of a {M}x{N} matrix needs {q + 1} qubits (a {1 << q}x{1 << q} padded "
@@ -97,7 +98,7 @@ def dilation_block(W: np.ndarray, *, qubits=None) -> BlockEncoding:
             f"qubits here: use method='fable' or 'lcu'"
         )
     qs = resolve_qubits(qubits, q + 1, f"dilation: [flag] + D ({q})")
-    norm = spectral_norm(W)
+    norm = block_alpha(W, "dilation")
     A = np.zeros((1 << q, 1 << q), dtype=np.complex128)
     A[:M, :N] = W / norm
     qsd_ops, gamma, _ = qsd(qs, gauged_dilation(A), up_to_diagonal=False)
@@ -112,6 +113,6 @@ def dilation_block(W: np.ndarray, *, qubits=None) -> BlockEncoding:
         registers=Registers(input=D, output=D, flags=(qs[0],)),
         method="dilation",
         shape=(M, N),
-        matrix=block[:M, :N].copy(),
-        error=spectral_norm(block[:, :N] - np.pad(W, ((0, (1 << q) - M), (0, 0)))),
+        padded=block,
+        target=W,
     )

@@ -1,7 +1,7 @@
-"""FABLE block encoding, rectangular form [Camps & Van Beeumen 2022; LOWERINGS.md §2].
+"""FABLE block encoding, rectangular form [Camps & Van Beeumen 2022, arXiv:2205.00081].
 
-Qubits ``[a] + R + C``: flag ``a``, output register R (m = ⌈log₂M⌉ qubits), input register C
-(n = ⌈log₂N⌉ qubits). The square case keeps this layout (input C, output R: FABLE's final SWAP
+Qubits ``[a] + R + C``: flag ``a``, output register R (m = ⌈log₂M⌉ qubits, none for M = 1),
+input register C (n = ⌈log₂N⌉ qubits, none for N = 1): ``block_layout("fable", M, N)``. The square case keeps this layout (input C, output R: FABLE's final SWAP
 is this register relabelling). With ``A = W / w_max`` zero-padded to 2^m × 2^n::
 
     U = H_C^{⊗n} · O_A · H_R^{⊗m},   O_A = multiplexed rotations on a, controls R + C
@@ -35,15 +35,28 @@ import cirq
 import numpy as np
 
 from qlower.blocks.base import Registers
-from qlower.blocks.block_encoding import BlockEncoding, ceil_log2, resolve_qubits, spectral_norm
+from qlower.blocks.block_encoding import BlockEncoding, resolve_qubits
 from qlower.blocks.circuits import fast_op, gc_paused, packed_circuit
+from qlower.blocks.layout import block_layout
 from qlower.blocks.mux import gray_code, mux_angles, pattern_angles
+
+
+def _registers(W: np.ndarray) -> tuple[int, int]:
+    """(m, n): the qubits of the output and input registers."""
+    layout = block_layout("fable", *W.shape)
+    return layout.output, layout.input
+
+
+def fable_alpha(W: np.ndarray) -> float:
+    """``max|W_ij| · 2^((m+n)/2)``: the scale of the block (whatever the threshold)."""
+    m, n = _registers(W)
+    return float(np.abs(W).max()) * math.sqrt(float(1 << (m + n)))
 
 
 def fable_angles(W: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float]:
     """Per-pattern Ry angles, Rz angles (None for real W) and ``w_max`` for FABLE on ``W``."""
     M, N = W.shape
-    m, n = ceil_log2(M), ceil_log2(N)
+    m, n = _registers(W)
     w_max = float(np.abs(W).max())
     A = np.zeros((1 << m, 1 << n), dtype=W.dtype)
     A[:M, :N] = W / w_max
@@ -77,7 +90,7 @@ def fable_block(W: np.ndarray, *, threshold: float = 0.0, qubits=None) -> BlockE
 
 def _fable_block(W: np.ndarray, threshold: float, qubits) -> BlockEncoding:
     M, N = W.shape
-    m, n = ceil_log2(M), ceil_log2(N)
+    m, n = _registers(W)
     k = m + n
     qs = resolve_qubits(qubits, 1 + k, f"fable: [a] + R ({m}) + C ({n})")
     a, R, C = qs[0], qs[1 : 1 + m], qs[1 + m :]
@@ -110,14 +123,12 @@ def _fable_block(W: np.ndarray, threshold: float, qubits) -> BlockEncoding:
     if az is None:
         implemented = implemented.real
     implemented = w_max * implemented
-    target_rows = np.zeros((1 << m, N), dtype=W.dtype)
-    target_rows[:M] = W
     return BlockEncoding(
         circuit=circuit,
-        alpha=w_max * math.sqrt(float(1 << k)),
+        alpha=fable_alpha(W),
         registers=Registers(input=tuple(C), output=tuple(R), flags=(a, *C)),
         method="fable",
         shape=(M, N),
-        matrix=implemented[:M, :N].copy(),
-        error=spectral_norm(implemented[:, :N] - target_rows),
+        padded=implemented,
+        target=W,
     )

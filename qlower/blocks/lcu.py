@@ -1,4 +1,4 @@
-"""Pauli LCU block encoding for Pauli-sparse matrices (LOWERINGS.md §2).
+"""Pauli LCU block encoding for Pauli-sparse matrices.
 
 W (zero-padded to 2^n × 2^n, n = max(⌈log₂M⌉, ⌈log₂N⌉)) = Σ c_{x,z} P_{x,z}, where
 ``P_{x,z} = ⊗_j σ(x_j, z_j)`` (σ(0,0) = I, σ(1,0) = X, σ(0,1) = Z, σ(1,1) = Y) and bit j of an
@@ -38,14 +38,9 @@ import numpy as np
 
 from qlower.blocks.amplitude import amplitude_encoding
 from qlower.blocks.base import Registers
-from qlower.blocks.block_encoding import (
-    PAULI_TOL,
-    BlockEncoding,
-    ceil_log2,
-    resolve_qubits,
-    spectral_norm,
-)
+from qlower.blocks.block_encoding import PAULI_TOL, BlockEncoding, resolve_qubits
 from qlower.blocks.circuits import fast_op, fwht, packed_circuit
+from qlower.blocks.layout import block_layout, lcu_index_qubits
 
 
 def _popcount(a: np.ndarray) -> np.ndarray:
@@ -59,7 +54,7 @@ def _popcount(a: np.ndarray) -> np.ndarray:
 
 def _pad_square(W: np.ndarray) -> np.ndarray:
     M, N = W.shape
-    n = max(ceil_log2(M), ceil_log2(N))
+    n = block_layout("dilation", M, N).input  # the square both methods pad to
     P = np.zeros((1 << n, 1 << n), dtype=np.complex128)
     P[:M, :N] = W
     return P
@@ -95,6 +90,11 @@ def pauli_terms(W: np.ndarray, threshold: float = 0.0) -> tuple[np.ndarray, np.n
     keep = mag > max(threshold, PAULI_TOL * mag.max())
     xs, zs = np.nonzero(keep)
     return np.stack([xs, zs], axis=1), coeffs[xs, zs]
+
+
+def lcu_alpha(coeffs: np.ndarray) -> float:
+    """``Σ|c_k|`` over the kept Pauli coefficients: the scale of the block."""
+    return float(np.abs(coeffs).sum())
 
 
 def _pauli_factors(x: int, z: int, data: list) -> list[tuple[cirq.Qid, str]]:
@@ -189,14 +189,14 @@ def cancel_x_pairs(ops: list[cirq.Operation]) -> list[cirq.Operation]:
 def lcu_block(W: np.ndarray, *, threshold: float = 0.0, qubits=None) -> BlockEncoding:
     """Pauli-LCU block encoding of ``W`` (validated by ``block_encoding.as_matrix``)."""
     M, N = W.shape
-    n = max(ceil_log2(M), ceil_log2(N))
     xz, c = pauli_terms(W, threshold)
-    K = len(c)
-    L = ceil_log2(K) if n else 1  # a 1×1 W still gets one (index) qubit: blocks are non-empty
-    na = max(L - 1, 0)
+    layout = block_layout("lcu", M, N, terms=len(c))
+    n = layout.input
+    L = lcu_index_qubits((M, N), len(c))  # a 1×1 W still gets one (index) qubit
+    na = layout.flags - L
     qs = resolve_qubits(qubits, L + na + n, f"lcu: index ({L}) + ancillas ({na}) + D ({n})")
     index, ancillas, data = qs[:L], qs[L : L + na], qs[L + na :]
-    alpha = float(np.abs(c).sum())
+    alpha = lcu_alpha(c)
     weights = np.sqrt(np.abs(c) / alpha)
     ops: list[cirq.Operation] = []
     if L == 0:
@@ -216,14 +216,12 @@ def lcu_block(W: np.ndarray, *, threshold: float = 0.0, qubits=None) -> BlockEnc
     implemented = pauli_matrix(full)
     if not np.iscomplexobj(W):
         implemented = implemented.real
-    target = np.zeros((1 << n, N), dtype=W.dtype)
-    target[:M] = W
     return BlockEncoding(
         circuit=packed_circuit(ops),
         alpha=alpha,
         registers=Registers(input=tuple(data), output=tuple(data), flags=(*index, *ancillas)),
         method="lcu",
         shape=(M, N),
-        matrix=implemented[:M, :N].copy(),
-        error=spectral_norm(implemented[:, :N] - target),
+        padded=implemented,
+        target=W,
     )

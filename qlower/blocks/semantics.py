@@ -103,26 +103,31 @@ def cached_block_encoding(w: np.ndarray, method: str, threshold: float = 0.0):
 
 
 def block_plan(w: np.ndarray, method: str = "auto", threshold: float = 0.0) -> BlockPlan:
-    from qlower.blocks.block_encoding import choose_method
+    """The method, alpha, input qubits and op attributes of a block encoding of ``w``.
 
-    w = np.asarray(w)
+    Alpha and the registers come from ``block_alpha`` and ``block_layout``, the functions the
+    circuit builders use, without building the circuit. ``threshold`` compresses FABLE (the
+    other ops take no threshold, so it does not apply to them).
+    """
+    from qlower.blocks.block_encoding import as_matrix, block_alpha, choose_method
+    from qlower.blocks.layout import block_layout
+
+    a = as_matrix(w)
     if method == "auto":
-        method = choose_method(w)
-    M, N = w.shape
-    m, n = qubits_for(M), qubits_for(N)
+        method = choose_method(a)
+    M, N = a.shape
     if method == "fable":
-        if threshold > 0:
-            alpha = float(cached_block_encoding(w, "fable", threshold).alpha)
-        else:
-            alpha = float(np.max(np.abs(w)) * np.sqrt(float((1 << m) * (1 << n))))
-        return BlockPlan("fable", alpha, n, {"alpha": alpha, "threshold": float(threshold)})
-    be = cached_block_encoding(w, method)
-    attrs = {"alpha": float(be.alpha)}
+        alpha = block_alpha(a, "fable", threshold=threshold)
+        layout = block_layout("fable", M, N)
+        return BlockPlan("fable", alpha, layout.input, {"alpha": alpha, "threshold": float(threshold)})
+    alpha = block_alpha(a, method)
+    attrs: dict = {"alpha": alpha}
+    terms = None
     if method == "lcu":
         from qlower.blocks.lcu import pauli_terms
 
-        attrs["terms"] = len(pauli_terms(w)[1])
-    return BlockPlan(method, float(be.alpha), max(m, n), attrs)
+        terms = attrs["terms"] = len(pauli_terms(a)[1])
+    return BlockPlan(method, alpha, block_layout(method, M, N, terms=terms).input, attrs)
 
 
 def implemented_matrix(w: np.ndarray, method: str, threshold: float = 0.0) -> np.ndarray:
@@ -134,10 +139,12 @@ def implemented_matrix(w: np.ndarray, method: str, threshold: float = 0.0) -> np
 
 def apply_block(method: str, state: np.ndarray, w: np.ndarray, alpha: float, options: dict) -> np.ndarray:
     """Post-selected amplitudes after a block encoding of ``w``: ``W x̂ / alpha``, padded."""
+    from qlower.blocks.layout import block_layout
+
     M, N = w.shape
     mat = implemented_matrix(w, method, options.get("threshold", 0.0)).astype(np.complex128)
     psi = state[..., :N] @ mat.T / alpha
-    out = qubits_for(M) if method == "fable" else max(qubits_for(M), qubits_for(N))
+    out = block_layout(method, M, N, terms=options.get("terms")).output
     res = np.zeros(state.shape[:-1] + (1 << out,), dtype=np.complex128)
     res[..., :M] = psi
     return res
