@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from qlower.backends import BACKENDS
-from qlower.errors import QlowerError, one_line
+from qlower.errors import QlowerError, about, one_line
 from qlower.frontend.loader import check_external_locations, decode_onnx, load_model, read_bytes
 from qlower.ir import Graph
 from qlower.ir.weights import WeightsError, load_weights
@@ -224,5 +224,7 @@ def compile(  # noqa: A001 - qlower.compile is the public name
     """
     from qlower.program import compile_graph
 
-    graph = model if isinstance(model, Graph) else load(model, weights)
-    return compile_graph(graph, target, **options)
+    if isinstance(model, Graph):
+        return compile_graph(model, target, **options)
+    with about(model, weights):
+        return compile_graph(load(model, weights), target, **options)

@@ -7,6 +7,7 @@ input or the options (``error: <message>`` on one line); 3 an internal error; 13
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import traceback
@@ -16,7 +17,7 @@ import numpy as np
 
 from qlower import __version__, api
 from qlower.backends import BACKENDS
-from qlower.errors import QlowerError, one_line
+from qlower.errors import OptionError, QlowerError, about, one_line
 from qlower.frontend.loader import is_ir_file, weights_path_for
 from qlower.ir import ConstRef, Graph, ParseError, print_graph, referenced_weights
 from qlower.ir.dot import graph_to_dot
@@ -43,11 +44,11 @@ def render(graph: Graph, fmt: str, inline_limit: int) -> str:
 def check_inspect_args(args: argparse.Namespace) -> None:
     """Reject option combinations that cannot work, before any loading."""
     if args.save_weights and args.output is None:
-        raise QlowerError("--save-weights needs -o FILE (the weights go beside it, as FILE.npz)")
+        raise OptionError("--save-weights needs -o FILE (the weights go beside it, as FILE.npz)")
     if args.save_weights and weights_path_for(args.output) == Path(args.output):
-        raise QlowerError(f"-o {args.output}: with --save-weights the dump cannot be a .npz file")
+        raise OptionError(f"-o {args.output}: with --save-weights the dump cannot be a .npz file")
     if args.dump_after and args.format != "text":
-        raise QlowerError("--dump-after prints IR text; it cannot be combined with --format "
+        raise OptionError("--dump-after prints IR text; it cannot be combined with --format "
                           f"{args.format}")
 
 
@@ -92,7 +93,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     final = api.to_stage(graph, args.stage, args.pipeline, dump_after=args.dump_after,
                          on_dump=on_dump)
     if args.dump_after and not dumped:
-        raise QlowerError("--dump-after: the pipeline is empty, there is nothing to dump")
+        raise OptionError("--dump-after: the pipeline is empty, there is nothing to dump")
     text = "".join(dumps_text) if args.dump_after else render(final, args.format, args.inline_limit)
     if args.output is None:
         if not args.dump_after:
@@ -176,14 +177,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``qlower run``: outputs on the given inputs, optionally checked against onnxruntime."""
     graph = api.load(args.model, args.weights)
     if args.check and is_ir_file(args.model):
-        raise QlowerError(f"--check needs an ONNX model ({args.model} is IR text; onnxruntime "
+        raise OptionError(f"--check needs an ONNX model ({args.model} is IR text; onnxruntime "
                           "runs only ONNX files)")
     inputs = api.load_inputs(args.inputs)
     if args.shots is not None and args.backend != "qsim":
-        raise QlowerError("--shots needs --backend qsim (the reference backend is exact)")
+        raise OptionError("--shots needs --backend qsim (the reference backend is exact)")
     if args.backend == "qsim":
         if args.pipeline is not None or args.stage != "canonical":
-            raise QlowerError("--backend qsim compiles the model itself; --stage and --pipeline "
+            raise OptionError("--backend qsim compiles the model itself; --stage and --pipeline "
                               "apply to the reference backend")
         program = api.compile(graph, "cirq", **compile_options(args))
         outputs = program.run(inputs, args.shots, seed=args.seed, max_qubits=args.max_qubits,
@@ -228,7 +229,7 @@ def compile_options(args: argparse.Namespace) -> dict:
         if "=" in item:
             name, _, value = item.partition("=")
             if not name or not value:
-                raise QlowerError(f"--strategy {item}: expected OP=STRATEGY or STRATEGY")
+                raise OptionError(f"--strategy {item}: expected OP=STRATEGY or STRATEGY")
             overrides[name] = value
         else:
             strategy = item
@@ -497,8 +498,12 @@ def report_error(e: BaseException, debug: bool) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    model = getattr(args, "model", None)
+    named = about(model, getattr(args, "weights", None), getattr(args, "output", None),
+                  inputs=getattr(args, "inputs", None)) if model else contextlib.nullcontext()
     try:
-        return args.func(args)
+        with named:
+            return args.func(args)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

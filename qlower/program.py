@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from qlower.backends.reference import bind_inputs, evaluate_checked
-from qlower.errors import QlowerError
+from qlower.errors import OptionError, QlowerError
 from qlower.ir import ConstRef, Dense, Graph
 
 TARGETS = ("cirq", "qasm3")
@@ -135,11 +135,11 @@ class CompiledProgram:
         repetitions: int = 16,
     ) -> RunResult:
         if backend not in ("qsim", "reference"):
-            raise QlowerError(f"unknown backend '{backend}' (backends: qsim, reference)")
+            raise OptionError(f"unknown backend '{backend}' (backends: qsim, reference)")
         if shots is not None and (type(shots) is not int or shots < 1):
-            raise QlowerError(f"shots must be a positive integer, got {shots!r}")
+            raise OptionError(f"shots must be a positive integer, got {shots!r}")
         if shots is not None and backend == "reference":
-            raise QlowerError("shots need a simulator: use backend='qsim'")
+            raise OptionError("shots need a simulator: use backend='qsim'")
         runner = None
         if backend == "qsim":
             from qlower.backends.qsim import QsimRunner
@@ -296,14 +296,14 @@ def compile_graph(
     from qlower.passes.partition import PartitionError, partition
 
     if target not in TARGETS:
-        raise QlowerError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
+        raise OptionError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
     text = ";".join(f"{k}={v}" for k, v in (overrides or {}).items())
     try:
         parse_overrides(text)
         lower = LowerLinear(strategy=strategy, method=method, threshold=float(threshold),
                             overrides=text, signs=signs, compose=bool(compose))
     except PipelineError as e:
-        raise QlowerError(str(e)) from None
+        raise OptionError(str(e)) from None
     canonical = to_stage(graph, pipeline=CANONICAL)
     from qlower.passes.dce import DeadCodeElimination
 

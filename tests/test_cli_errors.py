@@ -206,9 +206,9 @@ def test_dump_without_its_weights_cannot_run(work, capsys):
     assert cli(capsys, "inspect", "ok.onnx", "--stage", "imported", "--inline-limit", "0",
                "-o", "a.qir")[0] == 0
     assert_error(capsys, ["run", "a.qir", "--inputs", "ok.npz", "--stage", "imported"],
-                 "constant %w has no data (the dump was read without its weights .npz)")
+                 "a.qir: constant %w has no data (the dump was read without its weights .npz)")
     assert_error(capsys, ["inspect", "a.qir", "-o", "b.qir", "--save-weights"],
-                 "--save-weights: constant %w has no data (the model was read without its "
+                 "a.qir: --save-weights: constant %w has no data (the model was read without its "
                  "weights; pass --weights W.npz)")
     assert not (work / "b.qir").exists() and not (work / "b.npz").exists()
 
@@ -235,14 +235,14 @@ def two_input_model() -> onnx.ModelProto:
 ], ids=["missing", "extra", "dtype", "rank", "dim"])
 def test_bad_inputs(work, capsys, arrays, message):
     np.savez("in.npz", **arrays)
-    assert_error(capsys, ["run", "ok.onnx", "--inputs", "in.npz"], message)
+    assert_error(capsys, ["run", "ok.onnx", "--inputs", "in.npz"], f"in.npz: {message}")
 
 
 def test_symbolic_batch_mismatch(work, capsys):
     onnx.save(two_input_model(), "two.onnx")
     np.savez("in.npz", a=np.ones((2, 3), np.float32), b=np.ones((3, 3), np.float32))
     assert_error(capsys, ["run", "two.onnx", "--inputs", "in.npz"],
-                 "input 'b' dimension 0 is 3, but batch = 2 from input 'a'")
+                 "in.npz: input 'b' dimension 0 is 3, but batch = 2 from input 'a'")
 
 
 def test_inputs_file_problems(work, capsys):
