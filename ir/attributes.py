@@ -116,13 +116,30 @@ class Dense:
     """Constant data held in memory. Numeric arrays, or object arrays of ints and Syms
     (symbolic shape values: always printed inline, never written to a weights file)."""
 
-    __slots__ = ("array", "_checksum")
+    __slots__ = ("array", "_checksum", "_nonfinite")
 
     def __init__(self, array: np.ndarray) -> None:
         arr = np.array(array, copy=True, order="C")
         arr.setflags(write=False)
         self.array = arr
         self._checksum: str | None = None
+        self._nonfinite: tuple[int, int] | None = None
+
+    @property
+    def nonfinite(self) -> tuple[int, int]:
+        """(number of NaN, number of ±Inf) entries; (0, 0) for non-float data. Computed once."""
+        if self._nonfinite is None:
+            arr = self.array
+            nan = inf = 0
+            if arr.dtype.kind in "fc" and arr.size:
+                flat = arr.reshape(-1)
+                for start in range(0, flat.size, 1 << 24):  # bounded temporaries
+                    part = flat[start : start + (1 << 24)]
+                    if not np.isfinite(part).all():
+                        nan += int(np.isnan(part).sum())
+                        inf += int(np.isinf(part).sum())
+            self._nonfinite = (nan, inf)
+        return self._nonfinite
 
     @property
     def symbolic(self) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -52,14 +53,14 @@ def symbol_for(param: str, fallback: str) -> int | Sym:
             return value
     except ValueError:
         pass
-    clean = re.sub(r"\W", "_", text) or fallback
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", text) or fallback
     if clean[0].isdigit():
         clean = "_" + clean
     return Sym.of(clean)
 
 
 def _sanitize(name: str) -> str:
-    clean = re.sub(r"\W", "_", name)
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", name)
     return ("_" + clean) if not clean or clean[0].isdigit() else clean
 
 
@@ -83,14 +84,27 @@ def value_type(vi: onnx.ValueInfoProto, what: str) -> TensorType:
     return TensorType(dtype, tuple(dims))
 
 
+def _finite(name: str, values) -> None:
+    for v in values:
+        if not math.isfinite(v):
+            shown = "NaN" if v != v else ("Inf" if v > 0 else "-Inf")
+            raise UnsupportedError(f"attribute '{name}' is {shown}; qlower takes only finite "
+                                   "float attributes")
+
+
 def convert_attr(a: onnx.AttributeProto):
     v = helper.get_attribute_value(a)
     if a.type == onnx.AttributeProto.FLOAT:
+        _finite(a.name, [v])
         return f32_attr(v)
     if a.type == onnx.AttributeProto.FLOATS:
+        _finite(a.name, v)
         return tuple(f32_attr(x) for x in v)
     if a.type == onnx.AttributeProto.STRING:
-        return v.decode("utf-8")
+        try:
+            return v.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UnsupportedError(f"attribute '{a.name}' is not valid UTF-8 ({v[:20]!r})") from None
     if a.type in (onnx.AttributeProto.INT, onnx.AttributeProto.INTS):
         return v
     raise UnsupportedError(f"attribute '{a.name}' of type {onnx.AttributeProto.AttributeType.Name(a.type)}")
