@@ -275,6 +275,38 @@ class _Runtime:
 # -- compile -----------------------------------------------------------------------------------
 
 
+def check_compilable(graph: Graph) -> None:
+    """What compiling needs of the graph it is given (a dump may lack it): the data of every
+    constant, and blocks whose alpha is the alpha of their weights' encoding."""
+    from qlower.blocks.semantics import block_plan
+
+    for c in graph.constants:
+        if isinstance(c.data, ConstRef):
+            raise QlowerError(f"constant %{c.name} has no data (the dump was read without its "
+                              "weights .npz)")
+    for op in graph.ops:
+        if not op.name.startswith("q.block."):
+            continue
+        method, name = op.name.split(".")[-1], op.operand(1)
+        data = graph.dense(name)
+        if data is None:
+            raise QlowerError(f"{op.label}: its weights %{name} are not a constant")
+        if not np.any(data.array):
+            raise QlowerError(f"{op.label}: its weights %{name} are all zero (a block encoding "
+                              "needs a nonzero matrix)")
+        try:
+            plan = block_plan(data.array, method, float(op.attr("threshold", 0.0)))
+        except ValueError as e:
+            raise QlowerError(f"{op.label}: {e}") from None
+        for key, value in plan.attrs.items():
+            given = op.attr(key, None)
+            same = given == value if not isinstance(value, float) else (
+                given is not None and np.isclose(given, value, rtol=1e-9))
+            if not same:
+                raise QlowerError(f"{op.label}: {key} {given!r} is not the {key} of the {method} "
+                                  f"encoding of its weights %{name} ({value!r})")
+
+
 def compile_graph(
     graph: Graph,
     target: str = "cirq",
@@ -297,6 +329,7 @@ def compile_graph(
 
     if target not in TARGETS:
         raise OptionError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
+    check_compilable(graph)
     text = ";".join(f"{k}={v}" for k, v in (overrides or {}).items())
     try:
         parse_overrides(text)

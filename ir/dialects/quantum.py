@@ -334,6 +334,10 @@ class BlockFable(_Block):
     def layout(self, c, M, N):
         return qubits_for(M), 1 + qubits_for(N)
 
+    def verify(self, c):
+        if not c.attr("threshold") >= 0:
+            c.fail(f"threshold must be >= 0, got {c.attr('threshold')!r}")
+
     def options(self, c):
         return {"threshold": c.attr("threshold")}
 
