@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import tempfile
 import zipfile
@@ -58,7 +59,9 @@ def save_weights(path: str | Path, arrays: Mapping[str, np.ndarray]) -> None:
 def load_weights(path: str | Path, what: str = "weights file") -> dict[str, np.ndarray]:
     """Read an ``.npz`` of plain arrays (no pickles); raises WeightsError with a one-line reason.
 
-    ``what`` names the file in messages ("weights file", "inputs file").
+    ``what`` names the file in messages ("weights file", "inputs file"). Each member's header
+    is checked against its size before its data is read, so a header that declares more data
+    than the file holds is refused without allocating it; a name that appears twice is refused.
     """
     path = Path(path)
     if path.is_dir():
@@ -68,24 +71,50 @@ def load_weights(path: str | Path, what: str = "weights file") -> dict[str, np.n
     if not zipfile.is_zipfile(path):
         raise WeightsError(f"{path}: not an .npz file (expected a zip archive of .npy arrays)")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: _member(path, z, k) for k in z.files}
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            seen: set[str] = set()
+            for info in infos:
+                if info.filename in seen:
+                    raise WeightsError(
+                        f"{path}: array '{_key(info.filename)}' appears twice (a zip archive may "
+                        "hold a name twice; which one is meant is unclear)")
+                seen.add(info.filename)
+            return {_key(info.filename): _member(path, zf, info) for info in infos}
     except WeightsError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError) as e:
         raise WeightsError(f"{path}: not a readable .npz file ({e})") from None
 
 
-def _member(path: Path, z, name: str) -> np.ndarray:
-    try:
-        value = z[name]
-    except ValueError as e:
-        if "allow_pickle" in str(e):
-            raise WeightsError(
-                f"{path}: array '{name}' holds Python objects (pickled); qlower reads only "
-                "numeric and bool arrays"
-            ) from None
-        raise
-    if not isinstance(value, np.ndarray):
-        raise WeightsError(f"{path}: member '{name}' is not a .npy array")
-    return value
+def _key(member: str) -> str:
+    return member[:-4] if member.endswith(".npy") else member
+
+
+def _member(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> np.ndarray:
+    name = _key(info.filename)
+    if not info.filename.endswith(".npy"):
+        raise WeightsError(f"{path}: member '{info.filename}' is not a .npy array")
+    with zf.open(info) as f:
+        version = np.lib.format.read_magic(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise WeightsError(f"{path}: array '{name}' has .npy format {version[0]}.{version[1]}, "
+                               "which qlower does not read")
+        if dtype.hasobject:
+            raise WeightsError(f"{path}: array '{name}' holds Python objects (pickled); qlower "
+                               "reads only numeric and bool arrays")
+        needed = math.prod(shape) * dtype.itemsize
+        held = info.file_size - f.tell()
+    if needed > held:
+        raise WeightsError(f"{path}: array '{name}' declares shape {list(shape)} ({needed} bytes) "
+                           f"but holds {held} bytes")
+    with zf.open(info) as f:
+        try:
+            return np.lib.format.read_array(f, allow_pickle=False)
+        except MemoryError:
+            raise WeightsError(f"{path}: array '{name}' ({needed} bytes) does not fit in "
+                               "memory") from None

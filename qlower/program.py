@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from qlower.backends.reference import bind_inputs, evaluate_checked
-from qlower.errors import OptionError, QlowerError
+from qlower.errors import InputError, OptionError, QlowerError
 from qlower.ir import ConstRef, Dense, Graph
 
 TARGETS = ("cirq", "qasm3")
@@ -196,6 +196,7 @@ class _Runtime:
                 if kc is None:
                     continue
                 angles = values[kc.kernel.parameters]
+                self._check_finite(kc, values)
                 val, err, run = self._run_kernel(kc, angles, rng_seed)
                 rng_seed += 1
                 values[kc.kernel.output] = val
@@ -231,10 +232,34 @@ class _Runtime:
             batches[kc.name] = total
         check_budget(self.p.kernels, batches, self.max_qubits, self.max_work)
 
+    def _check_finite(self, kc, values) -> None:
+        """A circuit encodes finite numbers only: NaN or ±Inf reaching a kernel is refused."""
+        producer = self.p.graph.producer(kc.kernel.parameters)
+        data = [values[o] for o in producer.present_operands] if producer is not None else []
+        for arr in [*data, values[kc.kernel.parameters]]:
+            arr = np.asarray(arr)
+            if arr.dtype.kind not in "fc" or arr.ndim == 0 or np.isfinite(arr).all():
+                continue
+            bad = ~np.isfinite(arr).all(axis=-1)
+            index = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+            row = str(index[0]) if len(index) == 1 else str(index)
+            nodes = ", ".join(f"'{n}'" for n in kc.kernel.source)
+            where = f" (node{'s' if len(kc.kernel.source) > 1 else ''} {nodes})" if nodes else ""
+            raise InputError(f"kernel {kc.name}{where}: row {row} of the data it encodes is not "
+                             f"finite (NaN or ±Inf in the inputs, or values beyond {arr.dtype}'s "
+                             "range on the way); a quantum state holds finite amplitudes only")
+
     def _run_kernel(self, kc, angles, seed):
         lead = angles.shape[:-1]
         rows = angles.reshape(-1, angles.shape[-1])
         n = len(kc.qubits)
+        if not len(rows):  # an empty batch: nothing to simulate, outputs of no rows
+            none = np.zeros((0, 1 << n), np.complex64)
+            val = kc.exact(none)
+            err = kc.estimate(np.zeros((0, 1 << n)), self.shots)[1] if self.shots else None
+            val = val.reshape(lead + val.shape[1:])
+            return val, None if err is None else err.reshape(val.shape), \
+                KernelRun(kc.name, 0, n, math.nan, self.shots)
         chunk = max(1, int((256 << 20) // (8 << n)))  # at most ~256 MiB of states at a time
         vals, errs, psucc = [], [], []
         for start in range(0, len(rows), chunk):
