@@ -108,8 +108,18 @@ def checksum(array: np.ndarray) -> str:
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     h = hashlib.sha256()
     h.update(f"{DType.from_numpy(arr.dtype).value}:{list(arr.shape)}:".encode())
-    h.update(arr.tobytes())
+    h.update(memoryview(arr).cast("B") if arr.size else b"")  # no copy of a large array
     return "sha256:" + h.hexdigest()[:16]
+
+
+def _immutable(array) -> bool:
+    """A read-only C-contiguous array whose memory is a ``bytes`` object (``np.frombuffer``)."""
+    if not isinstance(array, np.ndarray) or array.flags.writeable or not array.flags.c_contiguous:
+        return False
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, bytes) and array.dtype != object
 
 
 class Dense:
@@ -119,8 +129,11 @@ class Dense:
     __slots__ = ("array", "_checksum", "_nonfinite")
 
     def __init__(self, array: np.ndarray) -> None:
-        arr = np.array(array, copy=True, order="C")
-        arr.setflags(write=False)
+        if _immutable(array):
+            arr = array  # nothing can change it: a weight of gigabytes is not copied
+        else:
+            arr = np.array(array, copy=True, order="C")
+            arr.setflags(write=False)
         self.array = arr
         self._checksum: str | None = None
         self._nonfinite: tuple[int, int] | None = None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 from functools import cache
 from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
-from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+from onnx.external_data_helper import load_external_data_for_tensor, uses_external_data
 
 from qlower.errors import QlowerError, UnsupportedError, one_line
 from qlower.frontend.onnx_import import (
@@ -257,12 +258,24 @@ def check_external_locations(path: Path, model: onnx.ModelProto) -> None:
             raise QlowerError(f"{where}: file '{location}' is missing")
 
 
+SMALL_EXTERNAL = 1 << 20  # bytes: external tensors up to this size are loaded into the proto
+
+
 def load_external(path: Path, model: onnx.ModelProto) -> None:
-    if not any(uses_external_data(t) for t in model.graph.initializer):
+    """Load the small external tensors (shapes, indices: what shape inference reads) into the
+    proto; larger ones stay external and are read once, at import, so a model above
+    protobuf's 2 GiB limit loads and shape inference still serialises a small proto."""
+    external = [t for t in model.graph.initializer if uses_external_data(t)]
+    if not external:
         return
     check_external_locations(path, model)
     try:
-        load_external_data_for_model(model, str(path.parent))
+        for t in external:
+            length = next((e.value for e in t.external_data if e.key == "length"), None)
+            size = int(length) if length is not None and length.isdigit() else \
+                math.prod(t.dims) * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+            if size <= SMALL_EXTERNAL:
+                load_external_data_for_tensor(t, str(path.parent))
     except Exception as e:  # noqa: BLE001 - onnx raises ValidationError, OSError, ...
         msg = str(e)
         m = _TENSOR_NAME.search(msg)
@@ -343,7 +356,8 @@ def check_names(path, model: onnx.ModelProto) -> None:
 
 
 def load_onnx_proto(path: str | Path, data: bytes | None = None) -> onnx.ModelProto:
-    """Decode and check an ONNX file; external data is loaded (from inside its folder only)."""
+    """Decode and check an ONNX file; small external tensors are loaded (from inside its
+    folder only), large ones stay external until import."""
     path = Path(path)
     data = read_bytes(path, "model file") if data is None else data
     model = decode_onnx(path, data)
@@ -357,7 +371,7 @@ def load_onnx_proto(path: str | Path, data: bytes | None = None) -> onnx.ModelPr
 
 def load_onnx(path: str | Path, data: bytes | None = None) -> Graph:
     model = load_onnx_proto(path, data)
-    return import_model(model, str(path))
+    return import_model(model, str(path), str(Path(path).parent))
 
 
 

@@ -215,8 +215,8 @@ def default_opset(model: onnx.ModelProto) -> int | None:
     return None
 
 
-def import_model(model: onnx.ModelProto, source: str = "model") -> Graph:
-    """Convert a loaded, checked ModelProto (external data already loaded) to the IR."""
+def import_model(model: onnx.ModelProto, source: str = "model", base_dir: str = "") -> Graph:
+    """Convert a loaded, checked ModelProto to the IR (external data is read from base_dir)."""
     opset = default_opset(model)
     g = model.graph
     imp = _Importer(model, source, opset or MAX_OPSET)
@@ -236,7 +236,8 @@ def import_model(model: onnx.ModelProto, source: str = "model") -> Graph:
     for t in g.initializer:
         if t.HasField("segment"):
             raise UnsupportedError(f"{source}: initializer '{t.name}' is segmented")
-        imp.add_constant(t.name, tensor_array(t, f"initializer '{t.name}'"), f"initializer '{t.name}'")
+        imp.add_constant(t.name, tensor_array(t, f"initializer '{t.name}'", base_dir),
+                         f"initializer '{t.name}'")
     if g.sparse_initializer:
         raise UnsupportedError(f"{source}: sparse initializers are not supported")
     for i, node in enumerate(g.node):

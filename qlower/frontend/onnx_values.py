@@ -110,20 +110,29 @@ def convert_attr(a: onnx.AttributeProto):
     raise UnsupportedError(f"attribute '{a.name}' of type {onnx.AttributeProto.AttributeType.Name(a.type)}")
 
 
-def tensor_array(t: onnx.TensorProto, what: str) -> np.ndarray:
+def tensor_array(t: onnx.TensorProto, what: str, base_dir: str = "") -> np.ndarray:
+    """The tensor's data; external data is read by onnx from ``base_dir`` (which refuses
+    locations outside it) into one read-only buffer that the IR keeps without copying."""
     dtype_of(t.data_type, what)
     try:
-        return numpy_helper.to_array(t)  # Dense copies it once into the IR
+        return numpy_helper.to_array(t, base_dir)
     except Exception as e:  # noqa: BLE001 - onnx raises many kinds here
         raise QlowerError(f"{what}: cannot read its data ({one_line(e)})") from None
 
 
 def check_finite(arr: np.ndarray, what: str, source: str, mask_only: bool = False) -> None:
     """NaN is never valid data; ±Inf only in a tensor that is used only as a mask."""
-    if arr.dtype.kind not in "fc" or not arr.size or np.all(np.isfinite(arr)):
+    if arr.dtype.kind not in "fc" or not arr.size:
         return
-    n_nan = int(np.isnan(arr).sum())
-    n_inf = int(np.isinf(arr).sum())
+    flat = arr.reshape(-1)
+    n_nan = n_inf = 0
+    for start in range(0, flat.size, 1 << 24):  # bounded temporaries for large weights
+        part = flat[start : start + (1 << 24)]
+        if not np.isfinite(part).all():
+            n_nan += int(np.isnan(part).sum())
+            n_inf += int(np.isinf(part).sum())
+    if not n_nan and not n_inf:
+        return
     if n_nan == 0 and mask_only:
         return
     parts = [f"{n} {k}" for n, k in ((n_nan, "NaN"), (n_inf, "Inf")) if n]
