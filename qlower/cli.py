@@ -1,7 +1,8 @@
 """The ``qlower`` command line: ``inspect``, ``compile``, ``run``, ``estimate`` and ``passes``.
 
 Exit status: 0 success; 1 ``run --check`` found outputs beyond tolerance; 2 a problem with the
-input or the options (``error: <message>`` on one line); 3 an internal error; 130 interrupted.
+input or the options (``error: <message>`` on one line); 3 an internal error; 130 interrupted
+(SIGINT), 143 terminated (SIGTERM); files being written are then left as they were.
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -23,7 +26,7 @@ from qlower.ir import ConstRef, Graph, ParseError, print_graph, referenced_weigh
 from qlower.ir.dot import graph_to_dot
 from qlower.ir.json_format import array_to_json, dumps, graph_to_json, json_number
 from qlower.ir.printer import DEFAULT_INLINE_LIMIT
-from qlower.ir.weights import WeightsError, npz_bytes, write_atomic
+from qlower.ir.weights import WeightsError, replacing, write_atomic, write_npz
 from qlower.passes import STAGES, PassFailure, PipelineError, describe_passes
 
 USER_ERRORS = (QlowerError, PipelineError, ParseError, WeightsError)
@@ -99,13 +102,19 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         if not args.dump_after:
             sys.stdout.write(text)
         return 0
-    weights = None
-    if args.save_weights:  # collected first: a missing array must not leave a half-written pair
-        weights = npz_bytes(collect_weights(dumped if args.dump_after else [final],
-                                            args.inline_limit))
-    write_output(args.output, text)
-    if weights is not None:
-        write_output(weights_path_for(args.output), weights)
+    if not args.save_weights:
+        write_output(args.output, text)
+        return 0
+    # Both files are written beside their places first, then renamed (the weights first): a
+    # missing array or a file that cannot be written leaves the old pair as it was.
+    arrays = collect_weights(dumped if args.dump_after else [final], args.inline_limit)
+    wpath = weights_path_for(args.output)
+    try:
+        with replacing(wpath, args.output) as (wtmp, tmp):
+            write_npz(wtmp, arrays)
+            tmp.write_text(text, encoding="utf-8", newline="\n")
+    except OSError as e:
+        raise QlowerError(f"{e.filename or args.output}: cannot write ({e.strerror or e})") from None
     return 0
 
 
@@ -496,18 +505,42 @@ def report_error(e: BaseException, debug: bool) -> int:
     return status
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every clean-up (temporary files) runs."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+def _quiet_exit(signum, frame) -> None:
+    """A signal once the command is done (the interpreter is shutting down): say so and stop,
+    without the traceback Python would print from wherever shutdown was."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    os.write(2, b"error: interrupted\n" if signum == signal.SIGINT else b"error: terminated\n")
+    os._exit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (``argv`` None: the program's own)."""
     args = build_parser().parse_args(argv)
     model = getattr(args, "model", None)
-    named = about(model, getattr(args, "weights", None), getattr(args, "output", None),
+    output = getattr(args, "output", None)
+    pair = weights_path_for(output) if getattr(args, "save_weights", False) and output else None
+    named = about(model, getattr(args, "weights", None), output, pair,
                   inputs=getattr(args, "inputs", None)) if model else contextlib.nullcontext()
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
         with named:
             return args.func(args)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
+        print(f"error: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:
         # The reader went away (``qlower inspect m.onnx | head``): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -515,3 +548,9 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except Exception as e:  # noqa: BLE001 - every failure becomes one line and a status
         return report_error(e, args.debug)
+    finally:
+        if in_main and argv is None:  # the program: what is left is the interpreter's shutdown
+            signal.signal(signal.SIGINT, _quiet_exit)
+            signal.signal(signal.SIGTERM, _quiet_exit)
+        elif in_main:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
