@@ -5,12 +5,14 @@ exit 3: every one is now a one-line refusal (exit 2) that names the dump, on eve
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qlower.cli import main
+from qlower.ir import parse, verify_graph
 from qlower.ir.attributes import checksum
 from qlower.ir.weights import load_weights, save_weights
 
@@ -167,3 +169,31 @@ def test_infinite_exponent_in_a_matched_pattern(work, capsys):
     status, out, err = cli(capsys, "run", "pow.qir", "--inputs", "p.npz")
     assert (status, err) == (0, "")
     assert "nn.gelu" not in cli(capsys, "inspect", "pow.qir")[1]
+
+
+# -- size ---------------------------------------------------------------------------------------
+
+
+def extra_ops(n: int) -> str:
+    """A golden dump (symbolic batch, a ref constant, a dozen ops) with ``n`` more ops: a chain
+    of relus from ``%h`` that nobody reads."""
+    lines = (ROOT / "tests" / "golden" / "nn_mlp.qir").read_text().rstrip("\n").split("\n")
+    ret = next(i for i, ln in enumerate(lines) if ln.strip().startswith("return"))
+    extra = [f"  %e{i} = nn.relu(%{'h' if i == 0 else f'e{i - 1}'}) : tensor<(batch)x8xf32>"
+             for i in range(n)]
+    return "\n".join(lines[:ret] + extra + lines[ret:]) + "\n"
+
+
+def test_parsing_and_verifying_are_linear_and_fast():
+    """2 000 extra ops parse and verify in well under a second each thousand (it was ~4 ms per
+    op), and ten times as many take about ten times as long."""
+    def seconds(n: int) -> float:
+        text = extra_ops(n)
+        t0 = time.process_time()
+        verify_graph(parse(text))
+        return time.process_time() - t0
+
+    seconds(10)  # the grammar is built once
+    small, large = seconds(500), seconds(5000)
+    assert large < 5000 * 0.4e-3, f"{large:.2f} s for 5000 ops"
+    assert large < 14 * small, (small, large)
