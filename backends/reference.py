@@ -7,6 +7,7 @@ checked against its declared type, so a pass that breaks semantics is caught whe
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -141,7 +142,8 @@ def evaluate_checked(op, values: Mapping[str, np.ndarray], env: Mapping[str, int
     """``op``'s numpy semantics on ``values``; bad data becomes a one-line QlowerError."""
     args = [values[o] if o is not None else None for o in op.operands]
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "Mean of empty slice"
             return evaluate_op(op, args, env)
     except EvaluationError as e:
         raise QlowerError(f"evaluating {e}") from None

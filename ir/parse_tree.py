@@ -339,7 +339,7 @@ def _check_literal_kinds(lit: Any, dtype: DType, name: str) -> None:
             raise SemanticError(f"constant %{name}: {lit} is out of range for {dtype}")
     if dtype.is_float and isinstance(lit, bool):
         raise SemanticError(f"constant %{name}: {lit!r} is not a number")
-    if dtype.is_float and math.isfinite(lit) and abs(lit) > np.finfo(dtype.numpy).max:
+    if dtype.is_float and math.isfinite(lit) and abs(lit) > float(np.finfo(dtype.numpy).max):
         raise SemanticError(f"constant %{name}: {lit!r} is out of range for {dtype}")
     if dtype.is_complex:
         raise SemanticError(f"constant %{name}: complex constants have no text form")

@@ -176,7 +176,8 @@ def run_json(args, outputs: dict[str, np.ndarray], report: api.CheckReport | Non
         doc["check"] = {
             c.name: {"max_abs_error": json_number(c.max_abs_error, f64),
                      "max_rel_error": json_number(c.max_rel_error, f64), "ok": c.ok,
-                     **({} if c.max_z is None else {"max_error_over_std_error": c.max_z})}
+                     **({} if c.max_z is None else
+                        {"max_error_over_std_error": json_number(c.max_z, f64)})}
             for c in report.outputs.values()
         }
     return dumps(doc)

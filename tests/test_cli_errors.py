@@ -393,3 +393,22 @@ def test_check_when_onnxruntime_refuses_the_model(work, capsys):
     assert_error(capsys, ["run", "short_mask.onnx", "--inputs", "sm.npz", "--check"],
                  "short_mask.onnx: onnxruntime failed at node 'att' (Attention): inconsistent "
                  "total_sequence_length (between attn_mask and past_key and past_value)")
+
+
+def test_run_json_with_a_nan_check_ratio():
+    """A shot run whose outputs are NaN has NaN max error / std error; strict JSON writes it as
+    the string "NaN" (it was 'Out of range float values are not JSON compliant', exit 3)."""
+    import argparse
+    import json
+
+    from qlower.api import CheckReport, OutputCheck
+    from qlower.cli import run_json
+    from qlower.program import RunResult
+
+    nan = float("nan")
+    check = OutputCheck("y", nan, nan, True, True, False, (1,), (1,), "float32", "float32", nan)
+    outputs = RunResult({"y": np.array([nan], np.float32)}, {"y": np.array([nan])}, (), "qsim", 1)
+    args = argparse.Namespace(backend="qsim", pipeline=None, stage="canonical", shots=1, seed=0)
+    doc = json.loads(run_json(args, outputs, CheckReport({"y": check}, 1e-4, 0.0, 4.0)))
+    assert doc["check"] == {"y": {"max_abs_error": "NaN", "max_rel_error": "NaN", "ok": False,
+                                  "max_error_over_std_error": "NaN"}}

@@ -141,3 +141,14 @@ def test_inputs_near_the_float32_limit(work, capsys):
         assert status == 0 and "error:" not in err
         got = json.loads(out)["outputs"]
         assert np.allclose(np.array(got["probs"])[0], np.array(ref["probs"])[0], atol=0.05)
+
+
+def test_empty_batch_through_a_mean(work, capsys):
+    """The mean of no rows: numpy's 'Mean of empty slice' warning is not printed (the numbers
+    are numpy's, NaN, where onnxruntime says 0: --check reports the difference, exit 1)."""
+    model = str(ROOT / "tests" / "models" / "mlp_mse_opset23.onnx")
+    np.savez("none.npz", x=np.zeros((0, 5), np.float32), t=np.zeros((0, 3), np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        status, out, err = cli(capsys, "run", model, "--inputs", "none.npz", "--check")
+    assert status == 1 and err.startswith("check failed: ") and err.count("\n") == 1
