@@ -533,8 +533,11 @@ def main(argv: list[str] | None = None) -> int:
     pair = weights_path_for(output) if getattr(args, "save_weights", False) and output else None
     named = about(model, getattr(args, "weights", None), output, pair,
                   inputs=getattr(args, "inputs", None)) if model else contextlib.nullcontext()
-    in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
+    # The program itself (not a caller of main(argv) in its own process) turns SIGTERM into an
+    # interrupt, so that clean-ups run before it ends.
+    program = argv is None and threading.current_thread() is threading.main_thread()
+    if program:
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         with named:
             return args.func(args)
@@ -550,8 +553,6 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - every failure becomes one line and a status
         return report_error(e, args.debug)
     finally:
-        if in_main and argv is None:  # the program: what is left is the interpreter's shutdown
+        if program:  # what is left is the interpreter's shutdown
             signal.signal(signal.SIGINT, _quiet_exit)
             signal.signal(signal.SIGTERM, _quiet_exit)
-        elif in_main:
-            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
