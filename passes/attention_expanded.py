@@ -162,8 +162,8 @@ class ExpandedAttention:
         if m is None or not rw.single_use(sm.operands[0]):
             return False
         s = m.scores
-        if not 0.0 < s.scale < math.inf:
-            return False
+        if not 0.0 < s.scale <= float(np.finfo(np.float32).max):
+            return False  # nn.attention's scale is a float32; an infinite one is no scale
         new_ops: list[Op] = []
         matched = sorted((*s.ops, sm, op), key=rw.position)
         loc = merged_loc(matched)

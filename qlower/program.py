@@ -154,7 +154,8 @@ class CompiledProgram:
                 reps.append(out_r)
             for name in tainted:
                 stack = np.stack([o[name].astype(np.float64) for o in reps])
-                se[name] = stack.std(axis=0, ddof=1)
+                with np.errstate(invalid="ignore", over="ignore"):  # infinite outputs: NaN spread
+                    se[name] = stack.std(axis=0, ddof=1)
         std = {n: se[n] for n in outputs if n in se} if shots is not None else {}
         return RunResult(outputs, std, runs, backend, shots, seed)
 

@@ -6,6 +6,9 @@ Each is bad (or unusual but valid) input: a valid one must work, a bad one must 
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import onnx
 import pytest
@@ -17,6 +20,7 @@ from util import make_model
 from qlower.cli import main
 
 vi = h.make_tensor_value_info
+ROOT = Path(__file__).resolve().parent.parent
 RNG = np.random.default_rng(3)
 W = RNG.standard_normal((3, 4)).astype(np.float32)
 B = RNG.standard_normal(3).astype(np.float32)
@@ -227,3 +231,34 @@ def test_unusable_external_location(work, capsys, location, shown):
     for argv in every_command("ext.onnx"):
         assert_refused(capsys, argv, f"ext.onnx: external data of initializer 'w': location "
                        f"{shown} is not a usable file name")
+
+
+def test_attention_scale_beyond_float32(work, capsys):
+    """torch's split scale (q·c and kᵀ·c) with c = 7e29: the product 5e59 is no float32 scale,
+    so match-attention leaves the graph as it is (it built nn.attention {scale = inf}: exit 3)."""
+    m = onnx.load(ROOT / "tests" / "models" / "sdpa_causal_opset18.onnx")
+    t = next(t for t in m.graph.initializer if t.name == "val_40")
+    t.CopyFrom(nh.from_array(nh.to_array(t) * np.float32(1e30), "val_40"))
+    onnx.save(m, "scale.onnx")
+    status, out, err = cli(capsys, "inspect", "scale.onnx")
+    assert (status, err) == (0, "") and "nn.attention" not in out
+    np.savez("qkv.npz", **{n: RNG.standard_normal((1, 2, 4, 4)).astype(np.float32)
+                           for n in ("q", "k", "v")})
+    assert cli(capsys, "compile", "scale.onnx", "-o", "out")[0] == 0
+    assert cli(capsys, "run", "scale.onnx", "--inputs", "qkv.npz")[0] == 0
+
+
+def test_shot_run_whose_outputs_overflow(work, capsys):
+    """Weights of 3.4e38 in the second layer: some shot repetitions overflow float32. Their
+    spread and the check are NaN or Inf, said as numbers, without numpy warnings."""
+    m = onnx.load(ROOT / "examples" / "mlp.onnx")
+    t = next(t for t in m.graph.initializer if t.name == "fc2.weight")
+    a = nh.to_array(t).copy()
+    a.flat[::3] = 3.4e38
+    t.CopyFrom(nh.from_array(a, "fc2.weight"))
+    onnx.save(m, "over.onnx")
+    shutil.copy(ROOT / "examples" / "mlp_inputs.npz", "in.npz")
+    with _no_warnings():
+        status, out, err = cli(capsys, "run", "over.onnx", "--inputs", "in.npz", "--backend",
+                               "qsim", "--shots", "2000", "--check")
+    assert status in (1, 2) and err.count("\n") - err.count("warning: kernel") == 1
