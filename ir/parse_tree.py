@@ -339,9 +339,13 @@ def _check_literal_kinds(lit: Any, dtype: DType, name: str) -> None:
             raise SemanticError(f"constant %{name}: {lit} is out of range for {dtype}")
     if dtype.is_float and isinstance(lit, bool):
         raise SemanticError(f"constant %{name}: {lit!r} is not a number")
-    if dtype.is_float and math.isfinite(lit) and abs(lit) > float(np.finfo(dtype.numpy).max):
+    if dtype.is_float and math.isfinite(lit) and _overflows(lit, dtype.numpy):
         raise SemanticError(f"constant %{name}: {lit!r} is out of range for {dtype}")
     if dtype.is_complex:
         raise SemanticError(f"constant %{name}: complex constants have no text form")
 
 
+def _overflows(value: float, dtype: np.dtype) -> bool:
+    """Whether a finite ``value`` rounds to an infinity in ``dtype`` (3.4028235e38 does not)."""
+    with np.errstate(over="ignore"):
+        return bool(np.isinf(np.asarray(value, dtype=dtype)))

@@ -197,3 +197,14 @@ def test_parsing_and_verifying_are_linear_and_fast():
     small, large = seconds(500), seconds(5000)
     assert large < 5000 * 0.4e-3, f"{large:.2f} s for 5000 ops"
     assert large < 14 * small, (small, large)
+
+
+def test_float32_max_is_in_range(work, capsys):
+    """The largest float32 prints as 3.4028235e+38, which is above it as a float64: it still
+    reads back (only a literal that rounds to an infinity is out of range)."""
+    Path("max.qir").write_text(
+        "graph @g(%x: tensor<2xf32>) {\n"
+        "  const %c: tensor<2xf32> = dense<[-3.4028235e+38, 3.4028235e+38]>\n"
+        "  %y = nn.add(%x, %c) : tensor<2xf32>\n  return %y\n}\n")
+    status, out, err = cli(capsys, "inspect", "max.qir")
+    assert (status, err) == (0, "") and "dense<[-3.4028235e+38, 3.4028235e+38]>" in out
