@@ -8,7 +8,6 @@ that the declared result types agree with the op's type inference. The first pro
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -74,10 +73,11 @@ def verify_op_structure(op: Op, d: OpDef) -> None:
 
 
 def _non_finite(value) -> str | None:
-    """A message if a float in the attribute value is NaN or ±Inf (never a meaningful value)."""
+    """A message if a float in the attribute value is NaN (never a meaningful value; ±Inf can
+    be one, e.g. an attention mask's fill, and ops that cannot take it say so themselves)."""
     values = value if isinstance(value, tuple) else (value,)
     for v in values:
-        if type(v) is float and not math.isfinite(v):
+        if type(v) is float and v != v:
             return f"must be finite, got {v!r}"
     return None
 
