@@ -12,23 +12,26 @@ JSON (``k0.json``, load with ``cirq.read_json``). Beside them:
   ``j``; one circuit run per index of the leading axes), the read-out rule, the scale factors,
   and resources.
 
-Everything is written to a temporary folder first and moved into place file by file, so a
-failure never leaves a half-written file; the same program gives byte-identical files.
+Everything is written to a new sibling folder, which then replaces the folder as a whole: a
+failure or an interrupt never leaves it half new; the same program gives byte-identical files.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import cirq
 
+from qlower.errors import QlowerError
 from qlower.ir import print_graph, referenced_weights
 from qlower.ir.json_format import dumps
 from qlower.ir.printer import op_str
-from qlower.ir.weights import npz_bytes
+from qlower.ir.weights import write_npz
 
 FORMAT_VERSION = 1
 
@@ -121,32 +124,71 @@ def kernel_text(program, kc) -> tuple[str, str]:
     return f"{kc.name}.json", cirq.to_json(kc.circuit) + "\n"
 
 
+OUTPUT_FILE = re.compile(r"k\d+\.(qasm|json)|program\.qir|program\.npz|manifest\.json")
+
+
 def write_program(program, directory: Path) -> list[Path]:
+    """Write the program to ``directory`` as a whole: every file goes into a new sibling
+    folder, which then takes the place of ``directory`` (one atomic exchange where the system
+    has it, else two renames that are undone on an interrupt). A failure or an interrupt
+    leaves ``directory`` as it was and no temporary folder behind."""
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise FileExistsError(f"{directory} exists and is not a folder")
-    contents: dict[str, str | bytes] = {}
+    if directory.is_dir():
+        foreign = sorted(p.name for p in directory.iterdir() if not OUTPUT_FILE.fullmatch(p.name))
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise QlowerError(f"{directory}: holds files compile did not write ({shown}); compile "
+                              "replaces the folder as a whole, so give it a new or empty folder")
     files: dict[str, str] = {}
+    texts: dict[str, str] = {}
     for kc in program.kernels:
         name, text = kernel_text(program, kc)
         files[kc.name] = name
-        contents[name] = text
-    contents["program.qir"] = print_graph(program.graph)
-    contents["program.npz"] = npz_bytes(referenced_weights(program.graph))
-    contents["manifest.json"] = dumps(manifest(program, files))
+        texts[name] = text
+    texts["program.qir"] = print_graph(program.graph)
+    texts["manifest.json"] = dumps(manifest(program, files))
     parent = directory.parent if str(directory.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
     try:
-        for name, data in contents.items():
-            mode = "wb" if isinstance(data, bytes) else "w"
-            with open(tmp / name, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": "\n"})) as f:
-                f.write(data)
-        directory.mkdir(exist_ok=True)
-        out = []
-        for name in contents:
-            os.replace(tmp / name, directory / name)
-            out.append(directory / name)
-        return out
+        for name, text in texts.items():
+            with open(tmp / name, "w", encoding="utf-8", newline="\n") as f:
+                f.write(text)
+        write_npz(tmp / "program.npz", referenced_weights(program.graph))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # a folder as mkdir makes it (mkdtemp's is private)
+        swap_in(tmp, directory)
+        return [directory / name for name in [*texts, "program.npz"]]
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)  # after the swap it holds the old folder
+
+
+def swap_in(new: Path, target: Path) -> None:
+    """Put folder ``new`` in ``target``'s place; the old ``target`` (if any) ends up at ``new``."""
+    if not target.exists():
+        os.rename(new, target)
+        return
+    if _exchange(new, target):
+        return
+    old = new.with_name(new.name + ".old")
+    os.rename(target, old)
+    try:
+        os.rename(new, target)
+    except BaseException:
+        os.rename(old, target)
+        raise
+    os.rename(old, new)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where unavailable."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0

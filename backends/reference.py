@@ -7,11 +7,12 @@ checked against its declared type, so a pass that breaks semantics is caught whe
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 
-from qlower.errors import QlowerError
+from qlower.errors import InputError, QlowerError
 from qlower.ir import ConstRef, Dense, EvaluationError, Graph, Sym, TensorType, evaluate_op
 from qlower.ir.symbolic import SymbolicError, evaluate_dim
 
@@ -26,10 +27,10 @@ def bind_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, int
     takes = ", ".join(expected) if expected else "no inputs"
     for name in inputs:
         if name not in expected:
-            raise QlowerError(f"unknown input '{name}' (the model takes: {takes})")
+            raise InputError(f"unknown input '{name}' (the model takes: {takes})")
     missing = [n for n in expected if n not in inputs]
     if missing:
-        raise QlowerError(
+        raise InputError(
             f"missing input{'s' if len(missing) > 1 else ''} "
             + ", ".join(f"'{m}'" for m in missing) + f" (the model takes: {takes})"
         )
@@ -40,29 +41,29 @@ def bind_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, int
         t = v.type
         arr = inputs[v.name]
         if not isinstance(t, TensorType):
-            raise QlowerError(f"input '{v.name}' has non-tensor type {t}")
+            raise InputError(f"input '{v.name}' has non-tensor type {t}")
         if not isinstance(arr, np.ndarray):
-            raise QlowerError(f"input '{v.name}' is not an array")
+            raise InputError(f"input '{v.name}' is not an array")
         if arr.dtype != t.dtype.numpy:
             hint = f" (convert it with .astype(np.{t.dtype.numpy.name}))" if arr.dtype.kind in "biuf" else ""
-            raise QlowerError(
+            raise InputError(
                 f"input '{v.name}' has dtype {arr.dtype}; the model expects {t.dtype}{hint}"
             )
         if arr.ndim != t.rank:
-            raise QlowerError(
+            raise InputError(
                 f"input '{v.name}' has shape {_fmt_shape(arr.shape)}; the model expects {t} "
                 f"(rank {t.rank})"
             )
         for axis, (d, n) in enumerate(zip(t.dims, arr.shape)):
             if isinstance(d, int) and d != n:
-                raise QlowerError(
+                raise InputError(
                     f"input '{v.name}' has shape {_fmt_shape(arr.shape)}; the model expects "
                     f"dimension {axis} to be {d}"
                 )
             if isinstance(d, Sym) and d.is_symbol:
                 s = next(iter(d.symbols))
                 if s in env and env[s] != n:
-                    raise QlowerError(
+                    raise InputError(
                         f"input '{v.name}' dimension {axis} is {n}, but {s} = {env[s]} "
                         f"from input '{origin[s]}'"
                     )
@@ -75,12 +76,12 @@ def bind_inputs(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, int
             s = next(iter(unbound))
             value = _solve_linear(d, s, env, n)
             if value is None:
-                raise QlowerError(f"input '{name}' dimension {axis} is {n}, which no size {s} gives for {d}")
+                raise InputError(f"input '{name}' dimension {axis} is {n}, which no size {s} gives for {d}")
             env[s], origin[s] = value, name
         elif unbound:
-            raise QlowerError(f"cannot determine size symbols {sorted(unbound)} from input '{name}'")
+            raise InputError(f"cannot determine size symbols {sorted(unbound)} from input '{name}'")
         if d.evaluate(env) != n:
-            raise QlowerError(f"input '{name}' dimension {axis} is {n}, but {d} = {d.evaluate(env)}")
+            raise InputError(f"input '{name}' dimension {axis} is {n}, but {d} = {d.evaluate(env)}")
     return env
 
 
@@ -141,7 +142,8 @@ def evaluate_checked(op, values: Mapping[str, np.ndarray], env: Mapping[str, int
     """``op``'s numpy semantics on ``values``; bad data becomes a one-line QlowerError."""
     args = [values[o] if o is not None else None for o in op.operands]
     try:
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # numpy's "Mean of empty slice"
             return evaluate_op(op, args, env)
     except EvaluationError as e:
         raise QlowerError(f"evaluating {e}") from None

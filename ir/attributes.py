@@ -108,21 +108,51 @@ def checksum(array: np.ndarray) -> str:
         arr = arr.astype(arr.dtype.newbyteorder("<"))
     h = hashlib.sha256()
     h.update(f"{DType.from_numpy(arr.dtype).value}:{list(arr.shape)}:".encode())
-    h.update(arr.tobytes())
+    h.update(memoryview(arr).cast("B") if arr.size else b"")  # no copy of a large array
     return "sha256:" + h.hexdigest()[:16]
+
+
+def _immutable(array) -> bool:
+    """A read-only C-contiguous array whose memory is a ``bytes`` object (``np.frombuffer``)."""
+    if not isinstance(array, np.ndarray) or array.flags.writeable or not array.flags.c_contiguous:
+        return False
+    base = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    return isinstance(base, bytes) and array.dtype != object
 
 
 class Dense:
     """Constant data held in memory. Numeric arrays, or object arrays of ints and Syms
     (symbolic shape values: always printed inline, never written to a weights file)."""
 
-    __slots__ = ("array", "_checksum")
+    __slots__ = ("array", "_checksum", "_nonfinite")
 
     def __init__(self, array: np.ndarray) -> None:
-        arr = np.array(array, copy=True, order="C")
-        arr.setflags(write=False)
+        if _immutable(array):
+            arr = array  # nothing can change it: a weight of gigabytes is not copied
+        else:
+            arr = np.array(array, copy=True, order="C")
+            arr.setflags(write=False)
         self.array = arr
         self._checksum: str | None = None
+        self._nonfinite: tuple[int, int] | None = None
+
+    @property
+    def nonfinite(self) -> tuple[int, int]:
+        """(number of NaN, number of ±Inf) entries; (0, 0) for non-float data. Computed once."""
+        if self._nonfinite is None:
+            arr = self.array
+            nan = inf = 0
+            if arr.dtype.kind in "fc" and arr.size:
+                flat = arr.reshape(-1)
+                for start in range(0, flat.size, 1 << 24):  # bounded temporaries
+                    part = flat[start : start + (1 << 24)]
+                    if not np.isfinite(part).all():
+                        nan += int(np.isnan(part).sum())
+                        inf += int(np.isinf(part).sum())
+            self._nonfinite = (nan, inf)
+        return self._nonfinite
 
     @property
     def symbolic(self) -> bool:

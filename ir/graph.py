@@ -16,6 +16,8 @@ from typing import Any
 from qlower.ir.attributes import Attrs, ConstData, Dense
 from qlower.ir.types import TensorType, Type
 
+MAX_NAME_LENGTH = 4096  # characters of a value name (a weights file keeps it as a zip member name)
+
 
 @dataclass(frozen=True)
 class Value:

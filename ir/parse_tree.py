@@ -7,6 +7,7 @@ ops, the graph's parts); ``dense_array`` checks a constant's literal against its
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
@@ -175,7 +176,10 @@ class TreeBuilder(Transformer):
         return int(tok)
 
     def lit_float(self, tok):
-        return float(tok)
+        value = float(tok)
+        if math.isinf(value) and "inf" not in tok:
+            raise SemanticError(f"{tok} is out of range for f64")
+        return value
 
     def lit_true(self):
         return True
@@ -335,7 +339,13 @@ def _check_literal_kinds(lit: Any, dtype: DType, name: str) -> None:
             raise SemanticError(f"constant %{name}: {lit} is out of range for {dtype}")
     if dtype.is_float and isinstance(lit, bool):
         raise SemanticError(f"constant %{name}: {lit!r} is not a number")
+    if dtype.is_float and math.isfinite(lit) and _overflows(lit, dtype.numpy):
+        raise SemanticError(f"constant %{name}: {lit!r} is out of range for {dtype}")
     if dtype.is_complex:
         raise SemanticError(f"constant %{name}: complex constants have no text form")
 
 
+def _overflows(value: float, dtype: np.dtype) -> bool:
+    """Whether a finite ``value`` rounds to an infinity in ``dtype`` (3.4028235e38 does not)."""
+    with np.errstate(over="ignore"):
+        return bool(np.isinf(np.asarray(value, dtype=dtype)))

@@ -63,13 +63,23 @@ def verify_op_structure(op: Op, d: OpDef) -> None:
         spec = d.attrs.get(key)
         if spec is None:
             raise VerifyError(f"{op.label}: unknown attribute '{key}'")
-        problem = spec.check(value)
+        problem = spec.check(value) or _non_finite(value)
         if problem:
             raise VerifyError(f"{op.label}: attribute '{key}' {problem}")
     for key, spec in d.attrs.items():
         if key not in op.attrs and spec.default is not ABSENT:
             kind = "required" if spec.default is REQUIRED else "missing (defaults are explicit)"
             raise VerifyError(f"{op.label}: attribute '{key}' is {kind}")
+
+
+def _non_finite(value) -> str | None:
+    """A message if a float in the attribute value is NaN (never a meaningful value; ±Inf can
+    be one, e.g. an attention mask's fill, and ops that cannot take it say so themselves)."""
+    values = value if isinstance(value, tuple) else (value,)
+    for v in values:
+        if type(v) is float and v != v:
+            return f"must be finite, got {v!r}"
+    return None
 
 
 def _attr_symbols(value) -> set[str]:
@@ -157,6 +167,47 @@ def verify_graph(graph: Graph) -> KnownValues:
     if len(set(graph.outputs)) != len(graph.outputs):
         raise VerifyError(f"graph @{graph.name} lists an output twice")
     return known
+
+
+# Ops that use their constant operands as weights (every entry matters numerically). An
+# infinite constant elsewhere can be a mask (``-inf`` where attention must not look).
+WEIGHT_OPS = ("nn.linear", "nn.matmul")
+WEIGHT_DIALECTS = ("q", "host")
+
+
+def _counts(nan: int, inf: int, size: int) -> str:
+    parts = [f"{n} {k}" for n, k in ((nan, "NaN"), (inf, "Inf")) if n]
+    return f"{' and '.join(parts)} of {size} values"
+
+
+def nonfinite_weight(graph: Graph, new: frozenset[str] = frozenset(), folded_by: str = "") -> str | None:
+    """A message if a constant holds NaN (never valid data) or a weight holds ±Inf; else None.
+
+    With ``folded_by`` (a pass name), only the constants in ``new`` (the ones that pass made)
+    are checked for NaN; without it, all of them. Every constant operand of a weight op is
+    checked for ±Inf.
+    """
+    def problem(op: Op | None, i: int, name: str, data: Dense) -> str:
+        how = f" (folded by {folded_by})" if name in new and folded_by else ""
+        what = f"%{name}{how} contains {_counts(*data.nonfinite, data.array.size)}; weights must be finite"
+        if op is None:
+            return f"constant {what}"
+        d = op_def(op.name)
+        slot = d.operand_slots[min(i, len(d.operand_slots) - 1)].name.lower() if d else f"#{i}"
+        return f"{op.label}: its {slot} {what}"
+
+    for c in graph.constants:
+        if isinstance(c.data, Dense) and (c.name in new or not folded_by) and c.data.nonfinite[0]:
+            user = next(iter(graph.users.get(c.name, ())), None)
+            return problem(user, user.operands.index(c.name) if user else 0, c.name, c.data)
+    for op in graph.ops:
+        if op.name not in WEIGHT_OPS and op.dialect not in WEIGHT_DIALECTS:
+            continue
+        for i, name in enumerate(op.operands):
+            data = graph.dense(name)
+            if data is not None and any(data.nonfinite):
+                return problem(op, i, name, data)
+    return None
 
 
 def _verify_type(t: Type, what: str) -> None:

@@ -298,8 +298,8 @@ class ExpandedAttention:
         if m is None:
             return False
         s = m.scores
-        if not math.isfinite(s.scale):
-            return False
+        if not math.isfinite(s.scale) or abs(s.scale) > float(np.finfo(np.float32).max):
+            return False  # nn.attention's scale is a float32; an infinite one is no scale
         matched = sorted({id(o): o for o in (*s.ops, *m.ops, sm, *probs.ops, *guard, op)}
                          .values(), key=rw.position)
         loc = merged_loc(matched)

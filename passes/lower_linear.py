@@ -43,6 +43,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qlower.errors import UnsupportedError
 from qlower.ir import Graph, Op
 from qlower.ir.dialects.quantum import qubits_for
 from qlower.passes.base import PipelineError, TransformPass, register_pass
@@ -79,6 +80,17 @@ def check_strategy(text: str, where: str) -> None:
 def layer_names(op: Op) -> list[str]:
     """The names a user can give a layer by: ONNX node names, output name, op kind."""
     return [*op.loc, op.result().name, op.name]
+
+
+def check_sweeps_known(rw: Rewriter, op: Op) -> None:
+    """A kernel runs once per index of the input's leading axes: their sizes must be known."""
+    t = rw.tensor_type(op.operand(0))
+    if any(d is None for d in t.dims[:-1]):
+        name = layer_names(op)[0]
+        raise UnsupportedError(
+            f"node '{name}': the layer's input {t} has a size that nothing determines before "
+            f"running; a quantum kernel needs its sweep count (give the model named sizes, or "
+            f"--strategy {name}=host)")
 
 
 @register_pass
@@ -118,6 +130,7 @@ class LowerLinear(TransformPass):
         rw = Rewriter(graph)
         if self.compose:
             for chain in self.chains(rw):
+                check_sweeps_known(rw, chain[0])
                 rw.replace(chain[-1], lower_chain(rw, chain, [self.choice(op)[1] for op in chain],
                                                   self.threshold, self.signs))
         for op in list(rw.ops):
@@ -175,6 +188,7 @@ class LowerLinear(TransformPass):
         strategy, method = self.choice(op)
         if strategy == "host":
             return None
+        check_sweeps_known(rw, op)
         if strategy == "block-encoding":
             if not np.any(w) and (b is None or not np.any(b)):
                 return None  # an all-zero layer has nothing to encode; it stays on the host

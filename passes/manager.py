@@ -5,7 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from qlower.errors import QlowerError
 from qlower.ir import Graph, VerifyError, verify_graph
+from qlower.ir.verifier import nonfinite_weight
 from qlower.passes.base import (
     Pass,
     PipelineError,
@@ -44,10 +48,17 @@ class PassManager:
                 f"--dump-after {names}: not in the pipeline (passes: {in_pipeline})"
             )
         for p in self.passes:
+            previous = graph  # keeps the old constants alive: their ids stay theirs
+            before = {id(c.data) for c in previous.constants}
             try:
-                graph = p.run(graph)
+                with np.errstate(all="ignore"):  # what they compute is checked below
+                    graph = p.run(graph)
             except VerifyError as e:
                 raise PassFailure(p.name, f"built an invalid op: {e}") from e
+            new = frozenset(c.name for c in graph.constants if id(c.data) not in before)
+            problem = nonfinite_weight(graph, new, p.name)
+            if problem:
+                raise QlowerError(problem)  # the model's numbers, not the pass, are at fault
             if self.verify_each:
                 try:
                     verify_graph(graph)

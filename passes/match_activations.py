@@ -108,7 +108,8 @@ def _power_of(rw: Rewriter, values: list[str], x: str) -> tuple[int, list[Op]] |
             continue
         op = rw.producer_of(v, *POW)
         e = rw.scalar(op.operands[1]) if op is not None else None
-        if op is None or op.operands[0] != x or e is None or e != int(e) or not rw.single_use(v):
+        if op is None or op.operands[0] != x or e is None or not math.isfinite(e) or e != int(e) \
+                or not rw.single_use(v):
             return None
         degree += int(e)
         ops.append(op)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qlower.ir import Graph, Op, TensorType, evaluate_op
+from qlower.ir import EvaluationError, Graph, Op, TensorType, evaluate_op
 from qlower.passes.base import TransformPass, register_pass
 from qlower.passes.rewrite import Rewriter, apply_patterns
 
@@ -54,13 +54,16 @@ def _feature_block(linear: Op, chain: list[Op], select: Op, index: int, rw: Rewr
     if total > MAX_PROBE or total == 0:
         return None
     ids = np.arange(total, dtype=np.int64).reshape(shape)
-    value = ids
-    for op in chain:
-        value = evaluate_op(op, [value], env)[0]
-    args = [value] + [rw.constant(o) for o in select.operands[1:]]
+    args = [rw.constant(o) for o in select.operands[1:]]
     if any(a is None for a in args):
         return None
-    picked = evaluate_op(select, args, env)[index]
+    try:
+        value = ids
+        for op in chain:
+            value = evaluate_op(op, [value], env)[0]
+        picked = evaluate_op(select, [value, *args], env)[index]
+    except (EvaluationError, ValueError, IndexError):
+        return None  # the selection cannot run on these sizes (an index out of range): not a block
     n = shape[-1]
     features = picked % n
     if picked.size == 0:

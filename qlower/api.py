@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from qlower.backends import BACKENDS
-from qlower.errors import QlowerError, one_line
+from qlower.errors import QlowerError, about, one_line
 from qlower.frontend.loader import check_external_locations, decode_onnx, load_model, read_bytes
 from qlower.ir import Graph
 from qlower.ir.weights import WeightsError, load_weights
@@ -194,9 +194,9 @@ def check_with_onnxruntime(
         c = compare_output(name, outputs[name], ref[name], rtol, atol)
         se = (std_errors or {}).get(name)
         if se is not None and c.shape_ok:
-            diff = np.abs(np.asarray(outputs[name], np.float64) - ref[name].astype(np.float64))
             slack = atol + rtol * float(np.max(np.abs(ref[name]), initial=0.0))
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", invalid="ignore"):  # inf - inf: NaN, not a warning
+                diff = np.abs(np.asarray(outputs[name], np.float64) - ref[name].astype(np.float64))
                 z = np.where(diff <= slack, 0.0, (diff - slack) / se)
             max_z = float(np.max(z, initial=0.0))
             c = dataclasses.replace(c, max_z=max_z, ok=bool(c.dtype_ok and max_z <= sigmas))
@@ -224,5 +224,7 @@ def compile(  # noqa: A001 - qlower.compile is the public name
     """
     from qlower.program import compile_graph
 
-    graph = model if isinstance(model, Graph) else load(model, weights)
-    return compile_graph(graph, target, **options)
+    if isinstance(model, Graph):
+        return compile_graph(model, target, **options)
+    with about(model, weights):
+        return compile_graph(load(model, weights), target, **options)

@@ -1,14 +1,18 @@
 """The ``qlower`` command line: ``inspect``, ``compile``, ``run``, ``estimate``, ``passes``, ``ops``.
 
 Exit status: 0 success; 1 ``run --check`` found outputs beyond tolerance; 2 a problem with the
-input or the options (``error: <message>`` on one line); 3 an internal error; 130 interrupted.
+input or the options (``error: <message>`` on one line); 3 an internal error; 130 interrupted
+(SIGINT), 143 terminated (SIGTERM); files being written are then left as they were.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -16,13 +20,13 @@ import numpy as np
 
 from qlower import __version__, api
 from qlower.backends import BACKENDS
-from qlower.errors import QlowerError, one_line
+from qlower.errors import OptionError, QlowerError, about, one_line
 from qlower.frontend.loader import is_ir_file, weights_path_for
 from qlower.ir import ConstRef, Graph, ParseError, print_graph, referenced_weights
 from qlower.ir.dot import graph_to_dot
 from qlower.ir.json_format import array_to_json, dumps, graph_to_json, json_number
 from qlower.ir.printer import DEFAULT_INLINE_LIMIT
-from qlower.ir.weights import WeightsError, npz_bytes, write_atomic
+from qlower.ir.weights import WeightsError, replacing, write_atomic, write_npz
 from qlower.passes import STAGES, PassFailure, PipelineError, describe_passes
 
 USER_ERRORS = (QlowerError, PipelineError, ParseError, WeightsError)
@@ -43,11 +47,11 @@ def render(graph: Graph, fmt: str, inline_limit: int) -> str:
 def check_inspect_args(args: argparse.Namespace) -> None:
     """Reject option combinations that cannot work, before any loading."""
     if args.save_weights and args.output is None:
-        raise QlowerError("--save-weights needs -o FILE (the weights go beside it, as FILE.npz)")
+        raise OptionError("--save-weights needs -o FILE (the weights go beside it, as FILE.npz)")
     if args.save_weights and weights_path_for(args.output) == Path(args.output):
-        raise QlowerError(f"-o {args.output}: with --save-weights the dump cannot be a .npz file")
+        raise OptionError(f"-o {args.output}: with --save-weights the dump cannot be a .npz file")
     if args.dump_after and args.format != "text":
-        raise QlowerError("--dump-after prints IR text; it cannot be combined with --format "
+        raise OptionError("--dump-after prints IR text; it cannot be combined with --format "
                           f"{args.format}")
 
 
@@ -92,19 +96,25 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     final = api.to_stage(graph, args.stage, args.pipeline, dump_after=args.dump_after,
                          on_dump=on_dump)
     if args.dump_after and not dumped:
-        raise QlowerError("--dump-after: the pipeline is empty, there is nothing to dump")
+        raise OptionError("--dump-after: the pipeline is empty, there is nothing to dump")
     text = "".join(dumps_text) if args.dump_after else render(final, args.format, args.inline_limit)
     if args.output is None:
         if not args.dump_after:
             sys.stdout.write(text)
         return 0
-    weights = None
-    if args.save_weights:  # collected first: a missing array must not leave a half-written pair
-        weights = npz_bytes(collect_weights(dumped if args.dump_after else [final],
-                                            args.inline_limit))
-    write_output(args.output, text)
-    if weights is not None:
-        write_output(weights_path_for(args.output), weights)
+    if not args.save_weights:
+        write_output(args.output, text)
+        return 0
+    # Both files are written beside their places first, then renamed (the weights first): a
+    # missing array or a file that cannot be written leaves the old pair as it was.
+    arrays = collect_weights(dumped if args.dump_after else [final], args.inline_limit)
+    wpath = weights_path_for(args.output)
+    try:
+        with replacing(wpath, args.output) as (wtmp, tmp):
+            write_npz(wtmp, arrays)
+            tmp.write_text(text, encoding="utf-8", newline="\n")
+    except OSError as e:
+        raise QlowerError(f"{e.filename or args.output}: cannot write ({e.strerror or e})") from None
     return 0
 
 
@@ -166,7 +176,8 @@ def run_json(args, outputs: dict[str, np.ndarray], report: api.CheckReport | Non
         doc["check"] = {
             c.name: {"max_abs_error": json_number(c.max_abs_error, f64),
                      "max_rel_error": json_number(c.max_rel_error, f64), "ok": c.ok,
-                     **({} if c.max_z is None else {"max_error_over_std_error": c.max_z})}
+                     **({} if c.max_z is None else
+                        {"max_error_over_std_error": json_number(c.max_z, f64)})}
             for c in report.outputs.values()
         }
     return dumps(doc)
@@ -176,14 +187,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     """``qlower run``: outputs on the given inputs, optionally checked against onnxruntime."""
     graph = api.load(args.model, args.weights)
     if args.check and is_ir_file(args.model):
-        raise QlowerError(f"--check needs an ONNX model ({args.model} is IR text; onnxruntime "
+        raise OptionError(f"--check needs an ONNX model ({args.model} is IR text; onnxruntime "
                           "runs only ONNX files)")
     inputs = api.load_inputs(args.inputs)
     if args.shots is not None and args.backend != "qsim":
-        raise QlowerError("--shots needs --backend qsim (the reference backend is exact)")
+        raise OptionError("--shots needs --backend qsim (the reference backend is exact)")
     if args.backend == "qsim":
         if args.pipeline is not None or args.stage != "canonical":
-            raise QlowerError("--backend qsim compiles the model itself; --stage and --pipeline "
+            raise OptionError("--backend qsim compiles the model itself; --stage and --pipeline "
                               "apply to the reference backend")
         program = api.compile(graph, "cirq", **compile_options(args))
         outputs = program.run(inputs, args.shots, seed=args.seed, max_qubits=args.max_qubits,
@@ -228,7 +239,7 @@ def compile_options(args: argparse.Namespace) -> dict:
         if "=" in item:
             name, _, value = item.partition("=")
             if not name or not value:
-                raise QlowerError(f"--strategy {item}: expected OP=STRATEGY or STRATEGY")
+                raise OptionError(f"--strategy {item}: expected OP=STRATEGY or STRATEGY")
             overrides[name] = value
         else:
             strategy = item
@@ -509,14 +520,45 @@ def report_error(e: BaseException, debug: bool) -> int:
     return status
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every clean-up (temporary files) runs."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated
+
+
+def _quiet_exit(signum, frame) -> None:
+    """A signal once the command is done (the interpreter is shutting down): say so and stop,
+    without the traceback Python would print from wherever shutdown was."""
     try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        return 130
+        sys.stdout.flush()
+    except (OSError, ValueError):
+        pass
+    os.write(2, b"error: interrupted\n" if signum == signal.SIGINT else b"error: terminated\n")
+    os._exit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (``argv`` None: the program's own)."""
+    args = build_parser().parse_args(argv)
+    model = getattr(args, "model", None)
+    output = getattr(args, "output", None)
+    pair = weights_path_for(output) if getattr(args, "save_weights", False) and output else None
+    named = about(model, getattr(args, "weights", None), output, pair,
+                  inputs=getattr(args, "inputs", None)) if model else contextlib.nullcontext()
+    # The program itself (not a caller of main(argv) in its own process) turns SIGTERM into an
+    # interrupt, so that clean-ups run before it ends.
+    program = argv is None and threading.current_thread() is threading.main_thread()
+    if program:
+        signal.signal(signal.SIGTERM, _terminate)
+    try:
+        with named:
+            return args.func(args)
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, Terminated)
+        print(f"error: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:
         # The reader went away (``qlower inspect m.onnx | head``): stop quietly.
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -524,3 +566,7 @@ def main(argv: list[str] | None = None) -> int:
         return 141
     except Exception as e:  # noqa: BLE001 - every failure becomes one line and a status
         return report_error(e, args.debug)
+    finally:
+        if program:  # what is left is the interpreter's shutdown
+            signal.signal(signal.SIGINT, _quiet_exit)
+            signal.signal(signal.SIGTERM, _quiet_exit)

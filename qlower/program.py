@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from qlower.backends.reference import initial_values, run_op
-from qlower.errors import QlowerError
-from qlower.ir import Graph
+from qlower.errors import InputError, OptionError, QlowerError
+from qlower.ir import ConstRef, Graph
 
 if TYPE_CHECKING:
     from qlower.blocks.circuits import Resources
@@ -221,11 +221,11 @@ class CompiledProgram:
         repetitions: int = 16,
     ) -> RunResult:
         if backend not in ("qsim", "reference"):
-            raise QlowerError(f"unknown backend '{backend}' (backends: qsim, reference)")
+            raise OptionError(f"unknown backend '{backend}' (backends: qsim, reference)")
         if shots is not None and (type(shots) is not int or shots < 1):
-            raise QlowerError(f"shots must be a positive integer, got {shots!r}")
+            raise OptionError(f"shots must be a positive integer, got {shots!r}")
         if shots is not None and backend == "reference":
-            raise QlowerError("shots need a simulator: use backend='qsim'")
+            raise OptionError("shots need a simulator: use backend='qsim'")
         runner = None
         if backend == "qsim":
             from qlower.backends.qsim import QsimRunner
@@ -240,7 +240,8 @@ class CompiledProgram:
                 reps.append(out_r)
             for name in tainted:
                 stack = np.stack([o[name].astype(np.float64) for o in reps])
-                se[name] = stack.std(axis=0, ddof=1)
+                with np.errstate(invalid="ignore", over="ignore"):  # infinite outputs: NaN spread
+                    se[name] = stack.std(axis=0, ddof=1)
         std = {n: se[n] for n in outputs if n in se} if shots is not None else {}
         return RunResult(outputs, std, runs, backend, shots, seed)
 
@@ -282,6 +283,7 @@ class _Runtime:
                 if kc is None:
                     continue
                 angles = values[kc.kernel.parameters]
+                self._check_finite(kc, values)
                 val, err, run = self._run_kernel(kc, angles, rng_seed)
                 rng_seed += 1
                 values[kc.kernel.output] = val
@@ -314,10 +316,34 @@ class _Runtime:
             batches[kc.name] = total
         check_budget(self.p.kernels, batches, self.max_qubits, self.max_work)
 
+    def _check_finite(self, kc, values) -> None:
+        """A circuit encodes finite numbers only: NaN or ±Inf reaching a kernel is refused."""
+        producer = self.p.graph.producer(kc.kernel.parameters)
+        data = [values[o] for o in producer.present_operands] if producer is not None else []
+        for arr in [*data, values[kc.kernel.parameters]]:
+            arr = np.asarray(arr)
+            if arr.dtype.kind not in "fc" or arr.ndim == 0 or np.isfinite(arr).all():
+                continue
+            bad = ~np.isfinite(arr).all(axis=-1)
+            index = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+            row = str(index[0]) if len(index) == 1 else str(index)
+            nodes = ", ".join(f"'{n}'" for n in kc.kernel.source)
+            where = f" (node{'s' if len(kc.kernel.source) > 1 else ''} {nodes})" if nodes else ""
+            raise InputError(f"kernel {kc.name}{where}: row {row} of the data it encodes is not "
+                             f"finite (NaN or ±Inf in the inputs, or values beyond {arr.dtype}'s "
+                             "range on the way); a quantum state holds finite amplitudes only")
+
     def _run_kernel(self, kc, angles, seed):
         lead = angles.shape[:-1]
         rows = angles.reshape(-1, angles.shape[-1])
         n = len(kc.qubits)
+        if not len(rows):  # an empty batch: nothing to simulate, outputs of no rows
+            none = np.zeros((0, 1 << n), np.complex64)
+            val = kc.exact(none)
+            err = kc.estimate(np.zeros((0, 1 << n)), self.shots)[1] if self.shots else None
+            val = val.reshape(lead + val.shape[1:])
+            return val, None if err is None else err.reshape(val.shape), \
+                KernelRun(kc.name, 0, n, math.nan, self.shots)
         chunk = max(1, int((256 << 20) // (8 << n)))  # at most ~256 MiB of states at a time
         vals, errs, psucc = [], [], []
         for start in range(0, len(rows), chunk):
@@ -358,6 +384,38 @@ class _Runtime:
 # -- compile -----------------------------------------------------------------------------------
 
 
+def check_compilable(graph: Graph) -> None:
+    """What compiling needs of the graph it is given (a dump may lack it): the data of every
+    constant, and blocks whose alpha is the alpha of their weights' encoding."""
+    from qlower.blocks.semantics import block_plan
+
+    for c in graph.constants:
+        if isinstance(c.data, ConstRef):
+            raise QlowerError(f"constant %{c.name} has no data (the dump was read without its "
+                              "weights .npz)")
+    for op in graph.ops:
+        if not op.name.startswith("q.block."):
+            continue
+        method, name = op.name.split(".")[-1], op.operand(1)
+        data = graph.dense(name)
+        if data is None:
+            raise QlowerError(f"{op.label}: its weights %{name} are not a constant")
+        if not np.any(data.array):
+            raise QlowerError(f"{op.label}: its weights %{name} are all zero (a block encoding "
+                              "needs a nonzero matrix)")
+        try:
+            plan = block_plan(data.array, method, float(op.attr("threshold", 0.0)))
+        except ValueError as e:
+            raise QlowerError(f"{op.label}: {e}") from None
+        for key, value in plan.attrs.items():
+            given = op.attr(key, None)
+            same = given == value if not isinstance(value, float) else (
+                given is not None and np.isclose(given, value, rtol=1e-9))
+            if not same:
+                raise QlowerError(f"{op.label}: {key} {given!r} is not the {key} of the {method} "
+                                  f"encoding of its weights %{name} ({value!r})")
+
+
 def compile_graph(
     graph: Graph,
     target: str = "cirq",
@@ -386,14 +444,15 @@ def _compile(graph, target, *, strategy, method, threshold, overrides, signs, co
     from qlower.passes.partition import PartitionError, partition
 
     if target not in TARGETS:
-        raise QlowerError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
+        raise OptionError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
+    check_compilable(graph)
     text = ";".join(f"{k}={v}" for k, v in (overrides or {}).items())
     try:
         parse_overrides(text)
         lower = LowerLinear(strategy=strategy, method=method, threshold=float(threshold),
                             overrides=text, signs=signs, compose=bool(compose))
     except PipelineError as e:
-        raise QlowerError(str(e)) from None
+        raise OptionError(str(e)) from None
     canonical = to_stage(graph, pipeline=CANONICAL)
     from qlower.passes.dce import DeadCodeElimination
 

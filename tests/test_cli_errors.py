@@ -205,9 +205,9 @@ def test_dump_without_its_weights_cannot_run(work, capsys):
     assert cli(capsys, "inspect", "ok.onnx", "--stage", "imported", "--inline-limit", "0",
                "-o", "a.qir")[0] == 0
     assert_error(capsys, ["run", "a.qir", "--inputs", "ok.npz", "--stage", "imported"],
-                 "constant %w has no data (the dump was read without its weights .npz)")
+                 "a.qir: constant %w has no data (the dump was read without its weights .npz)")
     assert_error(capsys, ["inspect", "a.qir", "-o", "b.qir", "--save-weights"],
-                 "--save-weights: constant %w has no data (the model was read without its "
+                 "a.qir: --save-weights: constant %w has no data (the model was read without its "
                  "weights; pass --weights W.npz)")
     assert not (work / "b.qir").exists() and not (work / "b.npz").exists()
 
@@ -234,14 +234,14 @@ def two_input_model() -> onnx.ModelProto:
 ], ids=["missing", "extra", "dtype", "rank", "dim"])
 def test_bad_inputs(work, capsys, arrays, message):
     np.savez("in.npz", **arrays)
-    assert_error(capsys, ["run", "ok.onnx", "--inputs", "in.npz"], message)
+    assert_error(capsys, ["run", "ok.onnx", "--inputs", "in.npz"], f"in.npz: {message}")
 
 
 def test_symbolic_batch_mismatch(work, capsys):
     onnx.save(two_input_model(), "two.onnx")
     np.savez("in.npz", a=np.ones((2, 3), np.float32), b=np.ones((3, 3), np.float32))
     assert_error(capsys, ["run", "two.onnx", "--inputs", "in.npz"],
-                 "input 'b' dimension 0 is 3, but batch = 2 from input 'a'")
+                 "in.npz: input 'b' dimension 0 is 3, but batch = 2 from input 'a'")
 
 
 def test_inputs_file_problems(work, capsys):
@@ -392,3 +392,22 @@ def test_check_when_onnxruntime_refuses_the_model(work, capsys):
     assert_error(capsys, ["run", "short_mask.onnx", "--inputs", "sm.npz", "--check"],
                  "short_mask.onnx: onnxruntime failed at node 'att' (Attention): inconsistent "
                  "total_sequence_length (between attn_mask and past_key and past_value)")
+
+
+def test_run_json_with_a_nan_check_ratio():
+    """A shot run whose outputs are NaN has NaN max error / std error; strict JSON writes it as
+    the string "NaN" (it was 'Out of range float values are not JSON compliant', exit 3)."""
+    import argparse
+    import json
+
+    from qlower.api import CheckReport, OutputCheck
+    from qlower.cli import run_json
+    from qlower.program import RunResult
+
+    nan = float("nan")
+    check = OutputCheck("y", nan, nan, True, True, False, (1,), (1,), "float32", "float32", nan)
+    outputs = RunResult({"y": np.array([nan], np.float32)}, {"y": np.array([nan])}, (), "qsim", 1)
+    args = argparse.Namespace(backend="qsim", pipeline=None, stage="canonical", shots=1, seed=0)
+    doc = json.loads(run_json(args, outputs, CheckReport({"y": check}, 1e-4, 0.0, 4.0)))
+    assert doc["check"] == {"y": {"max_abs_error": "NaN", "max_rel_error": "NaN", "ok": False,
+                                  "max_error_over_std_error": "NaN"}}

@@ -100,7 +100,7 @@ def test_run_qsim_shots_json(capsys, tmp_path, model):
     (["--strategy", "teleport"], "error: lower-linear: unknown strategy 'teleport' (strategies: block-encoding, amplitude-encoding, host)"),
     (["--strategy", "fc1=block-encoding:svd"], "error: override 'fc1=block-encoding:svd': unknown block-encoding method 'svd' (methods: auto, fable, lcu, dilation)"),
     (["--shots", "10"], "error: --shots needs --backend qsim (the reference backend is exact)"),
-    (["--backend", "qsim", "--max-qubits", "2"], "error: kernel k0 needs"),
+    (["--backend", "qsim", "--max-qubits", "2"], "error: {model}: kernel k0 needs"),
 ])
 def test_run_errors(capsys, tmp_path, model, argv, message):
     base = ["run", model, "--inputs", tmp_path / "x.npz"]
@@ -108,7 +108,7 @@ def test_run_errors(capsys, tmp_path, model, argv, message):
         base += ["--backend", "qsim"]
     status, out, err = cli(capsys, *base, *argv)
     assert status == 2 and out == ""
-    assert err.startswith(message) and err.count("\n") == 1
+    assert err.startswith(message.format(model=model)) and err.count("\n") == 1
 
 
 def test_compile_to_a_file_is_refused(capsys, tmp_path, model):

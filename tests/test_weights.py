@@ -157,6 +157,4 @@ def test_corrupt_member(tmp_path: Path) -> None:
     np.lib.format.write_array(buf, np.zeros(4))
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("w.npy", buf.getvalue()[:-8])  # truncated data
-    message = error(path)
-    assert message.startswith(f"{path}: not a readable .npz file (")
-    assert "\n" not in message
+    assert error(path) == f"{path}: array 'w' declares shape [4] (32 bytes) but holds 24 bytes"

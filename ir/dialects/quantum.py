@@ -42,6 +42,7 @@ Ops (``...`` is the batch shape):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,6 +103,14 @@ def _require_float(c: OpContext, i: int, what: str) -> None:
         c.fail(f"{what} must be a floating-point tensor, got {c.tensor(i).dtype}")
 
 
+def _require_finite(c: OpContext, *keys: str) -> None:
+    """Scale factors and bounds are numbers: an infinite one is no encoding of anything."""
+    for key in keys:
+        value = c.attr(key, 0.0)
+        if not math.isfinite(value):
+            c.fail(f"attribute '{key}' must be finite, got {value!r}")
+
+
 def _check_size(c: OpContext, n: Dim, size: int, what: str) -> None:
     if size < 1 or size & (size - 1):
         c.fail(f"size must be a power of two, got {size}")
@@ -119,6 +128,9 @@ class Augment(OpDef):
     name = "host.augment"
     operands = ("x",)
     attrs = {"value": Attr("float", 1.0)}
+
+    def verify(self, c):
+        _require_finite(c, "value")
 
     def infer(self, c):
         lead, n = _last_dim(c, 0, "input")
@@ -202,6 +214,9 @@ class Offset(OpDef):
     operands = ("x",)
     attrs = {"bound": Attr("float")}
 
+    def verify(self, c):
+        _require_finite(c, "bound")
+
     def infer(self, c):
         lead, _ = _last_dim(c, 0, "input")
         _require_float(c, 0, "input")
@@ -241,6 +256,9 @@ class Rescale(OpDef):
     name = "host.rescale"
     operands = ("psi", "scale", "alpha", "t?")
     attrs = {"dtype": Attr("dtype", DType.F32), "shift": Attr("float", 0.0)}
+
+    def verify(self, c):
+        _require_finite(c, "shift")
 
     def infer(self, c):
         lead, n = _last_dim(c, 0, "psi")
@@ -297,6 +315,9 @@ class EncodeAmplitude(OpDef):
 class _Block(OpDef):
     operands = ("state", "W")
 
+    def verify(self, c):
+        _require_finite(c, "alpha")
+
     def infer(self, c):
         s = _qstate(c, 0)
         w = c.tensor(1)
@@ -337,6 +358,12 @@ class BlockFable(_Block):
 
     name = "q.block.fable"
     attrs = {"alpha": Attr("float"), "threshold": Attr("float", 0.0)}
+
+    def verify(self, c):
+        super().verify(c)
+        _require_finite(c, "threshold")
+        if not c.attr("threshold") >= 0:
+            c.fail(f"threshold must be >= 0, got {c.attr('threshold')!r}")
 
     def options(self, c):
         return {"threshold": c.attr("threshold")}

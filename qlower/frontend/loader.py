@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
+from functools import cache
 from pathlib import Path
 
 import onnx
 from google.protobuf.message import DecodeError
-from onnx.external_data_helper import load_external_data_for_model, uses_external_data
+from onnx.external_data_helper import load_external_data_for_tensor, uses_external_data
 
 from qlower.errors import QlowerError, UnsupportedError, one_line
 from qlower.frontend.onnx_import import (
@@ -18,6 +20,8 @@ from qlower.frontend.onnx_import import (
     import_model,
 )
 from qlower.ir import Graph, ParseError, VerifyError, parse, verify_graph
+from qlower.ir.graph import MAX_NAME_LENGTH
+from qlower.ir.verifier import nonfinite_weight
 from qlower.ir.weights import WeightsError, load_weights
 
 IR_SUFFIXES = (".qir", ".mlir", ".ir", ".txt")
@@ -117,6 +121,9 @@ def load_ir(path: str | Path, data: bytes | None = None, weights: str | Path | N
         verify_graph(graph)
     except VerifyError as e:
         raise QlowerError(f"{path}: {e}") from None
+    problem = nonfinite_weight(graph)
+    if problem:
+        raise QlowerError(f"{path}: {problem}")
     return graph
 
 
@@ -134,7 +141,48 @@ def decode_onnx(path: str | Path, data: bytes) -> onnx.ModelProto:
         raise QlowerError(f"{path}: not an ONNX model ({one_line(e)})") from None
     if not model.HasField("graph") or model.ir_version == 0:
         raise QlowerError(f"{path}: not an ONNX model (no graph or IR version)")
+    bad = first_invalid_string(model)
+    if bad is not None:
+        where, value = bad
+        raise QlowerError(f"{path}: not a valid ONNX model: {where} is not valid UTF-8 "
+                          f"({value[:20]!r}{'…' if len(value) > 20 else ''})")
     return model
+
+
+@cache
+def _fields(descriptor) -> tuple[tuple, tuple]:
+    """(string fields, message fields) of a protobuf message type, each as (name, repeated)."""
+    def repeated(f) -> bool:
+        flag = getattr(f, "is_repeated", None)
+        return bool(flag) if flag is not None else f.label == f.LABEL_REPEATED
+
+    strings = tuple((f.name, repeated(f)) for f in descriptor.fields if f.type == f.TYPE_STRING)
+    messages = tuple((f.name, repeated(f)) for f in descriptor.fields if f.type == f.TYPE_MESSAGE)
+    return strings, messages
+
+
+def first_invalid_string(message, where: str = "") -> tuple[str, bytes] | None:
+    """Where a string field holds bytes that are not UTF-8 (protobuf then gives ``bytes``).
+
+    Returns (field path like ``graph.node[1].name``, the bytes), or None.
+    """
+    strings, messages = _fields(message.DESCRIPTOR)
+    for name, rep in strings:
+        value = getattr(message, name)
+        for i, v in enumerate(value) if rep else ((None, value),):
+            if not isinstance(v, str):
+                return f"{where}{name}" + (f"[{i}]" if rep else ""), bytes(v)
+    for name, rep in messages:
+        if rep:
+            for i, m in enumerate(getattr(message, name)):
+                found = first_invalid_string(m, f"{where}{name}[{i}].")
+                if found:
+                    return found
+        elif message.HasField(name):
+            found = first_invalid_string(getattr(message, name), f"{where}{name}.")
+            if found:
+                return found
+    return None
 
 
 def check_opsets(path, model: onnx.ModelProto) -> int:
@@ -196,20 +244,38 @@ def check_external_locations(path: Path, model: onnx.ModelProto) -> None:
         location = next((e.value for e in t.external_data if e.key == "location"), "")
         target = Path(location)
         where = f"{path}: external data of initializer '{t.name}'"
-        if target.is_absolute() or not (folder / target).resolve().is_relative_to(folder):
+        try:
+            outside = target.is_absolute() or not (folder / target).resolve().is_relative_to(folder)
+            link, regular = (folder / target).is_symlink(), (folder / target).is_file()
+        except (OSError, ValueError):  # a NUL byte, a name longer than the system takes, ...
+            shown = repr(location) if len(location) <= 20 else repr(location[:20])[:-1] + "…'"
+            raise QlowerError(f"{where}: location {shown} is not a usable file name") from None
+        if outside:
             raise QlowerError(f"{where} points outside the model's folder")
-        if (folder / target).is_symlink():
+        if link:
             raise QlowerError(f"{where} is a symbolic link (refused)")
-        if not (folder / target).is_file():
+        if not regular:
             raise QlowerError(f"{where}: file '{location}' is missing")
 
 
+SMALL_EXTERNAL = 1 << 20  # bytes: external tensors up to this size are loaded into the proto
+
+
 def load_external(path: Path, model: onnx.ModelProto) -> None:
-    if not any(uses_external_data(t) for t in model.graph.initializer):
+    """Load the small external tensors (shapes, indices: what shape inference reads) into the
+    proto; larger ones stay external and are read once, at import, so a model above
+    protobuf's 2 GiB limit loads and shape inference still serialises a small proto."""
+    external = [t for t in model.graph.initializer if uses_external_data(t)]
+    if not external:
         return
     check_external_locations(path, model)
     try:
-        load_external_data_for_model(model, str(path.parent))
+        for t in external:
+            length = next((e.value for e in t.external_data if e.key == "length"), None)
+            size = int(length) if length is not None and length.isdigit() else \
+                math.prod(t.dims) * onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+            if size <= SMALL_EXTERNAL:
+                load_external_data_for_tensor(t, str(path.parent))
     except Exception as e:  # noqa: BLE001 - onnx raises ValidationError, OSError, ...
         msg = str(e)
         m = _TENSOR_NAME.search(msg)
@@ -276,13 +342,28 @@ def run_onnx_checker(path, model: onnx.ModelProto) -> None:
         raise QlowerError(f"{path}: invalid ONNX model: {one_line(msg.split('==>')[0])}") from None
 
 
+def check_names(path, model: onnx.ModelProto) -> None:
+    """Value names must fit qlower's limit (a weights file holds them as zip member names)."""
+    g = model.graph
+    named = [("input", v.name) for v in g.input] + [("output", v.name) for v in g.output]
+    named += [("initializer", t.name) for t in g.initializer]
+    named += [("value", o) for n in g.node for o in n.output]
+    for what, name in named:
+        if len(name) > MAX_NAME_LENGTH:
+            raise UnsupportedError(
+                f"{path}: {what} '{name[:20]}…' has a name of {len(name)} characters; qlower "
+                f"takes names of up to {MAX_NAME_LENGTH}")
+
+
 def load_onnx_proto(path: str | Path, data: bytes | None = None) -> onnx.ModelProto:
-    """Decode and check an ONNX file; external data is loaded (from inside its folder only)."""
+    """Decode and check an ONNX file; small external tensors are loaded (from inside its
+    folder only), large ones stay external until import."""
     path = Path(path)
     data = read_bytes(path, "model file") if data is None else data
     model = decode_onnx(path, data)
     opset = check_opsets(path, model)
     check_supported_ops(path, model, opset)
+    check_names(path, model)
     load_external(path, model)
     run_onnx_checker(path, model)
     return model
@@ -290,7 +371,7 @@ def load_onnx_proto(path: str | Path, data: bytes | None = None) -> onnx.ModelPr
 
 def load_onnx(path: str | Path, data: bytes | None = None) -> Graph:
     model = load_onnx_proto(path, data)
-    return import_model(model, str(path))
+    return import_model(model, str(path), str(Path(path).parent))
 
 
 
@@ -300,5 +381,6 @@ def load_proto(model: onnx.ModelProto, source: str = "model") -> Graph:
     model_copy.CopyFrom(model)
     opset = check_opsets(source, model_copy)
     check_supported_ops(source, model_copy, opset)
+    check_names(source, model_copy)
     run_onnx_checker(source, model_copy)
     return import_model(model_copy, source)

@@ -231,8 +231,8 @@ def default_opset(model: onnx.ModelProto) -> int | None:
     return None
 
 
-def import_model(model: onnx.ModelProto, source: str = "model") -> Graph:
-    """Convert a loaded, checked ModelProto (external data already loaded) to the IR."""
+def import_model(model: onnx.ModelProto, source: str = "model", base_dir: str = "") -> Graph:
+    """Convert a loaded, checked ModelProto to the IR (external data is read from base_dir)."""
     opset = default_opset(model)
     g = model.graph
     imp = _Importer(model, source, opset or MAX_OPSET)
@@ -254,7 +254,7 @@ def import_model(model: onnx.ModelProto, source: str = "model") -> Graph:
             raise UnsupportedError(f"{source}: initializer '{t.name}' is segmented")
         what = f"initializer '{t.name}'"
         try:
-            arr = tensor_array(t, what)
+            arr = tensor_array(t, what, base_dir)
         except QlowerError as e:
             raise type(e)(f"{source}: {e}") from None
         imp.add_constant(t.name, arr, what)

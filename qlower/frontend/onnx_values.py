@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
@@ -52,14 +53,14 @@ def symbol_for(param: str, fallback: str) -> int | Sym:
             return value
     except ValueError:
         pass
-    clean = re.sub(r"\W", "_", text) or fallback
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", text) or fallback
     if clean[0].isdigit():
         clean = "_" + clean
     return Sym.of(clean)
 
 
 def _sanitize(name: str) -> str:
-    clean = re.sub(r"\W", "_", name)
+    clean = re.sub(r"[^A-Za-z0-9_]", "_", name)
     return ("_" + clean) if not clean or clean[0].isdigit() else clean
 
 
@@ -83,33 +84,55 @@ def value_type(vi: onnx.ValueInfoProto, what: str) -> TensorType:
     return TensorType(dtype, tuple(dims))
 
 
+def _finite(name: str, values) -> None:
+    for v in values:
+        if not math.isfinite(v):
+            shown = "NaN" if v != v else ("Inf" if v > 0 else "-Inf")
+            raise UnsupportedError(f"attribute '{name}' is {shown}; qlower takes only finite "
+                                   "float attributes")
+
+
 def convert_attr(a: onnx.AttributeProto):
     v = helper.get_attribute_value(a)
     if a.type == onnx.AttributeProto.FLOAT:
+        _finite(a.name, [v])
         return f32_attr(v)
     if a.type == onnx.AttributeProto.FLOATS:
+        _finite(a.name, v)
         return tuple(f32_attr(x) for x in v)
     if a.type == onnx.AttributeProto.STRING:
-        return v.decode("utf-8")
+        try:
+            return v.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UnsupportedError(f"attribute '{a.name}' is not valid UTF-8 ({v[:20]!r})") from None
     if a.type in (onnx.AttributeProto.INT, onnx.AttributeProto.INTS):
         return v
     raise UnsupportedError(f"attribute '{a.name}' of type {onnx.AttributeProto.AttributeType.Name(a.type)}")
 
 
-def tensor_array(t: onnx.TensorProto, what: str) -> np.ndarray:
+def tensor_array(t: onnx.TensorProto, what: str, base_dir: str = "") -> np.ndarray:
+    """The tensor's data; external data is read by onnx from ``base_dir`` (which refuses
+    locations outside it) into one read-only buffer that the IR keeps without copying."""
     dtype_of(t.data_type, what)
     try:
-        return numpy_helper.to_array(t)  # Dense copies it once into the IR
+        return numpy_helper.to_array(t, base_dir)
     except Exception as e:  # noqa: BLE001 - onnx raises many kinds here
         raise QlowerError(f"{what}: cannot read its data ({one_line(e)})") from None
 
 
 def check_finite(arr: np.ndarray, what: str, source: str, mask_only: bool = False) -> None:
     """NaN is never valid data; ±Inf only in a tensor that is used only as a mask."""
-    if arr.dtype.kind not in "fc" or not arr.size or np.all(np.isfinite(arr)):
+    if arr.dtype.kind not in "fc" or not arr.size:
         return
-    n_nan = int(np.isnan(arr).sum())
-    n_inf = int(np.isinf(arr).sum())
+    flat = arr.reshape(-1)
+    n_nan = n_inf = 0
+    for start in range(0, flat.size, 1 << 24):  # bounded temporaries for large weights
+        part = flat[start : start + (1 << 24)]
+        if not np.isfinite(part).all():
+            n_nan += int(np.isnan(part).sum())
+            n_inf += int(np.isinf(part).sum())
+    if not n_nan and not n_inf:
+        return
     if n_nan == 0 and mask_only:
         return
     parts = [f"{n} {k}" for n, k in ((n_nan, "NaN"), (n_inf, "Inf")) if n]
