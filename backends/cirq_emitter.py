@@ -18,7 +18,6 @@ import sympy
 
 from qlower.blocks.base import Registers, readout
 from qlower.blocks.circuits import Resources, count_resources, fast_op, packed_circuit
-from qlower.errors import QlowerError
 from qlower.ir import Graph
 from qlower.ir.dialects.quantum import qubits_for
 from qlower.passes.partition import Kernel
@@ -163,11 +162,6 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         method = blk.name.split(".")[-1]
         be = cached_block_encoding(_weight(graph, blk.operand(1)), method,
                                    float(blk.attr("threshold", 0.0)))
-        if not np.isclose(be.alpha, blk.attr("alpha"), rtol=1e-9):
-            # only a hand-written or edited dump can get here: lowering asks block_alpha
-            raise QlowerError(f"kernel {kernel.name}: {blk.label} has alpha {blk.attr('alpha')!r}, "
-                              f"but its circuit has alpha {be.alpha!r} (the {method} block of "
-                              f"%{blk.operand(1)})")
         blocks.append(be)
     first = blocks[0]
     block_ops = list(first.circuit.all_operations())

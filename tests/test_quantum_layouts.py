@@ -217,7 +217,7 @@ def test_wrong_alpha_in_a_dump_is_the_inputs_fault(tmp_path, capsys):
     status = main(["compile", str(dump), "-o", str(tmp_path / "out")])
     _, err = capsys.readouterr()
     assert status == 2 and err.count("\n") == 1
-    assert "has alpha 3.5, but its circuit has alpha " in err
+    assert "alpha 3.5 is not the alpha of the dilation encoding of its weights" in err
 
 
 def test_layout_loads_without_cirq_and_the_api_names_stay_functions():
