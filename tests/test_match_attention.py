@@ -232,8 +232,8 @@ def test_match_attention_alone_on_onnx_ops() -> None:
 
 
 FE = Path(__file__).parent / "models"
-TORCH_MODELS = {  # file -> causal
-    f"{name}_opset{opset}": causal
+TORCH_MODELS = {  # file -> causal (every export is in test_torch_models.py)
+    f"torch2.15/{name}_dynamo_opset{opset}": causal
     for name, causal in (("mha", False), ("encoder", False), ("mha_single_head", False),
                          ("mha_causal", True), ("mha_causal_flag", True), ("sdpa_causal", True))
     for opset in (18, 23)
