@@ -143,6 +143,46 @@ class Pow(OpDef):
             return keep_dtype(np.power(a, b), a)
 
 
+def _sym_mod(a, b, fmod: int):
+    """Remainder of (possibly symbolic) sizes; Python's ``%`` has the divisor's sign."""
+    if isinstance(b, Sym):
+        raise SymbolicError(f"{a} mod {b} is not known")
+    r = a % b
+    if fmod and r != 0 and (a < 0) != (b < 0):
+        r -= b
+    return r
+
+
+_sym_mod_ufunc = np.frompyfunc(_sym_mod, 3, 1)
+
+
+@register_op
+class Mod(OpDef):
+    """Elementwise remainder: the sign of the divisor (``fmod = 0``, integers only) or of the
+    dividend (``fmod = 1``, C's ``fmod``)."""
+
+    name = "onnx.Mod"
+    operands = ("A", "B")
+    results = ("C",)
+    attrs = {"fmod": Attr("int", 0, choices=(0, 1))}
+
+    def infer(self, c):
+        dt = same_dtype(c, 0, 1)
+        _numeric(c, 0)
+        if dt.is_float and c.attr("fmod") == 0:
+            c.fail(f"fmod must be 1 for {dt} operands")
+        return [TensorType(dt, broadcast(c, c.tensor(0).dims, c.tensor(1).dims))]
+
+    def evaluate(self, c, a, b):
+        if a.dtype.kind in "iuO" and np.any(b == 0):
+            raise ZeroDivisionError("integer modulo by zero")
+        if a.dtype == object or b.dtype == object:
+            return np.asarray(_sym_mod_ufunc(a, b, c.attr("fmod")), dtype=object)
+        fn = np.fmod if c.attr("fmod") else np.mod
+        with np.errstate(all="ignore"):
+            return keep_dtype(fn(a, b), a)
+
+
 @register_op
 class Identity(OpDef):
     """Returns its input."""
@@ -228,6 +268,7 @@ class Equal(OpDef):
 
 
 twin(Pow, "nn.pow")
+twin(Mod, "nn.mod")
 twin(Equal, "nn.equal")
 twin(Where, "nn.where")
 twin(Cast, "nn.cast")

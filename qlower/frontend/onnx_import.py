@@ -39,7 +39,7 @@ MIN_OPSET, MAX_OPSET = 13, 23
 SUPPORTED_OPS = (
     "Add", "Attention", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Erf", "Expand",
     "Flatten", "Gather", "Gelu", "Gemm", "Identity", "LayerNormalization", "LogSoftmax", "MatMul",
-    "Mul", "Neg", "NegativeLogLikelihoodLoss", "Pow", "ReduceMean", "ReduceSum", "Relu",
+    "Mod", "Mul", "Neg", "NegativeLogLikelihoodLoss", "Pow", "ReduceMean", "ReduceSum", "Relu",
     "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "SoftmaxCrossEntropyLoss", "Split",
     "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Trilu", "Unsqueeze", "Where",
 )
