@@ -164,7 +164,7 @@ def _fix_constant_of_shape(imp: _Importer, node, name, operands, attrs):
     arr = tensor_array(value.t, f"node '{name}' value")
     if arr.size != 1:
         raise imp.fail(node, name, "value must hold exactly one element")
-    check_finite(arr, f"node '{name}' value", imp.source)
+    check_finite(arr, f"node '{name}' value", imp.source, node.output[0] in imp.masks)
     item = arr.reshape(()).item()
     if isinstance(item, float) and arr.dtype == np.float32:
         item = f32_attr(item)
