@@ -149,8 +149,13 @@ def evaluate_checked(op, values: Mapping[str, np.ndarray], env: Mapping[str, int
         raise QlowerError(f"evaluating {op.label}: {e}") from None
 
 
-def run_graph(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Execute ``graph`` on ``inputs``; returns the outputs by name."""
+def initial_values(
+    graph: Graph, inputs: Mapping[str, np.ndarray]
+) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+    """Check ``inputs``, bind the size symbols, and load the constants (symbolic ones resolved).
+
+    Returns ``(env, values)``: the symbols' values and every input and constant by name.
+    """
     env = bind_inputs(graph, inputs)
     values: dict[str, np.ndarray] = {v.name: inputs[v.name] for v in graph.inputs}
     for c in graph.constants:
@@ -160,17 +165,28 @@ def run_graph(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.nd
             )
         assert isinstance(c.data, Dense)
         values[c.name] = _resolve(c.data.array, env) if c.data.symbolic else c.data.array
+    return env, values
+
+
+def run_op(op, values: dict[str, np.ndarray], env: Mapping[str, int]) -> None:
+    """Evaluate ``op`` on ``values``, check its results against their types, store them."""
+    out = evaluate_checked(op, values, env)
+    for i, r in enumerate(op.results):
+        if r is None:
+            continue
+        arr = out[i] if i < len(out) else None
+        if arr is None:
+            raise RuntimeError(f"{op.label}: produced no value for %{r.name}")
+        arr = np.asarray(arr)
+        _check_result(op, i, arr, env)
+        values[r.name] = arr
+
+
+def run_graph(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Execute ``graph`` on ``inputs``; returns the outputs by name."""
+    env, values = initial_values(graph, inputs)
     for op in graph.ops:
-        out = evaluate_checked(op, values, env)
-        for i, r in enumerate(op.results):
-            if r is None:
-                continue
-            arr = out[i] if i < len(out) else None
-            if arr is None:
-                raise RuntimeError(f"{op.label}: produced no value for %{r.name}")
-            arr = np.asarray(arr)
-            _check_result(op, i, arr, env)
-            values[r.name] = arr
+        run_op(op, values, env)
     return {name: values[name] for name in graph.outputs}
 
 

@@ -210,6 +210,18 @@ class Sym:
         return f"Sym({str(self)!r})"
 
 
+def decide_equal(a: int | Sym, b: int | Sym) -> bool:
+    """``a == b`` for sizes, decided where every symbol being >= 1 settles it (``batch`` is
+    never -1); raises SymbolicError when it does not (``batch`` and ``seq`` may be equal)."""
+    diff = a - b
+    if isinstance(diff, int):
+        return diff == 0
+    lo, hi = diff._bounds()
+    if (lo is not None and lo > 0) or (hi is not None and hi < 0):
+        return False
+    raise SymbolicError(f"cannot tell whether {a} equals {b}")
+
+
 def _as_terms(x: object) -> dict[Monomial, int] | None:
     if isinstance(x, Sym):
         return x._dict()

@@ -1,6 +1,7 @@
 """Passes over the IR: a registry, pipelines parsed from text, and the canonical passes."""
 
 from qlower.passes import (  # noqa: F401  (importing registers the passes)
+    conv_to_linear,
     dce,
     fold_constants,
     fuse_linear,

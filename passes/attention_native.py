@@ -1,10 +1,15 @@
-"""ONNX's opset-23 ``Attention`` → ``nn.attention`` where the canonical op can say the same.
+"""ONNX's ``Attention`` (opsets 23-25) → ``nn.attention`` where the canonical op says the same.
 
-It applies without a KV cache (no past_key/past_value), with the extra outputs absent or unused,
-with ``softmax_precision`` absent or the input type, and with a mask (if any) as long as the
-keys (ONNX pads a shorter mask; ``nn.attention`` does not). ``scale`` defaults to
-``1/sqrt(head_size)``, which needs a static head size. A constant causal mask becomes
-``causal = true``. 3-D inputs ``[batch, seq, heads*head]``
+It applies without a KV cache (no past_key/past_value, no nonpad_kv_seqlen), without sliding
+windows, with the extra outputs absent or unused, with ``softmax_precision`` absent or the input
+type, and with a mask (if any) as long as the keys (ONNX pads a shorter mask; ``nn.attention``
+does not). ONNX adds its mask to the scores — a bool mask as ``where(mask, 0, -inf)`` — so the
+mask becomes ``nn.attention``'s additive ``bias`` (a bool one through that ``nn.where``), and
+rows whose keys are all excluded give zeros (``empty_rows = "zero"``). The causal triangle in a
+mask (exactly -inf above the diagonal, or in a bool mask ``and``-ed with other parts, also as
+``nn.trilu`` of a symbolic size) becomes ``causal = true`` and all-true parts drop, as in the
+expanded pattern. ``scale`` defaults
+to ``1/sqrt(head_size)``, which needs a static head size. 3-D inputs ``[batch, seq, heads*head]``
 are split into heads around the op::
 
     q → reshape [b, s, h, d] → transpose [0, 2, 1, 3] ┐
@@ -16,7 +21,13 @@ from __future__ import annotations
 import math
 
 from qlower.ir import Op, TensorType
-from qlower.passes.attention_common import build_as, is_causal_pattern, same_dim, try_build
+from qlower.passes.attention_common import (
+    additive_term,
+    build_as,
+    build_bias,
+    same_dim,
+    try_build,
+)
 from qlower.passes.rewrite import Rewriter
 
 SWAP = (0, 2, 1, 3)
@@ -38,8 +49,11 @@ def _seq_lens(op: Op, rw: Rewriter) -> tuple:
 
 
 def fits_canonical(op: Op, rw: Rewriter) -> bool:
-    """The op has no KV cache, no used extra output, default precision and a full mask."""
-    if op.operand(4) is not None or op.operand(5) is not None:
+    """The op has no KV cache, no window, no used extra output, default precision and a mask
+    (if any) as long as the keys."""
+    if any(op.operand(i) is not None for i in (4, 5, 6)):
+        return False
+    if op.attr("left_window_size", -1) != -1 or op.attr("right_window_size", -1) != -1:
         return False
     if any(r is not None and rw.use_count(r.name) for r in op.results[1:]):
         return False
@@ -51,7 +65,7 @@ def fits_canonical(op: Op, rw: Rewriter) -> bool:
     if mask is None:
         return True
     m = rw.tensor_type(mask)
-    return m.rank >= 1 and same_dim(m.dims[-1], k.dims[-2])
+    return m.rank == 0 or same_dim(m.dims[-1], k.dims[-2])
 
 
 class NativeAttention:
@@ -71,12 +85,19 @@ class NativeAttention:
                 return False
             scale = 1.0 / math.sqrt(head)
         mask, causal = op.operand(3), bool(op.attr("is_causal"))
-        if mask is not None and is_causal_pattern(rw.constant(mask), *_seq_lens(op, rw)):
-            mask, causal = None, True
+        pre: list[Op] = []
+        if mask is not None:
+            term = additive_term(rw, mask, *_seq_lens(op, rw))
+            causal |= term.causal
+            built = build_bias(rw, term, qt.dtype.numpy, op.loc)
+            if built is None:
+                return False
+            mask, pre = built
         attrs = {
             "scale": scale,
             "causal": causal,
             "softcap": op.attr("softcap"),
+            "empty_rows": "zero",
         }
         masks = [mask] if mask is not None else []
         y = op.result()
@@ -84,12 +105,12 @@ class NativeAttention:
             new = build_as(rw, "nn.attention", [q, k, v, *masks], attrs, y.name, y.type, op.loc)
             if new is None:
                 return False
-            rw.replace(op, [new])
+            rw.replace(op, [*pre, new])
             return True
         ops = self._three_d(op, rw, attrs, masks)
         if ops is None:
             return False
-        rw.replace(op, ops)
+        rw.replace(op, [*pre, *ops])
         return True
 
     def _three_d(self, op: Op, rw: Rewriter, attrs: dict, masks: list[str]) -> list[Op] | None:

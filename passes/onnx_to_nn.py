@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from qlower.ir import Graph, Op, Value, VerifyError, build_op, infer_types, types_compatible
+from qlower.ir import Graph, Op, Sym, Value, VerifyError, build_op, infer_types, types_compatible
 from qlower.passes.base import TransformPass, register_pass
 from qlower.passes.rewrite import Rewriter, apply_patterns
 
@@ -292,6 +292,111 @@ class TriluToNN:
         attrs = {"upper": bool(op.attr("upper")), "k": k}
         return swap(rw, op, convert(rw, op, "nn.trilu", [op.operands[0]], attrs))
 
+# -- the ops of Hugging Face exports (mask construction, buffers, dropout) ------------------
+
+HF_RENAMED = {
+    "Greater": "greater", "GreaterOrEqual": "greater_equal", "Less": "less",
+    "LessOrEqual": "less_equal", "And": "and", "Or": "or", "Xor": "xor", "Not": "not",
+    "IsNaN": "isnan", "IsInf": "isinf", "Max": "max", "Min": "min", "Sum": "sum",
+    "Mean": "mean", "GatherND": "gather_nd",
+}
+
+
+def const_scalar(rw: Rewriter, name: str | None):
+    """A constant holding one number (not a symbolic size) as a Python scalar, else None."""
+    arr = rw.constant(name)
+    if arr is None or arr.size != 1 or arr.dtype == object:
+        return None
+    return arr.reshape(()).item()
+
+
+@dataclass(frozen=True)
+class RangeToNN:
+    """``onnx.Range(start, limit, delta)`` with constant start and delta and a known length
+    (``limit`` may be a symbolic size) → ``nn.range {start, delta, size, dtype}``."""
+
+    roots: tuple[str, ...] = ("onnx.Range",)
+
+    def rewrite(self, op: Op, rw: Rewriter) -> bool:
+        start, delta = const_scalar(rw, op.operands[0]), const_scalar(rw, op.operands[2])
+        t = rw.tensor_type(op.result().name)
+        if start is None or delta is None or t.dims[0] is None:
+            return False
+        attrs = {"start": start, "delta": delta, "size": t.dims[0], "dtype": t.dtype}
+        return swap(rw, op, convert(rw, op, "nn.range", [], attrs))
+
+
+@dataclass(frozen=True)
+class CumSumToNN:
+    """``onnx.CumSum(x, axis)`` with a constant axis → ``nn.cumsum {axis, exclusive, reverse}``."""
+
+    roots: tuple[str, ...] = ("onnx.CumSum",)
+
+    def rewrite(self, op: Op, rw: Rewriter) -> bool:
+        axis = const_scalar(rw, op.operands[1])
+        if axis is None or norm_axis(int(axis), rank_of(rw, op.operands[0])) is None:
+            return False
+        attrs = {"axis": norm_axis(int(axis), rank_of(rw, op.operands[0])),
+                 "exclusive": bool(op.attr("exclusive")), "reverse": bool(op.attr("reverse"))}
+        return swap(rw, op, convert(rw, op, "nn.cumsum", [op.operands[0]], attrs))
+
+
+@dataclass(frozen=True)
+class DropoutToNN:
+    """``onnx.Dropout`` (inference) → its input; a used mask → ``nn.expand`` of ``true``."""
+
+    roots: tuple[str, ...] = ("onnx.Dropout",)
+
+    def rewrite(self, op: Op, rw: Rewriter) -> bool:
+        x = op.operands[0]
+        new: list[Op] = []
+        mapping = {op.result_names[0]: x} if op.results[0] is not None else {}
+        if len(op.results) > 1 and op.results[1] is not None and rw.use_count(op.results[1].name):
+            dims = rw.tensor_type(x).dims
+            if any(d is None for d in dims):
+                return False
+            true = rw.add_constant(np.array(True), f"{op.results[1].name}_true")
+            new.append(rw.build("nn.expand", [true], {"shape": dims},
+                                results=[op.results[1].name], loc=op.loc))
+        if op.results[0] is not None and not types_compatible(op.results[0].type, rw.type_of(x)):
+            return False
+        rw.replace(op, new, mapping)
+        return True
+
+
+@dataclass(frozen=True)
+class SymbolicSliceToNN:
+    """``onnx.Slice`` whose constant bounds hold symbolic sizes (``x[:, :seq]``) →
+    ``nn.slice`` with those sizes as attributes; axes and steps must be plain constants."""
+
+    roots: tuple[str, ...] = ("onnx.Slice",)
+
+    def rewrite(self, op: Op, rw: Rewriter) -> bool:
+        bounds = [rw.constant(op.operand(i)) for i in (1, 2)]
+        if any(b is None or b.ndim != 1 for b in bounds):
+            return False
+        starts, ends = ([x if isinstance(x, Sym) else int(x) for x in b.tolist()] for b in bounds)
+        n = len(starts)
+        axes = const_ints(rw, op.operand(3)) if op.operand(3) else list(range(n))
+        steps = const_ints(rw, op.operand(4)) if op.operand(4) else [1] * n
+        if axes is None or steps is None or not len(ends) == len(axes) == len(steps) == n:
+            return False
+        axes = [norm_axis(a, rank_of(rw, op.operands[0])) for a in axes]
+        if None in axes:
+            return False
+        attrs = {"starts": starts, "ends": ends, "axes": axes, "steps": steps}
+        return swap(rw, op, convert(rw, op, "nn.slice", [op.operands[0]], attrs))
+
+
+HF_PATTERNS = (
+    *(Rename(f"onnx.{k}", f"nn.{v}") for k, v in HF_RENAMED.items()),
+    NormAxis("onnx.GatherElements", "nn.gather_elements"),
+    RangeToNN(),
+    CumSumToNN(),
+    DropoutToNN(),
+    SymbolicSliceToNN(),
+)
+
 PATTERNS = (
     *(Rename(f"onnx.{k}", f"nn.{v}") for k, v in RENAMED.items()),
     NormAxis("onnx.Softmax", "nn.softmax"),
@@ -309,6 +414,7 @@ PATTERNS = (
     SliceToNN(),
     LayerNormToNN(),
     TriluToNN(),
+    *HF_PATTERNS,
 )
 
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from qlower.ir import Graph, Op, TensorType
 from qlower.ir.dialects.shapes import prod
+from qlower.passes import index_algebra
 from qlower.passes.base import TransformPass, register_pass
 from qlower.passes.rewrite import Rewriter, apply_patterns
 
@@ -157,10 +158,29 @@ class DropNeutral:
         return False
 
 
+@dataclass(frozen=True)
+class DropNeutralBroadcast:
+    """``x + expand(0)``, ``x * expand(1)`` … (a neutral constant broadcast by ``nn.expand``)
+    → ``x``, when the result has ``x``'s type (what a folded all-true mask leaves)."""
+
+    roots: tuple[str, ...] = tuple(NEUTRAL)
+
+    def rewrite(self, op: Op, rw: Rewriter) -> bool:
+        neutral, positions = NEUTRAL[op.name]
+        for i in positions:
+            expand = rw.producer_of(op.operands[i], "nn.expand")
+            k = rw.constant(expand.operands[0]) if expand is not None else None
+            if k is None or k.dtype == object or not np.all(k == neutral):
+                continue
+            if forward(rw, op, op.operands[1 - i]):
+                return True
+        return False
+
+
 # Merging reshapes could swallow either end of a reshape-transpose-reshape chain, so it joins
 # only once that pattern has had its turn.
 FIRST = (DropIdentity(), DropSameType(), ReshapeTransposeReshape(), FoldTransposes(), DropNeutral())
-PATTERNS = FIRST + (FoldReshapes(),)
+PATTERNS = FIRST + (FoldReshapes(), DropNeutralBroadcast()) + index_algebra.PATTERNS
 
 
 @register_pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 CANONICAL = ",".join([
     "fold-constants",
+    "conv-to-linear",
     "fuse-linear",
     "onnx-to-nn",
     "simplify",

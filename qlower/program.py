@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from qlower.backends.reference import bind_inputs, evaluate_checked
+from qlower.backends.reference import initial_values, run_op
 from qlower.errors import QlowerError
-from qlower.ir import ConstRef, Dense, Graph
+from qlower.ir import Graph
 
 TARGETS = ("cirq", "qasm3")
 DEFAULT_MAX_QUBITS = 26
@@ -177,13 +177,9 @@ class _Runtime:
 
     def execute(self, inputs, seed):
         g = self.p.graph
-        env = bind_inputs(g, inputs)
-        values: dict[str, np.ndarray] = {v.name: inputs[v.name] for v in g.inputs}
-        for c in g.constants:
-            if isinstance(c.data, ConstRef):
-                raise QlowerError(f"constant %{c.name} has no data")
-            assert isinstance(c.data, Dense)
-            values[c.name] = c.data.array
+        # host ops run exactly as on the reference interpreter (symbolic constants resolved,
+        # results checked against their types)
+        env, values = initial_values(g, inputs)
         se: dict[str, np.ndarray] = {}
         tainted: set[str] = set()
         runs: list[KernelRun] = []
@@ -203,10 +199,7 @@ class _Runtime:
                     se[kc.kernel.output] = err
                 runs.append(run)
                 continue
-            out = evaluate_checked(op, values, env)
-            for i, r in enumerate(op.results):
-                if r is not None:
-                    values[r.name] = np.asarray(out[i])
+            run_op(op, values, env)
             noisy = [o for o in op.present_operands if o in se or o in tainted]
             if not noisy:
                 continue

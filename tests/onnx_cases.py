@@ -14,6 +14,9 @@ Builders:
 * ``graph_case(id, nodes, inputs={name: In|Const}, outputs=[...])`` — several nodes.
 * ``In(array, dims=("batch", 4))`` declares symbolic dimensions; ``feeds=`` then gives
   one input set per batch size.
+* ``every_opset(lambda opset: op_case(f"id_opset{opset}", ..., opset=opset), first=14)`` — the
+  same case at every opset from ``first`` to ``MAX_OPSET``, compared with onnxruntime at the
+  opsets it runs and with ``onnx.reference`` above them.
 
 Output value infos come from ONNX's strict shape inference, so every model is complete enough
 for ``check_model(full_check=True)``.
@@ -21,6 +24,7 @@ for ``check_model(full_check=True)``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import warnings
 import zlib
@@ -35,10 +39,12 @@ from onnx import helper
 from onnx.reference import ReferenceEvaluator
 
 from qlower.backends import run_graph
-from qlower.frontend.onnx_import import import_model
+from qlower.frontend.onnx_import import MAX_OPSET, MIN_OPSET, import_model
 from qlower.ir import Graph, Sym
 from qlower.passes import STAGES, run_pipeline
 
+# The newest opset the tests build models at: MAX_OPSET, or less with an older onnx installed
+NEWEST_OPSET = min(MAX_OPSET, onnx.defs.onnx_opset_version())
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
 RTOL = 1e-5  # relative to the largest |expected value| of each output
@@ -355,6 +361,39 @@ def check_case(case: Case, stage: str) -> None:
         assert list(got) == names
         for name in names:
             assert_close_to_one(name, got[name], candidates)
+
+
+@functools.cache
+def ort_max_opset() -> int:
+    """The newest opset (up to NEWEST_OPSET) whose models this onnxruntime loads and runs."""
+    x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [2])
+    for opset in range(NEWEST_OPSET, MIN_OPSET - 1, -1):
+        g = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "probe", [x],
+                              [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [2])])
+        m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+        m.ir_version = 10
+        try:
+            _ort_session(m).run(None, {"x": np.zeros(2, np.float32)})
+            return opset
+        except Exception:  # noqa: BLE001, S112 - an older onnxruntime refuses newer opsets
+            continue
+    return MIN_OPSET - 1
+
+
+def every_opset(make: Callable[[int], Case], first: int = MIN_OPSET) -> list[Case]:
+    """``make(opset)`` for every opset from ``first`` (at least MIN_OPSET) to NEWEST_OPSET.
+
+    Above the newest opset onnxruntime runs, the case compares with ``onnx.reference``.
+    """
+    out = []
+    for opset in range(max(first, MIN_OPSET), NEWEST_OPSET + 1):
+        case = make(opset)
+        assert str(opset) in case.id, f"{case.id}: the id of an every_opset case names its opset"
+        if opset > ort_max_opset() and case.reference == ORT:
+            case = dataclasses.replace(case, reference=ONNX_REF, note=(
+                f"onnxruntime {ort.__version__} runs opsets up to {ort_max_opset()}"))
+        out.append(case)
+    return out
 
 
 def case_params(cases: Sequence[Case]) -> list:

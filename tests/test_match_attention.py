@@ -72,12 +72,22 @@ def native(ins, inputs=("q", "k", "v"), outputs=("y",), inits=(), **attrs):
 
 @dataclass(frozen=True)
 class Expect:
-    """The nn.attention the pipeline must produce (``None`` in CASES: no nn.attention at all)."""
+    """The nn.attention the pipeline must produce (``None`` in CASES: no nn.attention at all).
+
+    ``bias``/``mask`` name the operand; ``where(m)`` means a bias made by ``nn.where(m, 0, -inf)``
+    from the bool mask ``m`` (ONNX's Attention adds its bool mask that way)."""
 
     scale: float
     causal: bool = False
     softcap: float = 0.0
+    bias: str | None = None
     mask: str | None = None
+    fill: float = -math.inf
+    empty_rows: str = "nan"
+
+
+def Native(scale, causal=False, softcap=0.0, bias=None):  # noqa: N802 - reads like Expect
+    return Expect(scale, causal, softcap, bias, empty_rows="zero")
 
 
 Q4, K4 = [2, 2, 3, 8], [2, 2, 5, 8]
@@ -91,11 +101,15 @@ CASES = {
         Expect(0.5)),
     "runtime_mask": (expanded([node("Add", ["m", "s"], "sm")], "sm",
                               extra_inputs=[vi("m", [1, 1, 3, 5])]),
-                     Expect(1 / math.sqrt(8), mask="m")),
+                     Expect(1 / math.sqrt(8), bias="m")),
     "causal_constant": (expanded(
         [node("Add", ["s", "bias"], "sm")], "sm",
-        inits=[const("bias", np.triu(np.full((3, 5), NEG, np.float32), 1))]),
+        inits=[const("bias", np.triu(np.full((3, 5), -np.inf, np.float32), 1))]),
         Expect(1 / math.sqrt(8), causal=True)),
+    "causal_finite_fill_is_a_bias": (expanded(
+        [node("Add", ["s", "bias"], "sm")], "sm",
+        inits=[const("bias", np.triu(np.full((3, 5), NEG, np.float32), 1))]),
+        Expect(1 / math.sqrt(8), bias="bias")),
     "where_mask": (expanded(
         [node("Where", ["b", "s", "ninf"], "sm")], "sm", extra_inputs=[vi("b", [2, 1, 3, 5],
                                                                           TensorProto.BOOL)],
@@ -103,28 +117,29 @@ CASES = {
     "where_causal_constant": (expanded(
         [node("Where", ["tri", "s", "ninf"], "sm")], "sm",
         inits=[const("tri", np.tri(3, 5, dtype=bool)), const("ninf", np.float32(-np.inf))]),
-        Expect(1 / math.sqrt(8), causal=True)),
+        Expect(1 / math.sqrt(8), mask="tri")),
     "shared_kv_head": (make_model(
         [node("Transpose", ["k"], "kt", perm=[0, 1, 3, 2]), node("MatMul", ["q", "kt"], "s"),
          node("Softmax", ["s"], "p", axis=-1), node("MatMul", ["p", "v"], "y")],
         qkv([2, 4, 3, 8], [2, 1, 5, 8]), [vi("y", None)]), Expect(1.0)),
     "weights_returned": (expanded(outputs=("y", "p")), None),
-    "transposed_k_reused": (expanded(outputs=("y", "kt")), None),
+    # kᵀ has another user: it stays, and the key is kᵀ transposed back
+    "transposed_k_reused": (expanded(outputs=("y", "kt")), Expect(1 / math.sqrt(8))),
     "scores_reused": (expanded(outputs=("y", "s")), None),
-    "native_4d": (native(qkv(Q4, K4)), Expect(1 / math.sqrt(8))),
+    "native_4d": (native(qkv(Q4, K4)), Native(1 / math.sqrt(8))),
     "native_bool_mask_gqa": (native(
         qkv([2, 4, 3, 8], [2, 2, 5, 8], [2, 2, 5, 6]) + [vi("m", [2, 1, 3, 5], TensorProto.BOOL)],
-        ("q", "k", "v", "m"), scale=0.25, softcap=3.0), Expect(0.25, softcap=3.0, mask="m")),
+        ("q", "k", "v", "m"), scale=0.25, softcap=3.0), Native(0.25, softcap=3.0, bias="where(m)")),
     "native_float_mask_causal": (native(qkv(Q4, K4) + [vi("m", [3, 5])], ("q", "k", "v", "m"),
-                                        is_causal=1), Expect(1 / math.sqrt(8), True, mask="m")),
+                                        is_causal=1), Native(1 / math.sqrt(8), True, bias="m")),
     "native_3d_gqa_causal": (native(qkv([2, 3, 16], [2, 5, 8]), q_num_heads=4, kv_num_heads=2,
-                                    is_causal=1), Expect(0.5, causal=True)),
+                                    is_causal=1), Native(0.5, causal=True)),
     "native_3d_mask_scale": (native(qkv([2, 3, 8], [2, 5, 8], [2, 5, 6]) + [vi("m", [3, 5])],
                                     ("q", "k", "v", "m"), q_num_heads=2, kv_num_heads=2,
-                                    scale=0.3), Expect(0.3, mask="m")),
+                                    scale=0.3), Native(0.3, bias="m")),
     "native_constant_causal": (native(
         qkv([2, 2, 4, 8], [2, 2, 4, 8]), ("q", "k", "v", "tri"),
-        inits=[const("tri", np.tril(np.ones((1, 4, 4), bool)))]), Expect(1 / math.sqrt(8), True)),
+        inits=[const("tri", np.tril(np.ones((1, 4, 4), bool)))]), Native(1 / math.sqrt(8), True)),
     "native_past_key": (native(
         qkv([1, 2, 1, 8], [1, 2, 1, 8]) + [vi("pk", [1, 2, 3, 8]), vi("pv", [1, 2, 3, 8])],
         ("q", "k", "v", "", "pk", "pv")), None),
@@ -195,8 +210,16 @@ def test_case(case: str) -> None:
     (att,) = attentions(after)
     assert not names & {"onnx.Attention", "nn.softmax", "onnx.Softmax"}, names
     assert dict(att.attrs) == {"scale": expect.scale, "causal": expect.causal,
-                               "softcap": expect.softcap}
-    assert att.operand(3) == expect.mask
+                               "softcap": expect.softcap, "fill": expect.fill,
+                               "empty_rows": expect.empty_rows}
+    bias = att.operand(3)
+    if expect.bias is not None and expect.bias.startswith("where("):
+        made = after.producer(bias)
+        assert made.name == "nn.where" and made.operand(0) == expect.bias[6:-1]
+        assert [float(after.dense(c).array) for c in made.operands[1:]] == [0.0, -math.inf]
+    else:
+        assert bias == expect.bias
+    assert att.operand(4) == expect.mask
     assert "y" in att.result_names or after.producer("y").name == "nn.reshape"
 
 
@@ -232,8 +255,13 @@ def test_match_attention_alone_on_onnx_ops() -> None:
 
 
 FE = Path(__file__).parent / "models"
-TORCH_MODELS = {  # file -> causal (every export is in test_torch_models.py)
-    f"torch2.15/{name}_dynamo_opset{opset}": causal
+# file -> how its causal mask reads: "causal" (the flag, or an exact -inf bias), "bias" (torch's
+# opset-18 is_causal spelling adds 0 / float32.min, which is not the causal rule exactly), None.
+# (Every export of both torch releases and both exporters is in test_torch_models.py.)
+TORCH_MODELS = {
+    f"torch2.15/{name}_dynamo_opset{opset}": (
+        ("bias" if name in ("mha_causal_flag", "sdpa_causal") else "causal")
+        if causal and opset == 18 else "causal" if causal else None)
     for name, causal in (("mha", False), ("encoder", False), ("mha_single_head", False),
                          ("mha_causal", True), ("mha_causal_flag", True), ("sdpa_causal", True))
     for opset in (18, 23)
@@ -248,8 +276,9 @@ def test_torch_export(name: str) -> None:
     (att,) = attentions(after)
     names = {op.name for op in after.ops}
     assert not names & {"onnx.Attention", "nn.softmax", "onnx.Softmax"}, names
-    assert att.attr("causal") is TORCH_MODELS[name]
-    assert att.operand(3) is None
+    assert att.attr("causal") is (TORCH_MODELS[name] == "causal")
+    assert (att.operand(3) is not None) is (TORCH_MODELS[name] == "bias")
+    assert att.operand(4) is None
     model = onnx.load(str(path))
     feeds = feeds_for(model)
     names = [o.name for o in model.graph.output]

@@ -64,6 +64,8 @@ EXPECTED_OPS = {
     "reduce_runtime_axes": {"onnx.ReduceMean": 1},
     "layer_norm": {"nn.layer_norm": 2, "onnx.LayerNormalization": 1},
     "nll_loss": {"nn.nll_loss": 1},
+    "hf_ops": {"nn.range": 1, "nn.cumsum": 1, "nn.expand": 1, "nn.slice": 1,
+               "nn.greater_equal": 1, "nn.and": 1, "nn.max": 1},
     "left_alone": {"onnx.Attention": 1, "onnx.SoftmaxCrossEntropyLoss": 1, "onnx.Shape": 1,
                    "onnx.ConstantOfShape": 1},
 }

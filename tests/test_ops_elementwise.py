@@ -80,15 +80,17 @@ CASES += [
 ]
 
 
-def test_float_mod_needs_fmod(tmp_path):
-    """ONNX defines float Mod only with fmod = 1; fmod = 0 is refused with the file named."""
+def test_float_mod_needs_fmod_before_opset_28(tmp_path):
+    """Before opset 28 ONNX defines float Mod only with fmod = 1: fmod = 0 is refused, the file
+    named (opset 28 defines it as a floor remainder: see test_ops_opsets.py)."""
     from qlower.errors import QlowerError
     from qlower.frontend import load_onnx
 
     path = tmp_path / "mod.onnx"
     path.write_bytes(op_case("mod_f32_fmod0", "Mod", [In(d.f32(3)), In(d.pos(3))])
                      .model.SerializeToString())
-    with pytest.raises(QlowerError, match=r"mod\.onnx.*fmod must be 1 for f32 operands"):
+    with pytest.raises(QlowerError, match=r"mod\.onnx: .*fmod must be 1 for f32 operands before "
+                                          r"opset 28 \(this model's opset is 18\)"):
         load_onnx(path)
 
 
@@ -134,6 +136,8 @@ CASES += [
     op_case("sigmoid_f64", "Sigmoid", [In(d.f64(6))], opset=23),
     op_case("erf_f32", "Erf", [In(d.f32(3, 4, scale=2))], opset=13),
     op_case("erf_opset18", "Erf", [In(d.f32(7, scale=3))], opset=18),
+    op_case("erf_scalar", "Erf", [In(np.array(0.75, np.float32))]),
+    op_case("gelu_scalar", "Gelu", [In(np.array(-1.25, np.float32))], opset=20),
     op_case("erf_f64", "Erf", [In(d.f64(6))], opset=23, reference=ONNX_REF,
             note="onnxruntime has no double Erf kernel"),
     op_case("gelu_exact_default", "Gelu", [In(d.f32(3, 4, scale=3))], opset=20),

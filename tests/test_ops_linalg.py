@@ -200,6 +200,11 @@ for op in ("ReduceMean", "ReduceSum"):
                 feeds=[{"x0": d.f32(1, 4)}, {"x0": d.f32(3, 4)}]),
     ]
 CASES += [
+    # the mean of no values: 0, as onnxruntime has it (ONNX leaves it undefined)
+    op_case("reducemean18_empty_set", "ReduceMean",
+            [In(np.zeros((0, 3), np.float32)), Const(i64(0))], attrs={"keepdims": 0}, opset=18),
+    op_case("reducemean13_empty_set_all_int32", "ReduceMean",
+            [In(np.zeros((2, 0), np.int32))], opset=13),
     op_case("reducemean18_int64_negative", "ReduceMean",
             [In(np.array([[-7, 2, -1], [5, -9, 4]], dtype=np.int64)), Const(i64(1))], opset=18),
 ]

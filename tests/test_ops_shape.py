@@ -223,6 +223,15 @@ CASES += [
     slc("slice_clamp_start_past_end", [10], [20], [0]),
     slc("slice_empty_reverse_range", [1], [3], [0], [-1]),
     slc("slice_steps_both_axes", [4, 0], [0, 6], [0, 1], [-2, 2], opset=23),
+    # a negative step from a start below -dim starts at index 0 (ONNX clamps it to [0, dim-1];
+    # Python would select nothing)
+    slc("slice_step_minus1_start_below_dim", [-10], [-20], [0], [-1]),
+    slc("slice_step_minus2_start_below_dim_two_axes", [-100, -7], [-200, -9], [0, 1], [-2, -1]),
+    op_case("slice_step_negative_start_below_dim_runtime", "Slice",
+            [In(xs), In(i64(-6, -1000)), In(i64(-3, -8)), In(i64(1, 0)), In(i64(-1, -3))],
+            out_shapes={"Y": [None, None]}),
+    op_case("fold_slice_step_negative_start_below_dim", "Slice",
+            [Const(d.f32(1, 4)), Const(i64(-6)), Const(i64(-3)), Const(i64(0)), Const(i64(-2))]),
     slc("slice_rank3", [0, 1], [1, 3], [0, 2], x=d.f32(2, 3, 4), opset=18),
     op_case("slice_runtime_bounds", "Slice", [In(xs), In(i64(1, -3)), In(i64(4, 100))],
             out_shapes={"Y": [None, None]}),

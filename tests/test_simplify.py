@@ -38,6 +38,14 @@ EXPECTED_OPS = {
     "batched_transpose_negative": {"nn.reshape": 5, "nn.transpose": 3},
     "neutral": {"nn.relu": 1},
     "neutral_negative": {"nn.mul": 2, "nn.div": 1, "nn.sub": 1},
+    # index algebra (passes/index_algebra.py): mask plumbing on symbolic sizes
+    "index_causal": {"nn.expand": 2, "nn.trilu": 2, "nn.where": 1, "nn.add": 1},
+    "index_flat_gather": {"nn.reshape": 1},
+    "index_gather_nd": {"nn.cast": 1, "nn.reshape": 1, "nn.expand": 1},
+    "index_negative": {"nn.range": 2, "nn.reshape": 5, "nn.mul": 1, "nn.less_equal": 1,
+                       "nn.neg": 1, "nn.expand": 2, "nn.concat": 1, "nn.gather_nd": 1},
+    "index_uniform": {"nn.expand": 1, "nn.mul": 1},
+    "index_where": {"nn.softmax": 1},
 }
 
 

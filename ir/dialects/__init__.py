@@ -6,11 +6,17 @@ ops with ``@register_op`` (and its types with ``@register_type``).
 
 from qlower.ir.dialects import (  # noqa: F401
     attention,
+    comparison,
+    conv,
+    dropout,
     elementwise,
+    gathers,
     indexing,
     linalg,
     losses,
     quantum,
     reductions,
     reshape,
+    sequences,
+    variadic,
 )

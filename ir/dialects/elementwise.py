@@ -13,7 +13,7 @@ import numpy as np
 from qlower.ir.dialects import kernels
 from qlower.ir.dialects.shapes import broadcast, require_float, same_dtype
 from qlower.ir.opdef import Attr, OpContext, OpDef, register_op
-from qlower.ir.symbolic import Sym, SymbolicError
+from qlower.ir.symbolic import Sym, SymbolicError, decide_equal
 from qlower.ir.types import DType, TensorType
 
 
@@ -158,8 +158,8 @@ _sym_mod_ufunc = np.frompyfunc(_sym_mod, 3, 1)
 
 @register_op
 class Mod(OpDef):
-    """Elementwise remainder: the sign of the divisor (``fmod = 0``, integers only) or of the
-    dividend (``fmod = 1``, C's ``fmod``)."""
+    """Elementwise remainder ``A - floor(A / B) * B``, the divisor's sign (``fmod = 0``), or
+    ``A - trunc(A / B) * B``, the dividend's sign (``fmod = 1``, C's ``fmod``), as Mod-28."""
 
     name = "onnx.Mod"
     operands = ("A", "B")
@@ -169,8 +169,6 @@ class Mod(OpDef):
     def infer(self, c):
         dt = same_dtype(c, 0, 1)
         _numeric(c, 0)
-        if dt.is_float and c.attr("fmod") == 0:
-            c.fail(f"fmod must be 1 for {dt} operands")
         return [TensorType(dt, broadcast(c, c.tensor(0).dims, c.tensor(1).dims))]
 
     def evaluate(self, c, a, b):
@@ -240,9 +238,7 @@ class Cast(OpDef):
 def _equal(a, b) -> bool:
     """Equality of two (possibly symbolic) sizes; undecidable ones raise SymbolicError."""
     if isinstance(a, Sym) or isinstance(b, Sym):
-        if a == b:
-            return True
-        raise SymbolicError(f"cannot tell whether {a} equals {b}")
+        return decide_equal(a, b)
     return bool(a == b)
 
 

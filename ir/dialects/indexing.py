@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from qlower.ir.dialects.shapes import (
-    INT64_MAX,
     fmt_dims,
     norm_axes,
     norm_axis,
+    onnx_slice,
     require_int,
     shape_vector,
     slice_dim,
@@ -214,13 +214,9 @@ def _slice_dims(c: OpContext, dims, starts, ends, axes, steps):
 def _slice_eval(x: np.ndarray, starts, ends, axes, steps) -> np.ndarray:
     index = [slice(None)] * x.ndim
     for s, e, a, st in zip(starts, ends, axes, steps):
-        index[int(a) % x.ndim] = slice(_clip(int(s)), _clip(int(e)), int(st))
+        axis = int(a) % x.ndim
+        index[axis] = onnx_slice(x.shape[axis], int(s), int(e), int(st))
     return x[tuple(index)]
-
-
-def _clip(v: int) -> int:
-    # numpy slices accept any int, but keep them in a sane range
-    return max(min(v, INT64_MAX), -INT64_MAX)
 
 
 @register_op
@@ -246,8 +242,9 @@ class Slice(OpDef):
             axes = list(range(len(starts)))
         if steps == "absent":
             steps = [1] * len(starts)
-        if any(isinstance(v, Sym) for v in starts + ends + axes + steps):
+        if any(isinstance(v, Sym) for v in axes + steps):
             return [TensorType(x.dtype, (None,) * x.rank)]
+        # symbolic starts/ends leave only their own axes unknown (slice_dim decides)
         return [TensorType(x.dtype, tuple(_slice_dims(c, x.dims, starts, ends, axes, steps)))]
 
     def evaluate(self, c, data, starts, ends, axes=None, steps=None):
@@ -264,7 +261,8 @@ class NNSlice(OpDef):
 
     name = "nn.slice"
     operands = ("input",)
-    attrs = {"starts": Attr("ints"), "ends": Attr("ints"), "axes": Attr("ints"),
+    # starts and ends may be symbolic (``x[:, :seq]`` of a longer buffer)
+    attrs = {"starts": Attr("dims"), "ends": Attr("dims"), "axes": Attr("ints"),
              "steps": Attr("ints")}
 
     def infer(self, c):
@@ -275,7 +273,7 @@ class NNSlice(OpDef):
 
     def evaluate(self, c, x):
         a = c.op.attrs
-        return _slice_eval(x, a["starts"], a["ends"], a["axes"], a["steps"])
+        return _slice_eval(x, c.dims("starts"), c.dims("ends"), a["axes"], a["steps"])
 
 
 # -- Trilu ------------------------------------------------------------------------------------

@@ -17,7 +17,8 @@ _erf_ufunc = np.frompyfunc(math.erf, 1, 1)
 
 def erf(x: np.ndarray) -> np.ndarray:
     """Error function, exact to double precision (no scipy needed)."""
-    return _erf_ufunc(x.astype(np.float64)).astype(np.float64).astype(x.dtype)
+    # frompyfunc gives a Python float, not an array, for a 0-d input
+    return np.asarray(_erf_ufunc(x.astype(np.float64)), dtype=np.float64).astype(x.dtype)
 
 
 def gelu(x: np.ndarray, approximate: str) -> np.ndarray:
@@ -75,6 +76,18 @@ def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None, axis: 
     return y.astype(x.dtype), mean.astype(stash), inv.astype(stash)
 
 
+def mean(x: np.ndarray, axis: tuple[int, ...], keepdims: bool) -> np.ndarray:
+    """ReduceMean: the sum over ``axis`` divided by the count (integers summed in float64).
+
+    The mean of no values is 0, as onnxruntime has it (ONNX leaves it undefined), without
+    numpy's empty-slice warning.
+    """
+    n = int(np.prod([x.shape[a] for a in axis]))
+    total = np.sum(x, axis=axis, keepdims=keepdims,
+                   dtype=np.float64 if x.dtype.kind in "iub" else None)
+    return total / total.dtype.type(max(n, 1))
+
+
 def int_div(a, b):
     """ONNX integer Div (truncates toward zero), elementwise; exact on symbolic sizes."""
     if isinstance(a, Sym) or isinstance(b, Sym):
@@ -114,15 +127,23 @@ def attention(
     softcap: float = 0.0,
     past_key: np.ndarray | None = None,
     past_value: np.ndarray | None = None,
+    nonpad_kv_seqlen: np.ndarray | None = None,
     q_num_heads: int | None = None,
     kv_num_heads: int | None = None,
     qk_mode: int = 0,
     softmax_dtype: np.dtype | None = None,
+    left_window: int = -1,
+    right_window: int = -1,
 ):
-    """ONNX Attention (opset 23): returns (y, present_key, present_value, qk_output).
+    """ONNX Attention (opsets 23-25): returns (y, present_key, present_value, qk_output).
 
     4-D inputs are (batch, heads, seq, head_size); 3-D are (batch, seq, heads*head_size)
     with ``q_num_heads``/``kv_num_heads`` given. Grouped-query attention repeats each KV head.
+    The bias added to the scores is the mask (bool: 0 / -inf; a mask shorter than the keys is
+    padded with -inf), the causal frontier ``j <= i + offset`` and the sliding window around
+    ``offset + i`` as -inf terms, and the padding of keys beyond ``nonpad_kv_seqlen``. The
+    offset is the past length, or ``nonpad_kv_seqlen - q_len`` per batch without a past. A row
+    whose bias is -inf at every key gives zeros (in ``y`` and in mode-3 probabilities).
     """
     three_d = q.ndim == 3
     if three_d:
@@ -144,40 +165,55 @@ def attention(
         v = np.concatenate([past_value, v], axis=2)
     present_k, present_v = k, v
     lq, lk = q.shape[2], k.shape[2]
+    neg = dt.type(-np.inf)
     bias = np.zeros((lq, lk), dtype=dt)
-    if mask is not None and mask.shape[-1] < lk:
+    if mask is not None and mask.ndim and mask.shape[-1] < lk:
         pad = [(0, 0)] * (mask.ndim - 1) + [(0, lk - mask.shape[-1])]
         mask = np.pad(mask, pad, constant_values=False if mask.dtype == np.bool_ else -np.inf)
-    if mask is not None and mask.dtype == np.bool_:
-        mask = np.where(mask, dt.type(0), dt.type(-np.inf))
+    if mask is not None:
+        bias = bias + (np.where(mask, dt.type(0), neg) if mask.dtype == np.bool_ else mask)
+    if past_key is not None:
+        offset = np.array(past_key.shape[2])
+    elif nonpad_kv_seqlen is not None:
+        offset = np.asarray(nonpad_kv_seqlen, np.int64).reshape(-1, 1, 1, 1) - lq
+    else:
+        offset = np.array(0)
+    # position of query i relative to key j: (offset + i) - j, per batch where offset is
+    diff = offset + np.arange(lq)[:, None] - np.arange(lk)[None, :]
+    allowed = np.ones(diff.shape, dtype=bool)
     if causal:
-        offset = past_key.shape[2] if past_key is not None else 0
-        allowed = np.arange(lk)[None, :] <= np.arange(lq)[:, None] + offset
-        causal_bias = np.where(allowed, dt.type(0), dt.type(-np.inf))
-        bias = causal_bias if mask is None else mask + causal_bias
-    elif mask is not None:
-        bias = bias + mask
+        allowed &= diff >= 0
+    if left_window >= 0:
+        allowed &= diff <= left_window
+    if right_window >= 0:
+        allowed &= -diff <= right_window
+    if causal or left_window >= 0 or right_window >= 0:
+        bias = bias + np.where(allowed, dt.type(0), neg)
+    if nonpad_kv_seqlen is not None:
+        keep = np.arange(lk)[None, :] < np.asarray(nonpad_kv_seqlen).reshape(-1, 1)
+        bias = bias + np.where(keep, dt.type(0), neg).reshape(-1, 1, 1, lk)
     hq, hk = q.shape[1], k.shape[1]
     if hq != hk:
         k = np.repeat(k, hq // hk, axis=1)
         v = np.repeat(v, hq // hk, axis=1)
-    scores = np.matmul(q * sq, np.swapaxes(k, -1, -2) * sq)
-    qk_out = scores  # mode 0: the QK matmul itself (before softcap), as onnxruntime does
-    if softcap > 0:
-        scores = (np.tanh(scores / dt.type(softcap)) * dt.type(softcap)).astype(dt)
-    if qk_mode == 1:
-        qk_out = scores  # after softcap, before the mask (onnxruntime and onnx.reference)
-    with_bias = scores + bias
-    if qk_mode == 2:
-        qk_out = with_bias
-    if softmax_dtype is not None:
-        with_bias = with_bias.astype(softmax_dtype)
-    probs = softmax(with_bias, -1)
-    all_masked = np.isneginf(np.max(bias, axis=-1, keepdims=True))
-    probs = np.where(all_masked, 0, probs).astype(dt)
-    if qk_mode == 3:
-        qk_out = probs
-    y = np.matmul(probs, v).astype(dt)
+    with np.errstate(all="ignore"):
+        scores = np.matmul(q * sq, np.swapaxes(k, -1, -2) * sq)
+        qk_out = scores  # mode 0: the QK matmul itself (before softcap), as onnxruntime does
+        if softcap > 0:
+            scores = (np.tanh(scores / dt.type(softcap)) * dt.type(softcap)).astype(dt)
+        if qk_mode == 1:
+            qk_out = scores  # after softcap, before the mask (onnxruntime and onnx.reference)
+        with_bias = scores + bias
+        if qk_mode == 2:
+            qk_out = with_bias
+        if softmax_dtype is not None:
+            with_bias = with_bias.astype(softmax_dtype)
+        probs = softmax(with_bias, -1)
+        all_masked = np.isneginf(np.max(bias, axis=-1, keepdims=True)) if lk else True
+        probs = np.where(all_masked, 0, probs).astype(dt)
+        if qk_mode == 3:
+            qk_out = probs
+        y = np.matmul(probs, v).astype(dt)
     if three_d:
         y = y.transpose(0, 2, 1, 3).reshape(y.shape[0], y.shape[2], -1)
     return y, present_k, present_v, qk_out.astype(dt)

@@ -182,7 +182,7 @@ class ReduceMean(_OnnxReduce):
     """Mean over ``axes`` (all when omitted, unless noop_with_empty_axes)."""
 
     name = "onnx.ReduceMean"
-    fn = staticmethod(np.mean)
+    fn = staticmethod(kernels.mean)
 
 
 class _NNReduce(OpDef):
@@ -213,4 +213,4 @@ class NNReduceMean(_NNReduce):
     """Mean over ``axes``."""
 
     name = "nn.reduce_mean"
-    fn = staticmethod(np.mean)
+    fn = staticmethod(kernels.mean)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from qlower.ir.opdef import OpContext
-from qlower.ir.symbolic import Dim, Sym, exact_div
+from qlower.ir.symbolic import Dim, Sym, SymbolicError, exact_div
 from qlower.ir.types import DType, TensorType
 
 
@@ -143,17 +143,47 @@ def fmt_dims(dims: Sequence[Dim]) -> str:
     return _fmt(dims)
 
 
+def onnx_slice(dim: int, start: int, end: int, step: int) -> slice:
+    """The Python slice that picks what ONNX's Slice picks on an axis of size ``dim``.
+
+    ONNX adds ``dim`` to negative bounds, then clamps: for a positive step both to [0, dim];
+    for a negative step the start to [0, dim-1] and the end to [-1, dim-1], where -1 means
+    "through index 0". Python clamps a negative step's start below -dim to "before index 0"
+    (nothing selected) and reads -1 as the last index, so its own slicing differs there.
+    """
+    start = start + dim if start < 0 else start
+    end = end + dim if end < 0 else end
+    if step > 0:
+        return slice(min(max(start, 0), dim), min(max(end, 0), dim), step)
+    if dim == 0:
+        return slice(0, 0, step)
+    start = min(max(start, 0), dim - 1)
+    end = min(max(end, -1), dim - 1)
+    return slice(start, end if end >= 0 else None, step)
+
+
 def slice_dim(dim: Dim, start, end, step: int) -> Dim:
-    """Length of ``range(dim)[start:end:step]`` with ONNX clamping; None when unknown."""
+    """Length of ONNX's Slice of an axis of size ``dim``; None when unknown."""
     if isinstance(dim, int) and isinstance(start, int) and isinstance(end, int):
-        return len(range(dim)[slice(start, end, step)])
+        return len(range(dim)[onnx_slice(dim, start, end, step)])
     big = 2**62
     if dim is not None and step == 1 and isinstance(start, int) and isinstance(end, int):
         if start == 0 and end >= big:
             return dim
         if start >= 0 and end >= big:
             return dim - start
-    return None
+    if dim is None or step != 1:
+        return None
+    # non-negative bounds clamp to the dimension where the signs of the sizes decide it
+    # (x[:, 0:1] of a (seq) axis has 1 element, x[:, 1:seq+1] of a (seq+1) axis has seq)
+    try:
+        if start < 0 or end < 0:
+            return None
+        first = start if start <= dim else dim
+        last = end if end <= dim else dim
+        return last - first if last >= first else 0
+    except (SymbolicError, TypeError):
+        return None
 
 
 def tensor_of(dtype: DType, dims: Sequence[Dim]) -> TensorType:

@@ -25,23 +25,33 @@ from qlower.frontend.onnx_values import (
     tensor_array,
     value_type,
 )
+from qlower.frontend.opsets import MAX_OPSET, MIN_OPSET
 from qlower.ir import Attrs, Constant, Dense, DType, Graph, TensorType, Value, VerifyError
 from qlower.ir.graph import fresh_name
 from qlower.ir.known_values import KnownValues, fold_op
 from qlower.ir.opdef import build_op, op_def
 from qlower.ir.verifier import verify_graph
 
-MIN_OPSET, MAX_OPSET = 13, 23
+__all__ = ["MAX_OPSET", "MIN_OPSET", "SUPPORTED_OPS", "default_opset", "import_model"]
 
 # Supported ONNX ops (default domain). Each maps to ``onnx.<OpType>``; Constant becomes a
-# graph constant. Opset limits beyond the 13-23 range: Gelu >= 20, Attention >= 23,
-# LayerNormalization >= 17 (ONNX's checker enforces these).
+# graph constant. Their schema versions are listed in qlower.frontend.opsets.OP_VERSIONS.
+# Ops newer than MIN_OPSET: Trilu >= 14, LayerNormalization >= 17, Gelu >= 20, Attention >= 23
+# (ONNX's checker enforces these).
 SUPPORTED_OPS = (
-    "Add", "Attention", "Cast", "Concat", "Constant", "ConstantOfShape", "Div", "Equal", "Erf", "Expand",
+    "Add", "Attention", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Equal", "Erf", "Expand",
     "Flatten", "Gather", "Gelu", "Gemm", "Identity", "LayerNormalization", "LogSoftmax", "MatMul",
     "Mod", "Mul", "Neg", "NegativeLogLikelihoodLoss", "Pow", "ReduceMean", "ReduceSum", "Relu",
     "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "SoftmaxCrossEntropyLoss", "Split",
     "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Trilu", "Unsqueeze", "Where",
+)
+# What Hugging Face exports add: mask construction (Range, comparisons, logic, Max, GatherND,
+# CumSum), sdpa's NaN guard (IsNaN), BERT's token_type_ids buffer (GatherElements), dropout
+# layers (Dropout, the identity at inference), and their siblings of the same definition.
+SUPPORTED_OPS += (
+    "And", "CumSum", "Dropout", "GatherElements", "GatherND", "Greater", "GreaterOrEqual",
+    "IsInf", "IsNaN", "Less", "LessOrEqual", "Max", "Mean", "Min", "Not", "Or", "Range", "Sum",
+    "Xor",
 )
 
 # Attributes that exist in ONNX but change nothing for the types qlower supports.
@@ -126,7 +136,10 @@ class _Importer:
             raise self.fail(node, name, "a Constant needs exactly one value attribute")
         a = node.attribute[0]
         if a.name == "value":
-            arr = tensor_array(a.t, f"constant '{node.output[0]}'")
+            try:
+                arr = tensor_array(a.t, f"constant '{node.output[0]}'")
+            except QlowerError as e:
+                raise type(e)(f"{self.source}: node '{name}' (Constant): {e}") from None
         elif a.name in ("value_float", "value_floats"):
             arr = np.array(helper.get_attribute_value(a), dtype=np.float32)
         elif a.name in ("value_int", "value_ints"):
@@ -161,7 +174,10 @@ def _fix_constant_of_shape(imp: _Importer, node, name, operands, attrs):
     value = attrs.pop("value", None)
     if value is None:
         return operands, attrs
-    arr = tensor_array(value.t, f"node '{name}' value")
+    try:
+        arr = tensor_array(value.t, "value")
+    except QlowerError as e:
+        raise type(e)(f"{imp.source}: node '{name}' (ConstantOfShape): {e}") from None
     if arr.size != 1:
         raise imp.fail(node, name, "value must hold exactly one element")
     check_finite(arr, f"node '{name}' value", imp.source, node.output[0] in imp.masks)
@@ -189,6 +205,14 @@ def _fix_reduce(imp: _Importer, node, name, operands, attrs):
     return operands, attrs
 
 
+def _fix_mod(imp: _Importer, node, name, operands, attrs):
+    # Mod before opset 28 defines float operands with fmod = 1 only
+    if imp.opset < 28 and not attrs.get("fmod", 0) and imp.types[operands[0]].dtype.is_float:
+        raise imp.fail(node, name, f"fmod must be 1 for {imp.types[operands[0]].dtype} operands "
+                                   f"before opset 28 (this model's opset is {imp.opset})")
+    return operands, attrs
+
+
 def _fix_split(imp: _Importer, node, name, operands, attrs):
     # Split before opset 18 without a split input makes as many equal parts as it has
     # outputs; opset 18 spells that count num_outputs (type inference needs it).
@@ -205,6 +229,7 @@ _FIXUPS: dict[str, Fixup] = {
     "ReduceMean": _fix_reduce,
     "ReduceSum": _fix_reduce,
     "Split": _fix_split,
+    "Mod": _fix_mod,
 }
 
 
@@ -236,7 +261,12 @@ def import_model(model: onnx.ModelProto, source: str = "model") -> Graph:
     for t in g.initializer:
         if t.HasField("segment"):
             raise UnsupportedError(f"{source}: initializer '{t.name}' is segmented")
-        imp.add_constant(t.name, tensor_array(t, f"initializer '{t.name}'"), f"initializer '{t.name}'")
+        what = f"initializer '{t.name}'"
+        try:
+            arr = tensor_array(t, what)
+        except QlowerError as e:
+            raise type(e)(f"{source}: {e}") from None
+        imp.add_constant(t.name, arr, what)
     if g.sparse_initializer:
         raise UnsupportedError(f"{source}: sparse initializers are not supported")
     for i, node in enumerate(g.node):

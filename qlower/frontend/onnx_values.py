@@ -65,7 +65,7 @@ def _sanitize(name: str) -> str:
 
 def value_type(vi: onnx.ValueInfoProto, what: str) -> TensorType:
     if not vi.type.HasField("tensor_type"):
-        raise UnsupportedError(f"{what} is not a tensor (sequences and maps are not supported)")
+        raise UnsupportedError(f"{what} is not a tensor (sequences, maps and optionals are not supported)")
     tt = vi.type.tensor_type
     dtype = dtype_of(tt.elem_type, what)
     if not tt.HasField("shape"):
