@@ -2,8 +2,9 @@
 
 Every file is discovered from the folder: the attention models of each torch release in
 ``torch<MAJOR.MINOR>/<kind>_<exporter>_opset<N>.onnx`` and the MLPs in ``<kind>_opset<N>.onnx``.
-For each: every attention becomes one ``nn.attention`` (causal where the model is); the canonical
-stage has the expected layer ops and no leftover ONNX ops or shape plumbing; it computes what
+For each: every attention becomes one ``nn.attention`` (an exact causal mask the ``causal`` flag,
+the dynamo exporter's opset-18 float32.min triangle a constant bias); the canonical stage has the
+expected layer ops and no leftover ONNX ops or shape plumbing; it computes what
 onnxruntime computes (1e-5 relative) at two batch sizes; its dump round-trips through text and
 weights at every stage; and the issue's acceptance commands succeed.
 """
