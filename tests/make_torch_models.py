@@ -32,6 +32,13 @@ and 1 head, with a causal mask, with ``is_causal=True``; ``scaled_dot_product_at
   ``TypeError: scaled_dot_product_attention(): argument 'is_causal' (position 6) must be bool,
   not Tensor`` (both releases).
 
+What they hold (the same in both releases): at opset 18 both exporters write attention with the
+scale split between q and kᵀ (each multiplied by d^(-1/4): a constant from dynamo, ``Sqrt`` of
+``1/Sqrt(d)`` computed from the shape by the legacy exporter); dynamo writes ``is_causal`` as an
+added 0 / float32.min triangle, a causal mask as 0 / -inf; the legacy exporter builds masks from
+``ConstantOfShape(-inf)`` and ``Trilu`` (or ``Where``) and normalises dims with a constant ``Mod``.
+At opset 23 dynamo writes one ``Attention`` op.
+
 The MLP and loss models (GELU, MSE, cross-entropy) are exported by the torch ``MLP_TORCH`` run
 only, with the dynamo exporter at opsets 18 and 23, into ``tests/models/<name>_opset<N>.onnx``.
 
