@@ -269,7 +269,7 @@ class LayerNormToNN:
 
 
 RENAMED = {
-    "Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Sqrt": "sqrt",
+    "Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Mod": "mod", "Pow": "pow", "Sqrt": "sqrt",
     "Neg": "neg", "Relu": "relu", "Tanh": "tanh", "Sigmoid": "sigmoid", "Erf": "erf",
     "Gelu": "gelu", "Where": "where", "Cast": "cast", "MatMul": "matmul",
     "Transpose": "transpose", "NegativeLogLikelihoodLoss": "nll_loss", "Equal": "equal",

@@ -28,7 +28,8 @@ from qlower.passes import STAGES, parse_pipeline, registered_passes
 
 vi = h.make_tensor_value_info
 FE = Path(__file__).parent / "models"
-FE_MODELS = [f"{m}_opset{o}" for m in ("mlp_mse", "mha", "encoder") for o in (18, 23)]
+FE_MODELS = [f"mlp_mse_opset{o}" for o in (18, 23)] + [
+    f"torch2.15/{m}_dynamo_opset{o}" for m in ("mha", "encoder") for o in (18, 23)]
 STAGE_NAMES = list(STAGES)
 HEADER = re.compile(r"^// ----- after (\S+) -----\n", re.M)
 

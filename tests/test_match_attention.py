@@ -256,10 +256,12 @@ def test_match_attention_alone_on_onnx_ops() -> None:
 
 FE = Path(__file__).parent / "models"
 # file -> how its causal mask reads: "causal" (the flag, or an exact -inf bias), "bias" (torch's
-# opset-18 is_causal spelling adds 0 / float32.min, which is not the causal rule exactly), None
+# opset-18 is_causal spelling adds 0 / float32.min, which is not the causal rule exactly), None.
+# (Every export of both torch releases and both exporters is in test_torch_models.py.)
 TORCH_MODELS = {
-    f"{name}_opset{opset}": (("bias" if name in ("mha_causal_flag", "sdpa_causal") else "causal")
-                             if causal and opset == 18 else "causal" if causal else None)
+    f"torch2.15/{name}_dynamo_opset{opset}": (
+        ("bias" if name in ("mha_causal_flag", "sdpa_causal") else "causal")
+        if causal and opset == 18 else "causal" if causal else None)
     for name, causal in (("mha", False), ("encoder", False), ("mha_single_head", False),
                          ("mha_causal", True), ("mha_causal_flag", True), ("sdpa_causal", True))
     for opset in (18, 23)

@@ -40,7 +40,7 @@ GOLDEN = Path(__file__).parent / "filecheck" / "onnx-to-nn"
 # golden file -> the ops onnx-to-nn leaves
 EXPECTED_OPS = {
     "elementwise_binary": {"nn.add": 1, "nn.sub": 1, "nn.mul": 1, "nn.div": 1, "nn.pow": 1,
-                           "nn.matmul": 1},
+                           "nn.mod": 1, "nn.matmul": 1},
     "elementwise_unary": {"nn.sigmoid": 1, "nn.sqrt": 1, "nn.neg": 1, "nn.relu": 1,
                           "nn.tanh": 1, "nn.erf": 1, "nn.gelu": 1},
     "where_cast": {"nn.where": 1, "nn.cast": 1},

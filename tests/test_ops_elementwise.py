@@ -1,4 +1,4 @@
-"""Elementwise ops against onnxruntime: Add, Sub, Mul, Div, Pow, Sqrt, Neg, Relu, Gelu, Tanh,
+"""Elementwise ops against onnxruntime: Add, Sub, Mul, Div, Mod, Pow, Sqrt, Neg, Relu, Gelu, Tanh,
 Sigmoid, Erf, Cast, Identity, Where, Equal.
 
 Each case runs at the imported stage and after the canonical pipeline (see tests/onnx_cases.py).
@@ -59,6 +59,40 @@ CASES += [
 CASES.append(op_case("div_f32_by_zero", "Div",
                      [In(np.array([1.0, -1.0, 0.0, 2.0], np.float32)),
                       In(np.array([0.0, 0.0, 0.0, -0.0], np.float32))]))
+
+# -- Mod: the divisor's sign (fmod = 0, integers) or the dividend's (fmod = 1) -------------------
+CASES += [
+    op_case("mod_int64_signs", "Mod", [In(_num), In(_den)], opset=13),
+    op_case("mod_int64_fmod_signs", "Mod", [In(_num), In(_den)], attrs={"fmod": 1}),
+    op_case("mod_int32_bcast", "Mod", [In(d.ints(3, 4, low=-50, high=50, dtype=np.int32)),
+                                       In(d.nonzero(4, dtype=np.int32))], opset=23),
+    op_case("mod_int64_const_neg_divisor", "Mod", [In(d.ints(3, 4, low=-50, high=50)),
+                                                   Const(np.array(-3, dtype=np.int64))]),
+    op_case("mod_f32_fmod", "Mod", [In(d.f32(3, 4, scale=5)), In(d.pos(4))], attrs={"fmod": 1},
+            opset=13),
+    op_case("mod_f64_fmod_negative", "Mod", [In(d.f64(2, 3) * 5), In(-np.abs(d.f64(3)) - 0.5)],
+            attrs={"fmod": 1}, opset=23),
+    # a symbolic batch size: the remainder is only known at run time
+    graph_case("mod_of_symbolic_shape", [helper.make_node("Shape", ["x"], ["s"]),
+                                         helper.make_node("Mod", ["s", "k"], ["Y"])],
+               {"x": In(d.f32(2, 3), dims=("batch", 3)), "k": Const(np.array([2, -2], np.int64))},
+               ["Y"], feeds=[{"x": d.f32(1, 3)}, {"x": d.f32(3, 3)}, {"x": d.f32(4, 3)}]),
+]
+
+
+def test_float_mod_needs_fmod_before_opset_28(tmp_path):
+    """Before opset 28 ONNX defines float Mod only with fmod = 1: fmod = 0 is refused, the file
+    named (opset 28 defines it as a floor remainder: see test_ops_opsets.py)."""
+    from qlower.errors import QlowerError
+    from qlower.frontend import load_onnx
+
+    path = tmp_path / "mod.onnx"
+    path.write_bytes(op_case("mod_f32_fmod0", "Mod", [In(d.f32(3)), In(d.pos(3))])
+                     .model.SerializeToString())
+    with pytest.raises(QlowerError, match=r"mod\.onnx: .*fmod must be 1 for f32 operands before "
+                                          r"opset 28 \(this model's opset is 18\)"):
+        load_onnx(path)
+
 
 # -- Pow: float and int bases, float and int exponents ------------------------------------------
 CASES += [

@@ -67,6 +67,12 @@ for op, small in SMALL_INTS.items():
 
 sweep("pow_f32", "Pow", lambda o: [In(d.pos(3, 4)), In(d.f32(4))])
 sweep("pow_f32_int_exp", "Pow", lambda o: [In(d.f32(2, 3)), Const(i64(0, 1, 3))])
+sweep("mod_int", "Mod", lambda o: [In(d.ints(3, 4, low=-20, high=20)), In(d.nonzero(4))])
+sweep("mod_f32_fmod", "Mod", lambda o: [In(d.f32(3, 4, scale=5)), In(d.pos(4))], attrs={"fmod": 1})
+# Mod-28 defines fmod = 0 on floats: A - floor(A / B) * B, with the divisor's sign (±0 too)
+_MOD_A = np.array([7.5, -7.5, 7.5, -7.5, 0.0, -0.0, 3.0, -3.0, 2.0, np.inf], np.float32)
+_MOD_B = np.array([2.0, 2.0, -2.0, -2.0, -3.0, 3.0, np.inf, np.inf, 0.0, 2.0], np.float32)
+sweep("mod_f32_floor", "Mod", [In(_MOD_A), In(_MOD_B)], first=28)
 sweep("sqrt", "Sqrt", lambda o: [In(d.pos(3, 4))])
 sweep("neg_int8", "Neg", lambda o: [In(d.ints(3, 4, dtype=np.int8))])
 sweep("neg_f32", "Neg", lambda o: [In(d.f32(5))])

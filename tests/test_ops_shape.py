@@ -329,6 +329,30 @@ CASES += [
                {"x": In(d.f32(2, 3), dims=("batch", 3))}, ["Y"],
                feeds=[{"x": d.f32(1, 3)}, {"x": d.f32(3, 3)}]),
 ]
+# torch's legacy exporter writes its causal mask as ConstantOfShape(-inf) → Trilu → Unsqueeze
+# → Add: -inf that only ever reaches an additive mask is allowed
+_NINF = numpy_helper.from_array(np.array([-np.inf], np.float32), "value")
+_CAUSAL_NINF = [node("ConstantOfShape", ["n"], ["full"], value=_NINF),
+                node("Trilu", ["full", "one"], ["tri"], upper=1)]
+CASES.append(graph_case(
+    "constantofshape_ninf_causal_mask",
+    [*_CAUSAL_NINF, node("Unsqueeze", ["tri", "zero"], ["mask"]),
+     node("Add", ["x", "mask"], ["s"]), node("Softmax", ["s"], ["Y"])],
+    {"x": In(d.f32(2, 3, 3), dims=("batch", 3, 3)), "n": Const(i64(3, 3)),
+     "one": Const(np.array(1, np.int64)), "zero": Const(i64(0))}, ["Y"],
+    feeds=[{"x": d.f32(1, 3, 3)}, {"x": d.f32(3, 3, 3)}]))
+
+
+def test_constantofshape_inf_outside_a_mask_is_refused():
+    """The same -inf reaching a graph output (not a mask) stays bad input."""
+    from qlower.errors import QlowerError
+    from qlower.frontend import import_model
+
+    case = graph_case("constantofshape_ninf_output", _CAUSAL_NINF,
+                      {"n": Const(i64(3, 3)), "one": Const(np.array(1, np.int64))}, ["tri"])
+    with pytest.raises(QlowerError, match=r"value contains 1 Inf of 1 values \(±Inf is allowed "
+                                          r"only in attention masks\)"):
+        import_model(case.model)
 
 # -- Expand -------------------------------------------------------------------------------------
 CASES += [

@@ -142,7 +142,9 @@ def test_zero_rows_go_to_the_host(tmp_path):
         assert np.allclose(out["y"], ort, atol=1e-5 * np.max(np.abs(ort)))
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in MODELS.glob("*.onnx")))
+@pytest.mark.parametrize("name", [  # the MLPs and every export of the newest torch
+    str(p.relative_to(MODELS).with_suffix("")) for p in
+    sorted(MODELS.glob("*.onnx")) + sorted(MODELS.glob("torch2.15/*.onnx"))])
 def test_torch_models_on_qsim(name):
     path = MODELS / f"{name}.onnx"
     g = qlower.load(path)

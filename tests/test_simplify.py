@@ -159,7 +159,7 @@ def test_neutral_constants(dtype, op_name, value, const_first) -> None:
 
 # -- the canonical passes on torch exports ------------------------------------------------------
 
-MODEL_FILES = sorted(MODELS.glob("*.onnx"))
+MODEL_FILES = sorted(MODELS.glob("*.onnx")) + sorted(MODELS.glob("torch*/*.onnx"))
 SHAPE_PLUMBING = {"onnx.Reshape", "onnx.Transpose", "onnx.Shape", "onnx.Gather", "onnx.Concat",
                   "onnx.Slice", "onnx.Unsqueeze", "onnx.Squeeze"}
 

@@ -33,7 +33,7 @@ def test_golden_semantics(case: str) -> None:
 @pytest.mark.parametrize("name", ["mha", "mha_single_head", "mha_causal", "encoder"])
 @pytest.mark.parametrize("opset", [18, 23])
 def test_torch_packed_projection_splits(name: str, opset: int) -> None:
-    imported = load_onnx(MODELS / f"{name}_opset{opset}.onnx")
+    imported = load_onnx(MODELS / "torch2.15" / f"{name}_dynamo_opset{opset}.onnx")
     before = run_pipeline(imported, "fold-constants,fuse-linear,onnx-to-nn,simplify")
     after = run_pipeline(before, "split-linear,simplify,dce")
     counts = Counter(op.name for op in after.ops)

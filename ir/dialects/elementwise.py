@@ -13,7 +13,7 @@ import numpy as np
 from qlower.ir.dialects import kernels
 from qlower.ir.dialects.shapes import broadcast, require_float, same_dtype
 from qlower.ir.opdef import Attr, OpContext, OpDef, register_op
-from qlower.ir.symbolic import Sym, decide_equal
+from qlower.ir.symbolic import Sym, SymbolicError, decide_equal
 from qlower.ir.types import DType, TensorType
 
 
@@ -143,6 +143,44 @@ class Pow(OpDef):
             return keep_dtype(np.power(a, b), a)
 
 
+def _sym_mod(a, b, fmod: int):
+    """Remainder of (possibly symbolic) sizes; Python's ``%`` has the divisor's sign."""
+    if isinstance(b, Sym):
+        raise SymbolicError(f"{a} mod {b} is not known")
+    r = a % b
+    if fmod and r != 0 and (a < 0) != (b < 0):
+        r -= b
+    return r
+
+
+_sym_mod_ufunc = np.frompyfunc(_sym_mod, 3, 1)
+
+
+@register_op
+class Mod(OpDef):
+    """Elementwise remainder ``A - floor(A / B) * B``, the divisor's sign (``fmod = 0``), or
+    ``A - trunc(A / B) * B``, the dividend's sign (``fmod = 1``, C's ``fmod``), as Mod-28."""
+
+    name = "onnx.Mod"
+    operands = ("A", "B")
+    results = ("C",)
+    attrs = {"fmod": Attr("int", 0, choices=(0, 1))}
+
+    def infer(self, c):
+        dt = same_dtype(c, 0, 1)
+        _numeric(c, 0)
+        return [TensorType(dt, broadcast(c, c.tensor(0).dims, c.tensor(1).dims))]
+
+    def evaluate(self, c, a, b):
+        if a.dtype.kind in "iuO" and np.any(b == 0):
+            raise ZeroDivisionError("integer modulo by zero")
+        if a.dtype == object or b.dtype == object:
+            return np.asarray(_sym_mod_ufunc(a, b, c.attr("fmod")), dtype=object)
+        fn = np.fmod if c.attr("fmod") else np.mod
+        with np.errstate(all="ignore"):
+            return keep_dtype(fn(a, b), a)
+
+
 @register_op
 class Identity(OpDef):
     """Returns its input."""
@@ -226,6 +264,7 @@ class Equal(OpDef):
 
 
 twin(Pow, "nn.pow")
+twin(Mod, "nn.mod")
 twin(Equal, "nn.equal")
 twin(Where, "nn.where")
 twin(Cast, "nn.cast")

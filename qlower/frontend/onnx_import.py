@@ -41,7 +41,7 @@ __all__ = ["MAX_OPSET", "MIN_OPSET", "SUPPORTED_OPS", "default_opset", "import_m
 SUPPORTED_OPS = (
     "Add", "Attention", "Cast", "Concat", "Constant", "ConstantOfShape", "Conv", "Div", "Equal", "Erf", "Expand",
     "Flatten", "Gather", "Gelu", "Gemm", "Identity", "LayerNormalization", "LogSoftmax", "MatMul",
-    "Mul", "Neg", "NegativeLogLikelihoodLoss", "Pow", "ReduceMean", "ReduceSum", "Relu",
+    "Mod", "Mul", "Neg", "NegativeLogLikelihoodLoss", "Pow", "ReduceMean", "ReduceSum", "Relu",
     "Reshape", "Shape", "Sigmoid", "Slice", "Softmax", "SoftmaxCrossEntropyLoss", "Split",
     "Sqrt", "Squeeze", "Sub", "Tanh", "Transpose", "Trilu", "Unsqueeze", "Where",
 )
@@ -180,7 +180,7 @@ def _fix_constant_of_shape(imp: _Importer, node, name, operands, attrs):
         raise type(e)(f"{imp.source}: node '{name}' (ConstantOfShape): {e}") from None
     if arr.size != 1:
         raise imp.fail(node, name, "value must hold exactly one element")
-    check_finite(arr, f"node '{name}' value", imp.source)
+    check_finite(arr, f"node '{name}' value", imp.source, node.output[0] in imp.masks)
     item = arr.reshape(()).item()
     if isinstance(item, float) and arr.dtype == np.float32:
         item = f32_attr(item)
@@ -205,6 +205,14 @@ def _fix_reduce(imp: _Importer, node, name, operands, attrs):
     return operands, attrs
 
 
+def _fix_mod(imp: _Importer, node, name, operands, attrs):
+    # Mod before opset 28 defines float operands with fmod = 1 only
+    if imp.opset < 28 and not attrs.get("fmod", 0) and imp.types[operands[0]].dtype.is_float:
+        raise imp.fail(node, name, f"fmod must be 1 for {imp.types[operands[0]].dtype} operands "
+                                   f"before opset 28 (this model's opset is {imp.opset})")
+    return operands, attrs
+
+
 def _fix_split(imp: _Importer, node, name, operands, attrs):
     # Split before opset 18 without a split input makes as many equal parts as it has
     # outputs; opset 18 spells that count num_outputs (type inference needs it).
@@ -221,6 +229,7 @@ _FIXUPS: dict[str, Fixup] = {
     "ReduceMean": _fix_reduce,
     "ReduceSum": _fix_reduce,
     "Split": _fix_split,
+    "Mod": _fix_mod,
 }
 
 

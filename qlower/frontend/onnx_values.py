@@ -143,15 +143,39 @@ def check_finite(arr: np.ndarray, what: str, source: str, mask_only: bool = Fals
 # Uses of a tensor that make ±Inf meaningful: an additive mask, a masked_fill value, the mask
 # input of Attention.
 _MASK_USES = {("Add", 0), ("Add", 1), ("Where", 1), ("Where", 2), ("Attention", 3)}
+# Ops whose first input only moves, repeats or zeroes its values: ±Inf there reaches their
+# output unchanged (torch's legacy exporter writes its causal mask as ConstantOfShape(-inf) →
+# Trilu → Unsqueeze → Add).
+_MASK_CARRIERS = {"Trilu", "Unsqueeze", "Squeeze", "Reshape", "Expand", "Transpose", "Identity"}
 
 
 def mask_only_tensors(graph: onnx.GraphProto) -> set[str]:
-    uses: dict[str, set[tuple[str, int]]] = {}
+    """Names of tensors used only as masks, directly or through ``_MASK_CARRIERS``."""
+    uses: dict[str, list[tuple[onnx.NodeProto, int]]] = {}
     for node in graph.node:
         for i, name in enumerate(node.input):
             if name:
-                uses.setdefault(name, set()).add((node.op_type, i))
+                uses.setdefault(name, []).append((node, i))
     outputs = {o.name for o in graph.output}
-    return {n for n, u in uses.items() if u and u <= _MASK_USES and n not in outputs}
+    masks: set[str] = set()
+
+    def mask_only(name: str) -> bool:
+        if name in outputs or name not in uses:
+            return False
+        return all((n.op_type, i) in _MASK_USES or (
+            n.op_type in _MASK_CARRIERS and i == 0 and all(o in masks for o in n.output if o)
+        ) for n, i in uses[name])
+
+    # nodes are in topological order: a node's consumers come after it, so deciding the
+    # tensors from the last node back sees every consumer's outputs decided
+    produced = set()
+    for node in reversed(graph.node):
+        for name in node.output:
+            if name:
+                produced.add(name)
+                if mask_only(name):
+                    masks.add(name)
+    masks |= {name for name in uses if name not in produced and mask_only(name)}
+    return masks
 
 

@@ -51,6 +51,7 @@ OP_VERSIONS: dict[str, dict[int, str]] = {
     "Mul": {13: "", 14: _INT_TYPES_14},
     "Neg": {13: ""},
     "NegativeLogLikelihoodLoss": {13: "", 22: _BF16},
+    "Mod": {13: "", 28: "fmod = 0 defined for floats (A - floor(A / B) * B)"},
     "Pow": {13: "", 15: "adds bfloat16 exponents (refused)"},
     "ReduceMean": {13: "", 18: "axes attribute becomes an optional input; noop_with_empty_axes"},
     "ReduceSum": {13: ""},
