@@ -48,9 +48,11 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = [ROOT / "examples" / "mlp.onnx", *sorted((ROOT / "tests" / "models").glob("*.onnx"))]
-SMALL = ("mlp", "sdpa_causal_opset23", "mlp_mse_opset23", "gemm", "gather", "external")
-IR_SEEDS = ("mlp", "gemm", "sdpa_causal_opset23", "mha_single_head_opset23", "mlp_gelu_opset23")
+SHIPPED = [ROOT / "examples" / "mlp.onnx", *sorted((ROOT / "tests" / "models").glob("*.onnx")),
+           *sorted((ROOT / "tests" / "models" / "torch2.15").glob("*.onnx")),
+           *sorted((ROOT / "tests" / "models" / "hf").glob("*_dynamo18.onnx"))]
+SMALL = ("mlp", "sdpa_causal_dynamo_opset23", "mlp_mse_opset23", "gemm", "gather", "external")
+IR_SEEDS = ("mlp", "gemm", "sdpa_causal_dynamo_opset23", "mha_single_head_dynamo_opset23", "mlp_gelu_opset23")
 STAGES = ("imported", "canonical", "lowered")
 SPECIALS = [float("nan"), float("inf"), float("-inf"), 1e38, -1e38, 3.4e38, 1e39, -0.0, 0.0,
             1e-45, 5e-324, -1.0, 2.0**63, 7.0]

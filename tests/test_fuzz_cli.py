@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from fuzz_cli import Case, build_corpus, generate, judge, run_cases, run_subprocess
 
-SEEDS = ("mlp", "gemm", "gather", "external", "sdpa_causal_opset23", "mlp_mse_opset23")
+SEEDS = ("mlp", "gemm", "gather", "external", "sdpa_causal_dynamo_opset23", "mlp_mse_opset23")
 IR_SEEDS = ("mlp", "gemm")
 CASES = {"onnx": 400, "ir": 400, "npz": 150}
 SEED = 20261202

@@ -236,9 +236,10 @@ def test_unusable_external_location(work, capsys, location, shown):
 def test_attention_scale_beyond_float32(work, capsys):
     """torch's split scale (q·c and kᵀ·c) with c = 7e29: the product 5e59 is no float32 scale,
     so match-attention leaves the graph as it is (it built nn.attention {scale = inf}: exit 3)."""
-    m = onnx.load(ROOT / "tests" / "models" / "sdpa_causal_opset18.onnx")
-    t = next(t for t in m.graph.initializer if t.name == "val_40")
-    t.CopyFrom(nh.from_array(nh.to_array(t) * np.float32(1e30), "val_40"))
+    m = onnx.load(ROOT / "tests" / "models" / "torch2.15" / "sdpa_causal_dynamo_opset18.onnx")
+    c = np.float32(4 ** -0.25)  # d = 4: the factor on q and on kᵀ is d^(-1/4)
+    t = next(t for t in m.graph.initializer if nh.to_array(t).size == 1 and nh.to_array(t) == c)
+    t.CopyFrom(nh.from_array(nh.to_array(t) * np.float32(1e30), t.name))
     onnx.save(m, "scale.onnx")
     status, out, err = cli(capsys, "inspect", "scale.onnx")
     assert (status, err) == (0, "") and "nn.attention" not in out

@@ -20,7 +20,7 @@ from qlower.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = str(ROOT / "examples" / "mlp.onnx")  # two kernels
-SDPA = str(ROOT / "tests" / "models" / "sdpa_causal_opset23.onnx")  # no kernel
+SDPA = str(ROOT / "tests" / "models" / "torch2.15" / "sdpa_causal_dynamo_opset23.onnx")  # no kernel
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:
