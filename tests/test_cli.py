@@ -19,10 +19,9 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
-from util import make_model, mlp_model
+from util import cli, make_model, mlp_model
 
 import qlower
-from qlower.cli import main
 from qlower.ir import parse, verify_graph
 from qlower.passes import STAGES, parse_pipeline, registered_passes
 
@@ -33,11 +32,6 @@ FE_MODELS = [f"mlp_mse_opset{o}" for o in (18, 23)] + [
 STAGE_NAMES = list(STAGES)
 HEADER = re.compile(r"^// ----- after (\S+) -----\n", re.M)
 
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def ok_out(capsys, *argv) -> str:

@@ -16,19 +16,13 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
-from util import make_model
+from util import cli, make_model
 
 from qlower.cli import main
 from qlower.passes import registered_passes
 
 vi = h.make_tensor_value_info
 
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    """Run ``qlower argv`` in-process; returns (status, stdout, stderr)."""
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def assert_error(capsys, argv, message: str, status: int = 2) -> None:

@@ -15,23 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from util import assert_refused, cli
 
-from qlower.cli import main
 from qlower.ir.weights import load_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = str(ROOT / "examples" / "mlp.onnx")
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def assert_refused(capsys, argv, message: str) -> None:
-    status, _, err = cli(capsys, *argv)
-    assert (status, err) == (2, f"error: {message}\n"), argv
 
 
 @pytest.fixture

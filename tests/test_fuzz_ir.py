@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from util import assert_refused, cli
 
-from qlower.cli import main
 from qlower.ir import parse, verify_graph
 from qlower.ir.attributes import checksum
 from qlower.ir.weights import load_weights, save_weights
@@ -20,15 +20,6 @@ ROOT = Path(__file__).resolve().parent.parent
 FABLE = "%logits.encoded = q.block.fable (node 'fc2')"
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def assert_refused(capsys, argv, message: str) -> None:
-    status, _, err = cli(capsys, *argv)
-    assert (status, err) == (2, f"error: {message}\n"), argv
 
 
 @pytest.fixture

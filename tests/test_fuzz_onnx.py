@@ -15,9 +15,7 @@ import pytest
 from onnx import TensorProto as T
 from onnx import helper as h
 from onnx import numpy_helper as nh
-from util import make_model
-
-from qlower.cli import main
+from util import assert_refused, cli, make_model
 
 vi = h.make_tensor_value_info
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,15 +24,6 @@ W = RNG.standard_normal((3, 4)).astype(np.float32)
 B = RNG.standard_normal(3).astype(np.float32)
 
 
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def assert_refused(capsys, argv, message: str) -> None:
-    status, _, err = cli(capsys, *argv)
-    assert (status, err) == (2, f"error: {message}\n")
 
 
 def gemm(alpha: float = 1.0, beta: float = 1.0, w=W, b=B, batch: str = "batch") -> onnx.ModelProto:

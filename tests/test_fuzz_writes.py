@@ -14,19 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from util import cli
 
 import qlower.backends.manifest as manifest_module
-from qlower.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = str(ROOT / "examples" / "mlp.onnx")  # two kernels
 SDPA = str(ROOT / "tests" / "models" / "torch2.15" / "sdpa_causal_dynamo_opset23.onnx")  # no kernel
 
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    status = main(list(argv))
-    out, err = capsys.readouterr()
-    return status, out, err
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

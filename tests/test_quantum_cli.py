@@ -7,15 +7,7 @@ import json
 import numpy as np
 import onnx
 import pytest
-from util import mlp_model
-
-from qlower.cli import main
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
+from util import cli, mlp_model
 
 
 @pytest.fixture

@@ -104,3 +104,18 @@ def mlp_model() -> onnx.ModelProto:
              h.make_node("Gemm", ["r", "w2", "b2"], ["y"], name="fc2", transB=1)]
     return make_model(nodes, [vi("x", T.FLOAT, ["batch", 5])], [vi("y", T.FLOAT, ["batch", 3])],
                       inits)
+
+
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    """Run ``qlower argv`` in-process; returns (status, stdout, stderr)."""
+    from qlower.cli import main
+
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_refused(capsys, argv, message: str) -> None:
+    """``qlower argv`` exits 2 with exactly the one line ``error: message``."""
+    status, _, err = cli(capsys, *argv)
+    assert (status, err) == (2, f"error: {message}\n"), argv
