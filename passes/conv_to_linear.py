@@ -16,7 +16,8 @@ are a reshape and a transpose instead (only a transpose for a 1×1 kernel with s
 ``group = G`` splits the features into G contiguous blocks of ``C/G·K`` (patch features are
 ordered channel first): each group is its own ``nn.linear`` on an ``nn.slice`` of the patches,
 and an ``nn.concat`` joins their outputs. A bias that is not a constant is added after the
-linear. A convolution whose weight is not a constant stays ``onnx.Conv`` (it still runs).
+linear. A convolution whose weight is not a constant, or whose input has a symbolic channel count,
+stays ``onnx.Conv`` (it still runs).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ class ConvAsLinear:
             return False
         b = rw.constant(b_name)
         x_dims = rw.tensor_type(x).dims
+        if len(x_dims) < 3 or not isinstance(x_dims[1], int):
+            return False  # symbolic channels: the patches' feature count is not the weight's
         try:
             p = conv_params(OpContext(op, [rw.type_of(x), rw.type_of(w_name)]), x_dims, w.shape)
         except VerifyError:
