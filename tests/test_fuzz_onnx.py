@@ -296,3 +296,28 @@ def test_huge_range_and_constant_of_shape(work, capsys):
     assert_refused(capsys, ["inspect", "fill.onnx"],
                    "fill.onnx: node 'fill' (ConstantOfShape): [1073741824, 1048576] asks for more "
                    "than 2**40 elements")
+
+
+def test_constant_of_an_element_type_that_does_not_exist(work, capsys):
+    """A flipped byte made a Constant's tensor of data type 78: onnx's shape inference raises a
+    plain ValueError for it (found by the fuzz, seed 1)."""
+    t = nh.from_array(np.array([4], np.int64), "v")
+    t.data_type = 78
+    model = make_model([h.make_node("Constant", [], ["s"], name="c", value=t),
+                        h.make_node("Reshape", ["x", "s"], ["y"], name="r")],
+                       [vi("x", T.FLOAT, [4])], [vi("y", T.FLOAT, [4])])
+    onnx.save(model, "dt78.onnx")
+    for argv in every_command("dt78.onnx"):
+        assert_refused(capsys, argv, "dt78.onnx: invalid ONNX model: Invalid tensor data type 78")
+
+
+def test_shape_constant_whose_data_is_not_whole_elements(work, capsys):
+    """An int64 shape constant of 3 bytes (external data cut short): the shape check skips what
+    it cannot decode, and the import names it."""
+    t = nh.from_array(np.array([4], np.int64), "s")
+    t.raw_data = b"\x04\x00\x00"
+    model = make_model([h.make_node("Reshape", ["x", "s"], ["y"], name="r")],
+                       [vi("x", T.FLOAT, [4])], [vi("y", T.FLOAT, [4])], [t])
+    onnx.save(model, "short.onnx")
+    status, _, err = cli(capsys, "inspect", "short.onnx")
+    assert status == 2 and err.startswith("error: short.onnx: ") and err.count("\n") == 1, err

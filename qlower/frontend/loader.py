@@ -321,19 +321,27 @@ def _constants(model: onnx.ModelProto) -> dict:
     import numpy as np
     from onnx import numpy_helper
 
+    ints = (onnx.TensorProto.INT64, onnx.TensorProto.INT32)
+
+    def values(t):
+        try:
+            return numpy_helper.to_array(t)
+        except (ValueError, TypeError):  # damaged data: the import names it later
+            return None
+
     out = {}
     g = model.graph
     for t in g.initializer:
-        if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and not uses_external_data(t):
-            out[t.name] = numpy_helper.to_array(t)
+        if t.data_type in ints and not uses_external_data(t):
+            out[t.name] = values(t)
     for n in g.node:
         if n.op_type == "Constant" and n.output:
             for a in n.attribute:
-                if a.name == "value" and a.t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
-                    out[n.output[0]] = numpy_helper.to_array(a.t)
+                if a.name == "value" and a.t.data_type in ints:
+                    out[n.output[0]] = values(a.t)
                 elif a.name in ("value_int", "value_ints"):
                     out[n.output[0]] = np.array(a.i if a.name == "value_int" else list(a.ints))
-    return out
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def check_shape_constants(path, model: onnx.ModelProto) -> None:
@@ -409,6 +417,8 @@ def run_onnx_checker(path, model: onnx.ModelProto) -> None:
                 f"{one_line(detail, 200).rstrip('.')}{shapes}"
             ) from None
         raise QlowerError(f"{path}: shape inference failed: {one_line(e)}") from None
+    except ValueError as e:  # onnx's C++ checks (an element type that does not exist, ...)
+        raise QlowerError(f"{path}: invalid ONNX model: {one_line(e).rstrip('.')}") from None
     # The checker insists on shapes for graph outputs; take them from inference when missing.
     for out, inf in zip(model.graph.output, inferred.graph.output):
         if out.type.HasField("tensor_type") and not out.type.tensor_type.HasField("shape"):
