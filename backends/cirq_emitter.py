@@ -140,7 +140,8 @@ def _weight(graph: Graph, name: str) -> np.ndarray:
 def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
     """The circuit of ``kernel`` (a chain: encode → [block] → read-out)."""
     from qlower.blocks.amplitude import amplitude_encoding
-    from qlower.blocks.semantics import cached_block_encoding
+    from qlower.blocks.block_encoding import as_matrix
+    from qlower.ir.opdef import op_def
 
     enc, *middle, rd = kernel.ops
     size = int(enc.attr("size"))
@@ -159,10 +160,9 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         raise ValueError(f"kernel {kernel.name}: expected block encodings between preparation and read-out")
     blocks = []
     for blk in middle:
-        method = blk.name.split(".")[-1]
-        be = cached_block_encoding(_weight(graph, blk.operand(1)), method,
-                                   float(blk.attr("threshold", 0.0)))
-        blocks.append(be)
+        d = op_def(blk.name)
+        params = {key: blk.attr(key, None) for key in d.attrs}
+        blocks.append(d.entry().build(as_matrix(_weight(graph, blk.operand(1))), params))
     first = blocks[0]
     block_ops = list(first.circuit.all_operations())
     used = set(first.qubits)
@@ -174,12 +174,13 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         alpha *= float(be.alpha)
     # The block reads the low qubits of the prepared state; a wider state's extra, most
     # significant qubits are flags (the IR's rule), on fresh qubits.
+    # A narrower state is prepared on the block's low input qubits; the high ones stay |0⟩.
     data = first.registers.input
     extra = qubits_for(size) - len(data)
-    if extra < 0:
-        raise ValueError(f"kernel {kernel.name}: the block reads {len(data)} qubits, the state has size {size}")
     start = 1 + max((q.x for q in used if isinstance(q, cirq.LineQubit)), default=-1)
-    data = tuple(cirq.LineQubit(start + i) for i in range(extra)) + tuple(data)
+    data = tuple(cirq.LineQubit(start + i) for i in range(max(extra, 0))) + tuple(data)
+    if extra < 0:
+        data = data[-extra:]
     used |= set(data)
     prep = amplitude_encoding(size=size, qubits=data, prefix=prefix)
     qubits = tuple(sorted(used | set(prep.qubits)))

@@ -34,7 +34,7 @@ Which layers: every ``nn.linear`` with a constant weight (and bias, if any). Per
 come from ``overrides``: ``NAME=STRATEGY`` items separated by ``;`` where NAME is the ONNX
 node name, the layer's output value name or an op kind (``nn.linear``), and STRATEGY is
 ``block-encoding``, ``amplitude-encoding``, ``host`` (leave it classical) or
-``block-encoding:METHOD`` (``fable``, ``lcu``, ``dilation``).
+``block-encoding:METHOD`` (a registered method: ``fable``, ``svd``, ``dilation``, ``lcu``).
 """
 
 from __future__ import annotations
@@ -50,7 +50,19 @@ from qlower.passes.base import PipelineError, TransformPass, register_pass
 from qlower.passes.rewrite import Rewriter
 
 STRATEGIES = ("block-encoding", "amplitude-encoding", "host")
-METHODS = ("auto", "fable", "lcu", "dilation")
+
+
+def _methods() -> tuple[str, ...]:
+    """``auto`` and every registered block-encoding method (``qlower.blocks.registry``)."""
+    from qlower.blocks.registry import method_names
+
+    return ("auto", *method_names())
+
+
+def __getattr__(name: str):
+    if name == "METHODS":  # read from the registry when asked, not restated here
+        return _methods()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def parse_overrides(text: str) -> dict[str, str]:
@@ -71,9 +83,9 @@ def check_strategy(text: str, where: str) -> None:
         raise PipelineError(
             f"{where}: unknown strategy '{strategy}' (strategies: {', '.join(STRATEGIES)})"
         )
-    if method and (strategy != "block-encoding" or method not in METHODS):
+    if method and (strategy != "block-encoding" or method not in _methods()):
         raise PipelineError(
-            f"{where}: unknown block-encoding method '{method}' (methods: {', '.join(METHODS)})"
+            f"{where}: unknown block-encoding method '{method}' (methods: {', '.join(_methods())})"
         )
 
 
@@ -110,9 +122,9 @@ class LowerLinear(TransformPass):
         if self.signs not in ("offset", "none"):
             raise PipelineError(f"lower-linear: signs must be 'offset' or 'none', got '{self.signs}'")
         check_strategy(self.strategy, "lower-linear")
-        if self.method not in METHODS:
+        if self.method not in _methods():
             raise PipelineError(
-                f"lower-linear: unknown method '{self.method}' (methods: {', '.join(METHODS)})"
+                f"lower-linear: unknown method '{self.method}' (methods: {', '.join(_methods())})"
             )
         if not self.threshold >= 0:
             raise PipelineError(f"lower-linear: threshold must be >= 0, got {self.threshold}")
@@ -247,7 +259,8 @@ def lower_chain(rw: Rewriter, chain: list[Op], methods: list[str], threshold: fl
     ``[[W_j, b_j, 0], [0, 1, 0], [0, 0, 1]]``, the last ``[W_k | b_k | κ·1]``. The scale is the
     product of the alphas; the flags of all blocks must read 0.
     """
-    from qlower.blocks.semantics import block_plan
+    from qlower.blocks.layout import block_layout
+    from qlower.blocks.registry import plan_block
 
     first, last = chain[0], chain[-1]
     out = last.result().name
@@ -298,19 +311,20 @@ def lower_chain(rw: Rewriter, chain: list[Op], methods: list[str], threshold: fl
     norm = rw.build("host.norm", [x], results=[rw.fresh(f"{x}.norm")], loc=loc)
     ops.append(norm)
     dtype = rw.tensor_type(out).dtype
-    plans = [block_plan(a.astype(dtype.numpy), m, threshold) for a, m in zip(mats, methods)]
-    size = 1 << plans[0].input_qubits
+    plans = [plan_block(a.astype(dtype.numpy), m, threshold) for a, m in zip(mats, methods)]
+    first_method, first_attrs = plans[0]
+    size = 1 << block_layout(first_method, *mats[0].shape, terms=first_attrs.get("terms")).input
     ang = rw.build("host.amplitude_angles", [x], {"size": size}, results=[rw.fresh(f"{out}.angles")], loc=loc)
     state = rw.build("q.encode.amplitude", [ang.result().name], {"size": size},
                      results=[rw.fresh(f"{out}.state")], loc=loc)
     ops += [ang, state]
     alpha = 1.0
-    for op, a, plan in zip(chain, mats, plans):
+    for op, a, (method, attrs) in zip(chain, mats, plans):
         w_name = rw.add_constant(a.astype(dtype.numpy), f"{op.operand(1)}.block")
-        state = rw.build(f"q.block.{plan.method}", [state.result().name, w_name], plan.attrs,
+        state = rw.build(f"q.block.{method}", [state.result().name, w_name], attrs,
                          results=[rw.fresh(f"{out}.encoded")], loc=op.loc)
         ops.append(state)
-        alpha *= plan.alpha
+        alpha *= attrs["alpha"]
     rd = rw.build("q.readout", [state.result().name],
                   {"size": int(mats[-1].shape[0]), "nonnegative": off},
                   results=[rw.fresh(f"{out}.psi")], loc=loc)
@@ -341,4 +355,4 @@ def lower_amplitude_encoding(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray 
     return ops + [ang, enc, ov, y]
 
 
-__all__ = ["LowerLinear", "METHODS", "STRATEGIES", "parse_overrides"]
+__all__ = ["LowerLinear", "STRATEGIES", "parse_overrides"]

@@ -217,7 +217,8 @@ def compile(  # noqa: A001 - qlower.compile is the public name
     """Lower ``model`` (a path or a graph) to quantum kernels; returns a CompiledProgram.
 
     Options: ``strategy`` (``"block-encoding"`` or ``"amplitude-encoding"``), ``method``
-    (``"auto"``, ``"fable"``, ``"lcu"``, ``"dilation"``), ``threshold`` (FABLE compression),
+    (``"auto"`` or a registered method, ``qlower.blocks.registry.method_names()``: ``"fable"``,
+    ``"svd"``, ``"dilation"``, ``"lcu"``), ``threshold`` (FABLE compression),
     ``overrides`` ({layer name or op kind: strategy}), ``signs`` (``"offset"`` or ``"none"``),
     ``compose`` (consecutive block-encoded layers as one kernel),
     ``progress`` (a callback ``(done, total, kernel)``).

@@ -315,12 +315,16 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def add_compile_options(p: argparse.ArgumentParser) -> None:
+    from qlower.blocks.registry import method_names
+
+    names = method_names()
     p.add_argument("--strategy", action="append", metavar="[OP=]STRATEGY",
                    help="block-encoding (default), amplitude-encoding or host, for every layer "
                    "or for one (OP: ONNX node name, output name or op kind like nn.linear); "
-                   "block-encoding:fable|lcu|dilation picks the method; repeatable")
-    p.add_argument("--method", choices=["auto", "fable", "lcu", "dilation"], default="auto",
-                   help="block-encoding method (default: auto)")
+                   f"block-encoding:{'|'.join(names)} picks the method; repeatable")
+    p.add_argument("--method", choices=["auto", *names], default="auto",
+                   help="block-encoding method (default: auto, the fewest CNOTs per successful "
+                   "run)")
     p.add_argument("--threshold", type=nonneg(float), default=0.0, metavar="D",
                    help="FABLE compression: drop rotation angles |theta| <= D (default 0)")
     p.add_argument("--compose", action="store_true",

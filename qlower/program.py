@@ -387,7 +387,7 @@ class _Runtime:
 def check_compilable(graph: Graph) -> None:
     """What compiling needs of the graph it is given (a dump may lack it): the data of every
     constant, and blocks whose alpha is the alpha of their weights' encoding."""
-    from qlower.blocks.semantics import block_plan
+    from qlower.blocks.registry import plan_block
 
     for c in graph.constants:
         if isinstance(c.data, ConstRef):
@@ -404,10 +404,10 @@ def check_compilable(graph: Graph) -> None:
             raise QlowerError(f"{op.label}: its weights %{name} are all zero (a block encoding "
                               "needs a nonzero matrix)")
         try:
-            plan = block_plan(data.array, method, float(op.attr("threshold", 0.0)))
+            _, attrs = plan_block(data.array, method, float(op.attr("threshold", 0.0)))
         except ValueError as e:
             raise QlowerError(f"{op.label}: {e}") from None
-        for key, value in plan.attrs.items():
+        for key, value in attrs.items():
             given = op.attr(key, None)
             same = given == value if not isinstance(value, float) else (
                 given is not None and np.isclose(given, value, rtol=1e-9))

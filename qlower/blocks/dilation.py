@@ -24,14 +24,11 @@ circuit implements U_dil exactly. ``matrix`` is computed by multiplying the emit
 
 from __future__ import annotations
 
-import cirq
 import numpy as np
 
-from qlower.blocks.amplitude import qsd
-from qlower.blocks.base import Registers
-from qlower.blocks.block_encoding import BlockEncoding, block_alpha, resolve_qubits
-from qlower.blocks.circuits import fast_op, packed_circuit
-from qlower.blocks.layout import block_layout
+from qlower.blocks.layout import BlockLayout, ceil_log2
+from qlower.blocks.registry import BlockMethod, register
+from qlower.blocks.resources import Resources
 
 MAX_QUBITS = 7  # q + 1 qubits; QSD time and CNOTs grow as 4^(q+1) (7660 CNOTs at 7)
 GAUGE_SEED = 20220501
@@ -40,7 +37,9 @@ GAUGE_SEED = 20220501
 def dilation_unitary(A: np.ndarray) -> np.ndarray:
     """The unitary dilation of a square contraction ``A`` (‖A‖₂ <= 1), A in the top-left."""
     u, s, vh = np.linalg.svd(A)
-    s = np.clip(s, 0.0, 1.0)
+    # σ/‖W‖₂ of the top singular value is 1 up to rounding, and √(1 − s²) of a rounding error
+    # is 1e-8: snap it, so that the completion is exact (and such angles are not rotations)
+    s = np.where(s > 1.0 - 1e-15, 1.0, np.clip(s, 0.0, 1.0))
     c = np.sqrt(np.clip(1.0 - s * s, 0.0, None))
     v = vh.conj().T
     top = np.hstack([(u * s) @ vh, (u * c) @ u.conj().T])
@@ -70,8 +69,10 @@ def gauged_dilation(A: np.ndarray, seed: int = GAUGE_SEED) -> np.ndarray:
     return u
 
 
-def implemented_block(ops: list[cirq.Operation], qs: list[cirq.Qid]) -> np.ndarray:
+def implemented_block(ops: list, qs: list) -> np.ndarray:
     """``U[:2^q, :2^q]`` (flag = 0 in and out) of the circuit ``ops`` on ``qs``, by numpy."""
+    import cirq
+
     nq = len(qs)
     half = 1 << (nq - 1)
     state = np.zeros((1 << nq, half), dtype=np.complex128)
@@ -87,18 +88,68 @@ def implemented_block(ops: list[cirq.Operation], qs: list[cirq.Qid]) -> np.ndarr
     return state.reshape(1 << nq, half)[:half]
 
 
-def dilation_block(W: np.ndarray, *, qubits=None) -> BlockEncoding:
+def qsd_rotations(m: int) -> int:
+    """Non-Clifford rotation angles of the Shannon decomposition of a generic ``m``-qubit
+    unitary: (5·4^m − 6·2^m + 4)/4 (15, 69, 297, 1233, 5025 at m = 2…6, counted on built
+    circuits in the tests)."""
+    return 3 if m == 1 else (5 * 4**m - 6 * 2**m + 4) // 4
+
+
+def qsd_single_qubit(m: int) -> int:
+    """Single-qubit gates of that decomposition: (3·4^m − 6·2^m + 8)/4."""
+    return 3 if m == 1 else (3 * 4**m - 6 * 2**m + 8) // 4
+
+
+@register
+class Dilation(BlockMethod):
+    """Unitary dilation of W/‖W‖₂ by a quantum Shannon decomposition; alpha = ‖W‖₂."""
+
+    name = "dilation"
+    summary = "unitary dilation of W/‖W‖₂ by Shannon decomposition; alpha = ‖W‖₂, one flag"
+    qubit_order = "[flag] + D (q)"
+    max_qubits = MAX_QUBITS
+
+    def layout(self, M, N, params):
+        q = max(ceil_log2(M), ceil_log2(N))
+        return BlockLayout(input=q, output=q, flags=1)
+
+    def plan(self, W, threshold=0.0):
+        return {"alpha": float(np.linalg.norm(W, 2))}
+
+    def cost(self, W, params):
+        from qlower.blocks.amplitude import qsd_cnots
+
+        m = self.layout(*W.shape, params).input + 1
+        cnots = qsd_cnots(m)
+        # a GlobalPhaseGate is no gate; the decomposition alternates CNOTs with one-qubit layers
+        # a 1×1 W dilates to a diagonal unitary (times the gauge's phases): Rz·Rz, Ry(0)
+        rotations = 2 if m == 1 else qsd_rotations(m)
+        return Resources(qubits=m, cnots=cnots, rotations=rotations,
+                         depth=3 if m == 1 else 2 * cnots + 1, single_qubit=qsd_single_qubit(m))
+
+    def build(self, W, params, qubits=None):
+        return dilation_block(W, qubits=qubits)
+
+
+def dilation_block(W: np.ndarray, *, qubits=None):
     """Unitary-dilation block encoding of ``W`` (validated by ``block_encoding.as_matrix``)."""
+    import cirq
+
+    from qlower.blocks.amplitude import qsd
+    from qlower.blocks.base import Registers
+    from qlower.blocks.block_encoding import BlockEncoding, resolve_qubits
+    from qlower.blocks.circuits import fast_op, packed_circuit
+
     M, N = W.shape
-    q = block_layout("dilation", M, N).input
+    q = Dilation().layout(M, N, {}).input
     if q + 1 > MAX_QUBITS:
         raise ValueError(
             f"dilation of a {M}x{N} matrix needs {q + 1} qubits (a {1 << q}x{1 << q} padded "
             f"square + 1 flag); quantum Shannon decomposition is limited to {MAX_QUBITS} "
-            f"qubits here: use method='fable' or 'lcu'"
+            f"qubits here: use method='svd', 'fable' or 'lcu'"
         )
     qs = resolve_qubits(qubits, q + 1, f"dilation: [flag] + D ({q})")
-    norm = block_alpha(W, "dilation")
+    norm = float(np.linalg.norm(W, 2))
     A = np.zeros((1 << q, 1 << q), dtype=np.complex128)
     A[:M, :N] = W / norm
     qsd_ops, gamma, _ = qsd(qs, gauged_dilation(A), up_to_diagonal=False)
