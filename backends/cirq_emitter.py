@@ -8,7 +8,6 @@ how to turn the final state, or samples of it, into the read-out op's value.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from dataclasses import dataclass
 
@@ -17,9 +16,10 @@ import numpy as np
 import sympy
 
 from qlower.blocks.base import Registers, readout
-from qlower.blocks.circuits import Resources, count_resources, fast_op, packed_circuit
+from qlower.blocks.circuits import Resources, fast_op, packed_circuit
 from qlower.ir import Graph
 from qlower.ir.dialects.quantum import qubits_for
+from qlower.kernel_costs import kernel_resources
 from qlower.passes.partition import Kernel
 
 
@@ -45,52 +45,16 @@ class KernelCircuit:
     suffix: cirq.Circuit | None = None  # the rest, parameter-free (simulated for a whole batch)
     blocks: tuple = ()  # the BlockEncodings applied one after another
     input_size: int = 0  # entries of the vector the preparation loads (the first block's N)
+    cost: Resources | None = None  # qlower.kernel_costs.kernel_resources of the kernel
 
     @property
     def name(self) -> str:
         return self.kernel.name
 
     def resources(self) -> Resources:
-        """Counted once: the table, the estimate and the manifest all ask."""
-        return self._resources
-
-    @functools.cached_property
-    def _resources(self) -> Resources:
-        return count_resources(self.circuit, self.qubits)
-
-    @functools.cached_property
-    def transfer(self) -> np.ndarray | None:
-        """The map from the prepared unit vector to the amplitudes at flags = 0.
-
-        ``[2**len(registers.output), input_size]`` (None for a Hadamard test): the product of
-        the blocks' whole implemented blocks (``BlockEncoding.padded / alpha``), each block
-        reading the low indices of the previous one's output (a wider output's extra, most
-        significant qubits are flags; a narrower one is padded with |0⟩), as the circuit
-        connects them.
-        """
-        if self.readout == "overlap" or not self.blocks:
-            return None
-        c = np.eye(self.input_size, dtype=np.complex128)
-        for be in self.blocks:
-            p = be.padded / be.alpha
-            k = min(p.shape[1], c.shape[0])
-            c = p[:, :k] @ c[:k]
-        return c
-
-    def mean_success_probability(self) -> float:
-        """The success probability averaged over input directions (1 for a Hadamard test).
-
-        The average of ``P(flags = 0)`` over unit vectors ``x̂`` drawn uniformly from the
-        sphere of the ``input_size`` entries the kernel prepares (for a lowered layer: the
-        input with its bias and offset entries appended): with ``C`` = :attr:`transfer`,
-        ``P = ‖C x̂‖²`` and ``E[x̂ x̂ᵀ] = I / input_size``, so the average is exactly
-        ``‖C‖_F² / input_size``, also the mean of ``P`` over the basis vectors. For one block
-        of W that is ``‖W‖_F² / (N α²)``; for a composed chain the whole product counts.
-        """
-        c = self.transfer
-        if c is None:
-            return 1.0
-        return float(np.sum(np.abs(c) ** 2) / self.input_size)
+        """From the kernel's ops and the registry's costs (``qlower.kernel_costs``), not by counting
+        the circuit's gates: the table, the estimate and the manifest all ask."""
+        return self.cost
 
     def exact(self, states: np.ndarray) -> np.ndarray:
         """The read-out value from final state vectors ``[..., 2**n]``."""
@@ -140,7 +104,7 @@ def _weight(graph: Graph, name: str) -> np.ndarray:
 def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
     """The circuit of ``kernel`` (a chain: encode → [block] → read-out)."""
     from qlower.blocks.amplitude import amplitude_encoding
-    from qlower.blocks.block_encoding import as_matrix
+    from qlower.blocks.registry import as_matrix
     from qlower.ir.opdef import op_def
 
     enc, *middle, rd = kernel.ops
@@ -155,7 +119,8 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         ops = list(prep.circuit.all_operations()) + [fast_op(cirq.H, (top,))]
         regs = Registers((), (top,), tuple(q for q in qubits if q != top))
         return KernelCircuit(kernel, packed_circuit(ops), qubits, prep.symbols, regs,
-                             "overlap", 1, False, None, "hadamard-test")
+                             "overlap", 1, False, None, "hadamard-test",
+                             cost=kernel_resources(graph, kernel))
     if not middle or not all(op.name.startswith("q.block.") for op in middle):
         raise ValueError(f"kernel {kernel.name}: expected block encodings between preparation and read-out")
     blocks = []
@@ -193,6 +158,7 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         int(rd.attr("size")), bool(rd.attr("nonnegative")), alpha, method,
         prefix=prep.circuit, suffix=suffix, blocks=tuple(blocks),
         input_size=int(_weight(graph, middle[0].operand(1)).shape[1]),
+        cost=kernel_resources(graph, kernel),
     )
 
 

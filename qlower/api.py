@@ -229,3 +229,19 @@ def compile(  # noqa: A001 - qlower.compile is the public name
         return compile_graph(model, target, **options)
     with about(model, weights):
         return compile_graph(load(model, weights), target, **options)
+
+
+def estimate(model: str | Path | Graph, *, weights: str | Path | None = None, **options):
+    """What ``compile(model, **options)`` would cost, without building a circuit.
+
+    Returns a :class:`qlower.kernel_costs.ProgramEstimate`: per kernel its method, qubits, CNOTs,
+    rotations, depth (a bound), alpha and mean success probability, from the registry's closed
+    forms; the totals; the layers left on the host. Options are ``compile``'s (no ``progress``).
+    """
+    from qlower.program import estimate_graph
+
+    options.pop("progress", None)
+    if isinstance(model, Graph):
+        return estimate_graph(model, **options)
+    with about(model, weights):
+        return estimate_graph(load(model, weights), **options)

@@ -295,8 +295,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def cmd_estimate(args: argparse.Namespace) -> int:
     """``qlower estimate``: resources per ONNX node and in total, without simulating."""
     graph = api.load(args.model, args.weights)
-    program = api.compile(graph, "cirq", **compile_options(args))
-    est = program.estimate()
+    est = api.estimate(graph, **compile_options(args))  # no circuit is built
     rows = [k.as_dict() for k in est.kernels]
     total = est.total_dict()
     host = list(est.host)

@@ -29,9 +29,10 @@ import numpy as np
 from qlower.backends.reference import initial_values, run_op
 from qlower.errors import InputError, OptionError, QlowerError
 from qlower.ir import ConstRef, Graph
+from qlower.kernel_costs import ProgramEstimate, program_estimate
 
 if TYPE_CHECKING:
-    from qlower.blocks.circuits import Resources
+    pass
 
 TARGETS = ("cirq", "qasm3")
 DEFAULT_MAX_QUBITS = 26
@@ -62,57 +63,6 @@ def one_blas_thread() -> Iterator[None]:
     """
     with _blas_controller().limit(limits=1, user_api="blas"):
         yield
-
-
-@dataclass(frozen=True)
-class KernelEstimate:
-    """One kernel's row of ``qlower compile``/``estimate``: its cost and its success probability.
-
-    ``success_probability`` is :meth:`KernelCircuit.mean_success_probability`: the probability
-    that the flags read 0, averaged over uniformly random directions of the vector the kernel
-    prepares (1 for a Hadamard test).
-    """
-
-    kernel: str
-    nodes: tuple[str, ...]
-    method: str
-    resources: Resources
-    alpha: float | None
-    success_probability: float
-
-    def as_dict(self) -> dict:
-        r = self.resources
-        return {"kernel": self.kernel, "nodes": list(self.nodes), "method": self.method,
-                "qubits": r.qubits, "cnots": r.cnots, "rotations": r.rotations, "depth": r.depth,
-                "t_estimate": r.t_estimate(), "alpha": self.alpha,
-                "success_probability": self.success_probability}
-
-
-@dataclass(frozen=True)
-class ProgramEstimate:
-    """What a compiled program costs: a row per kernel, the totals, the layers left on the host.
-
-    ``total`` runs the kernels one after another: the most qubits any needs, CNOTs, rotations
-    and depths added, and a T count with every rotation of the program synthesised to a total
-    error of 1e-3 (``Resources.t_estimate``).
-    """
-
-    kernels: tuple[KernelEstimate, ...]
-    host: tuple[str, ...]
-
-    @property
-    def total(self) -> Resources:
-        from qlower.blocks.circuits import Resources
-
-        out = Resources(qubits=0, cnots=0, rotations=0, depth=0, single_qubit=0)
-        for k in self.kernels:
-            out = out + k.resources
-        return out
-
-    def total_dict(self) -> dict:
-        t = self.total
-        return {"kernels": len(self.kernels), "max_qubits": t.qubits, "cnots": t.cnots,
-                "rotations": t.rotations, "depth": t.depth, "t_estimate": t.t_estimate()}
 
 
 @dataclass
@@ -200,12 +150,10 @@ class CompiledProgram:
         return {k.name: k.resources() for k in self.kernels}
 
     def estimate(self) -> ProgramEstimate:
-        """Per kernel: resources, alpha and mean success probability; plus the host layers."""
-        return ProgramEstimate(
-            tuple(KernelEstimate(k.name, tuple(k.kernel.source), k.method, k.resources(),
-                                 k.alpha, k.mean_success_probability()) for k in self.kernels),
-            tuple(label for _, label in self.host_ops),
-        )
+        """Per kernel: resources, alpha and mean success probability; plus the host layers
+        (from the kernels' ops and the registry's costs: ``qlower.kernel_costs``)."""
+        return program_estimate(self.graph, [k.kernel for k in self.kernels],
+                                [label for _, label in self.host_ops])
 
     # -- running ---------------------------------------------------------------------------
     def run(
@@ -433,18 +381,19 @@ def compile_graph(
                         overrides=overrides, signs=signs, compose=compose, progress=progress)
 
 
-def _compile(graph, target, *, strategy, method, threshold, overrides, signs, compose,
-             progress) -> CompiledProgram:
+def lower_graph(graph: Graph, *, strategy: str = "block-encoding", method: str = "auto",
+                threshold: float = 0.0, overrides: Mapping[str, str] | None = None,
+                signs: str = "offset", compose: bool = False):
+    """The lowered graph, its kernels and the layers left on the host: what ``compile`` builds
+    circuits from, and all that ``estimate`` needs."""
     from qlower.api import to_stage
-    from qlower.backends.cirq_emitter import build_kernel
     from qlower.passes import CANONICAL
     from qlower.passes.base import PipelineError
+    from qlower.passes.dce import DeadCodeElimination
     from qlower.passes.lower_linear import LowerLinear, parse_overrides
     from qlower.passes.manager import PassManager
     from qlower.passes.partition import PartitionError, partition
 
-    if target not in TARGETS:
-        raise OptionError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
     check_compilable(graph)
     text = ";".join(f"{k}={v}" for k, v in (overrides or {}).items())
     try:
@@ -454,13 +403,32 @@ def _compile(graph, target, *, strategy, method, threshold, overrides, signs, co
     except PipelineError as e:
         raise OptionError(str(e)) from None
     canonical = to_stage(graph, pipeline=CANONICAL)
-    from qlower.passes.dce import DeadCodeElimination
-
     lowered = PassManager([lower, DeadCodeElimination()], True).run(canonical)
     try:
         kernels = partition(lowered)
     except PartitionError as e:
         raise QlowerError(str(e)) from None
+    host = [(op.name, op.label) for op in lowered.ops if op.dialect == "nn"]
+    return lowered, kernels, host
+
+
+def estimate_graph(graph: Graph, **options) -> ProgramEstimate:
+    """What compiling ``graph`` with ``options`` would cost, per kernel and in total, without
+    building a circuit (``qlower.estimate``)."""
+    with one_blas_thread():
+        lowered, kernels, host = lower_graph(graph, **options)
+        return program_estimate(lowered, kernels, [label for _, label in host])
+
+
+def _compile(graph, target, *, strategy, method, threshold, overrides, signs, compose,
+             progress) -> CompiledProgram:
+    from qlower.backends.cirq_emitter import build_kernel
+
+    if target not in TARGETS:
+        raise OptionError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
+    lowered, kernels, host = lower_graph(graph, strategy=strategy, method=method,
+                                         threshold=threshold, overrides=overrides, signs=signs,
+                                         compose=compose)
     built = []
     for i, k in enumerate(kernels):
         if progress is not None:
@@ -468,8 +436,6 @@ def _compile(graph, target, *, strategy, method, threshold, overrides, signs, co
         built.append(build_kernel(lowered, k))
     if progress is not None:
         progress(len(kernels), len(kernels), "")
-    host = [(op.name, op.label) for op in lowered.ops if op.dialect == "nn"]
     opts = {"strategy": strategy, "method": method, "threshold": threshold,
             "overrides": dict(overrides or {}), "signs": signs, "compose": bool(compose)}
     return CompiledProgram(lowered, built, target, opts, host)
-

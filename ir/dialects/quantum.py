@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qlower.blocks.resources import ZERO, Resources
 from qlower.ir.opdef import Attr, OpContext, OpDef, register_op
 from qlower.ir.symbolic import Dim
 from qlower.ir.types import DialectType, DType, TensorType, register_type
@@ -313,6 +314,13 @@ class EncodeAmplitude(OpDef):
 
         return state_from_angles(angles, c.attr("size"))
 
+    def resources(self, op, weights=None) -> Resources:
+        """The symbolic Möttönen circuit: 2^n − 1 rotations and 2^n − n − 1 CNOTs, in series."""
+        n = qubits_for(op.attr("size"))
+        rotations, cnots = (1 << n) - 1, (1 << n) - n - 1
+        return Resources(qubits=n, cnots=cnots, rotations=rotations, depth=rotations + cnots,
+                         single_qubit=rotations)
+
 
 class _Block(OpDef):
     """``q.block.<method>``: one op per entry of the block-encoding registry
@@ -362,6 +370,15 @@ class _Block(OpDef):
 
         return apply_block(self.method, state, w, self.params(c))
 
+    def op_params(self, op) -> dict:
+        return {key: op.attr(key, None) for key in self.attrs}
+
+    def resources(self, op, weights) -> Resources:
+        """The registry entry's cost of a block of ``weights`` (no circuit is built)."""
+        from qlower.blocks.registry import as_matrix
+
+        return self.entry().cost(as_matrix(weights), self.op_params(op))
+
 
 def _register_blocks() -> None:
     """One ``q.block.<name>`` op per registered method, its attributes alpha and the entry's."""
@@ -399,6 +416,9 @@ class Readout(OpDef):
     def evaluate(self, c, state):
         return np.ascontiguousarray(state[..., : c.attr("size")].real)
 
+    def resources(self, op, weights=None) -> Resources:
+        return ZERO  # a measurement of every qubit
+
 
 @register_op
 class Overlap(OpDef):
@@ -418,3 +438,7 @@ class Overlap(OpDef):
         a, b = state[..., :half], state[..., half:]
         p0 = np.sum(np.abs(a + b) ** 2, axis=-1) / 2
         return 2 * p0 - 1
+
+    def resources(self, op, weights=None) -> Resources:
+        """One Hadamard on the top data qubit before the measurement."""
+        return Resources(qubits=0, cnots=0, rotations=0, depth=1, single_qubit=1)

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cirq
 import numpy as np
 
 from qlower.blocks.base import Block
-from qlower.blocks.lcu import PAULI_TOL
-from qlower.blocks.registry import block_method, cost_per_success, methods
-
-# choose_method considers LCU only where W has at most this many Pauli terms per dimension
-# (2**q terms for a 2**q square): beyond that its SELECT outgrows every other method.
-LCU_TERMS_PER_DIM = 1
+from qlower.blocks.lcu import PAULI_TOL  # noqa: F401 - re-exported
+from qlower.blocks.registry import (  # noqa: F401 - re-exported
+    LCU_TERMS_PER_DIM,
+    as_matrix,
+    block_method,
+    candidates,
+    choose_method,
+)
 
 
 @dataclass(frozen=True, eq=False, kw_only=True)
@@ -43,6 +45,14 @@ class BlockEncoding(Block):
     shape: tuple[int, int]
     padded: np.ndarray
     target: np.ndarray
+    params: dict = field(default_factory=dict)  # the op attributes (registry entry's plan)
+
+    def resources(self):
+        """The registry entry's cost (no gate is counted) where the method states one."""
+        entry = block_method(self.method)
+        if not entry.cost_from_structure or not self.params:
+            return super().resources()
+        return entry.cost(self.target, self.params)
 
     @property
     def matrix(self) -> np.ndarray:
@@ -55,28 +65,6 @@ class BlockEncoding(Block):
         diff = np.array(self.padded[:, :N], copy=True)
         diff[:M] -= self.target
         return spectral_norm(diff)
-
-
-def as_matrix(W) -> np.ndarray:
-    """``W`` as a finite, nonzero 2-D float64 or complex128 array; ValueError otherwise."""
-    try:
-        a = np.asarray(W)
-        if a.dtype == object or not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
-            raise TypeError
-        a = a.astype(np.complex128 if np.iscomplexobj(a) else np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"block encoding needs a numeric matrix, got {type(W).__name__}") from None
-    if a.ndim != 2:
-        raise ValueError(f"block encoding needs a 2-D matrix, got shape {a.shape}")
-    if a.shape[0] < 1 or a.shape[1] < 1:
-        raise ValueError(f"block encoding needs a non-empty matrix, got shape {a.shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError("block encoding needs a finite matrix (got NaN or infinity)")
-    if not np.any(a):
-        raise ValueError("cannot block-encode an all-zero matrix (alpha would be 0)")
-    if np.iscomplexobj(a) and not np.any(a.imag):
-        a = np.ascontiguousarray(a.real)
-    return a
 
 
 def resolve_qubits(qubits, count: int, layout: str) -> list[cirq.Qid]:
@@ -100,47 +88,6 @@ def block_alpha(W, method: str, *, threshold: float = 0.0) -> float:
     """The alpha of ``block_encoding(W, method, threshold=threshold)``, without its circuit."""
     entry = block_method(method)
     return entry.plan(as_matrix(W), threshold if entry.uses_threshold else 0.0)["alpha"]
-
-
-def candidates(a: np.ndarray) -> list[str]:
-    """The methods ``auto`` weighs for the validated matrix ``a``: every method that builds a
-    block of its size, LCU only where ``a`` is Pauli-sparse."""
-    from qlower.blocks.lcu import pauli_coefficients
-
-    out = []
-    for name, entry in methods().items():
-        params = {}
-        if name == "lcu":
-            mag = np.abs(pauli_coefficients(a))
-            terms = int(np.count_nonzero(mag > PAULI_TOL * mag.max()))
-            if terms > LCU_TERMS_PER_DIM * mag.shape[0]:
-                continue
-            params = {"terms": terms}
-        try:
-            entry.check_size(*a.shape, params)
-        except ValueError:
-            continue
-        out.append(name)
-    return out
-
-
-def choose_method(W) -> str:
-    """The method ``block_encoding(W, "auto")`` uses: the fewest CNOTs per successful run.
-
-    Among :func:`candidates`, the method minimising ``CNOTs / p``, ``p`` its success probability
-    averaged over unit inputs (``‖W‖_F² / (N α²)``): a result takes ``1/p`` runs on average
-    (:func:`qlower.blocks.registry.cost_per_success`). Ties go to the method listed first.
-    """
-    a = as_matrix(W)
-    best, best_cost = None, math.inf
-    for name in candidates(a):
-        entry = block_method(name)
-        cost = cost_per_success(entry, a, entry.plan(a))
-        if cost < best_cost:
-            best, best_cost = name, cost
-    if best is None:
-        raise ValueError(f"no block-encoding method builds a {a.shape[0]}x{a.shape[1]} block")
-    return best
 
 
 def block_encoding(W, method: str = "auto", *, threshold: float = 0.0, qubits=None) -> BlockEncoding:

@@ -166,4 +166,5 @@ def dilation_block(W: np.ndarray, *, qubits=None):
         shape=(M, N),
         padded=block,
         target=W,
+        params={"alpha": norm},
     )

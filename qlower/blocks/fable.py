@@ -126,9 +126,9 @@ class Fable(BlockMethod):
 
     def check_params(self, params):
         t = params.get("threshold", 0.0)
-        if not (math.isfinite(t) and t >= 0):
-            return f"threshold must be a finite number >= 0, got {t!r}"
-        return None
+        if not math.isfinite(t):
+            return f"attribute 'threshold' must be finite, got {t!r}"
+        return None if t >= 0 else f"threshold must be >= 0, got {t!r}"
 
     def implemented(self, W, params):
         if not params.get("threshold", 0.0):
@@ -137,18 +137,29 @@ class Fable(BlockMethod):
 
     def cost(self, W, params):
         mx = Multiplexors(W, params.get("threshold", 0.0))
-        cnots = int(popcount(mx.cnot_bits()).sum())
-        flag_ops = cnots + len(mx.angles)
+        flips = mx.cnot_bits()
+        cnots = int(popcount(flips).sum())
         return Resources(
             qubits=1 + mx.k, cnots=cnots, rotations=non_clifford(mx.angles),
-            depth=int(mx.m > 0) + flag_ops + int(mx.n > 0),  # the flag's ops run in series
-            single_qubit=mx.k + len(mx.angles))
+            depth=_depth(mx, flips, cnots + len(mx.angles)), single_qubit=mx.k + len(mx.angles))
 
     def build(self, W, params, qubits=None):
         from qlower.blocks.circuits import gc_paused
 
         with gc_paused():
             return _build(W, params.get("threshold", 0.0), qubits)
+
+
+def _depth(mx: Multiplexors, flips: np.ndarray, flag_ops: int) -> int:
+    """The packed circuit's depth: the flag's ops run in series; the H layer on R shares the
+    first moment unless the series starts with a CNOT controlled by R, and an H on C follows
+    the series when it ends with a CNOT controlled by C (control bit b is on C iff b < n)."""
+    if flag_ops == 0:
+        return int(mx.k > 0)
+    first, last = int(flips[0]), int(flips[-1])
+    starts_on_r = first != 0 and ((first & -first).bit_length() - 1) >= mx.n
+    ends_on_c = last != 0 and (last.bit_length() - 1) < mx.n
+    return flag_ops + int(starts_on_r and mx.m > 0) + int(ends_on_c)
 
 
 def fable_block(W: np.ndarray, *, threshold: float = 0.0, qubits=None):
@@ -194,4 +205,5 @@ def _build(W: np.ndarray, threshold: float, qubits):
         shape=(M, N),
         padded=mx.block(),
         target=W,
+        params={"alpha": fable_alpha(W), "threshold": float(threshold)},
     )

@@ -208,6 +208,7 @@ class Lcu(BlockMethod):
     summary = "Pauli LCU (unary-iteration SELECT); alpha = Σ|c_k| over the Pauli terms"
     qubit_order = "index (L) + ancillas (L - 1) + D (q)"
     params = {"terms": ("int", None)}
+    cost_from_structure = False
 
     def layout(self, M, N, params):
         terms = params.get("terms")

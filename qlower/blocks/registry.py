@@ -33,6 +33,10 @@ from qlower.blocks.resources import Resources
 
 # The modules that define the entries, in the order the command line lists them.
 _MODULES = ("fable", "dilation", "lcu")
+# choose_method considers LCU only where W has at most this many Pauli terms per dimension
+# (2**q terms for a 2**q square): beyond that its SELECT outgrows every other method.
+LCU_TERMS_PER_DIM = 1
+LCU_MAX_QUBITS = 10  # and only up to 2**10 squares (its coefficients take O(q 4^q) work)
 
 
 class BlockMethod:
@@ -42,7 +46,8 @@ class BlockMethod:
     ``qlower ops`` and the command line), ``qubit_order`` (the order of ``build``'s qubits),
     ``params`` (the op's attributes besides alpha: name → (kind, default), kind as
     :class:`qlower.ir.opdef.Attr` takes it; default ``None`` means required), ``max_qubits``
-    (the most qubits it builds, or None), ``uses_threshold`` (whether ``threshold`` changes it).
+    (the most qubits it builds, or None), ``uses_threshold`` (whether ``threshold`` changes it),
+    ``cost_from_structure`` (whether ``cost`` is computed without building the circuit).
     """
 
     name: ClassVar[str] = ""
@@ -51,6 +56,7 @@ class BlockMethod:
     params: ClassVar[dict[str, tuple[str, object]]] = {}
     max_qubits: ClassVar[int | None] = None
     uses_threshold: ClassVar[bool] = False
+    cost_from_structure: ClassVar[bool] = True  # False: ``cost`` counts the built circuit
 
     # -- what subclasses define -------------------------------------------------------------
     def layout(self, M: int, N: int, params: dict) -> BlockLayout:
@@ -136,13 +142,76 @@ def block_method(name: str) -> BlockMethod:
     return table[name]
 
 
+def as_matrix(W) -> np.ndarray:
+    """``W`` as a finite, nonzero 2-D float64 or complex128 array; ValueError otherwise."""
+    try:
+        a = np.asarray(W)
+        if a.dtype == object or not np.issubdtype(a.dtype, np.number) and a.dtype != bool:
+            raise TypeError
+        a = a.astype(np.complex128 if np.iscomplexobj(a) else np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"block encoding needs a numeric matrix, got {type(W).__name__}") from None
+    if a.ndim != 2:
+        raise ValueError(f"block encoding needs a 2-D matrix, got shape {a.shape}")
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise ValueError(f"block encoding needs a non-empty matrix, got shape {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError("block encoding needs a finite matrix (got NaN or infinity)")
+    if not np.any(a):
+        raise ValueError("cannot block-encode an all-zero matrix (alpha would be 0)")
+    if np.iscomplexobj(a) and not np.any(a.imag):
+        a = np.ascontiguousarray(a.real)
+    return a
+
+
+def candidates(a: np.ndarray) -> list[str]:
+    """The methods ``auto`` weighs for the validated matrix ``a``: every method that builds a
+    block of its size, LCU only where ``a`` is Pauli-sparse."""
+    from qlower.blocks.lcu import PAULI_TOL, pauli_coefficients
+
+    out = []
+    for name, entry in methods().items():
+        params = {}
+        if name == "lcu" and max(a.shape) > 1 << LCU_MAX_QUBITS:
+            continue
+        if name == "lcu":
+            mag = np.abs(pauli_coefficients(a))
+            terms = int(np.count_nonzero(mag > PAULI_TOL * mag.max()))
+            if terms > LCU_TERMS_PER_DIM * mag.shape[0]:
+                continue
+            params = {"terms": terms}
+        try:
+            entry.check_size(*a.shape, params)
+        except ValueError:
+            continue
+        out.append(name)
+    return out
+
+
+def choose_method(W) -> str:
+    """The method ``block_encoding(W, "auto")`` uses: the fewest CNOTs per successful run.
+
+    Among :func:`candidates`, the method minimising ``CNOTs / p``, ``p`` its success probability
+    averaged over unit inputs (``‖W‖_F² / (N α²)``): a result takes ``1/p`` runs on average
+    (:func:`qlower.blocks.registry.cost_per_success`). Ties go to the method listed first.
+    """
+    a = as_matrix(W)
+    best, best_cost = None, math.inf
+    for name in candidates(a):
+        entry = block_method(name)
+        cost = cost_per_success(entry, a, entry.plan(a))
+        if cost < best_cost:
+            best, best_cost = name, cost
+    if best is None:
+        raise ValueError(f"no block-encoding method builds a {a.shape[0]}x{a.shape[1]} block")
+    return best
+
+
 def plan_block(W: np.ndarray, method: str = "auto", threshold: float = 0.0) -> tuple[str, dict]:
     """The method (``auto`` resolved) and the op attributes of a block encoding of ``W``.
 
     ``threshold`` compresses the methods that take one (FABLE); the others ignore it.
     """
-    from qlower.blocks.block_encoding import as_matrix, choose_method
-
     a = as_matrix(W)
     if method == "auto":
         method = choose_method(a)
@@ -173,5 +242,6 @@ def cost_per_success(method: BlockMethod, W: np.ndarray, params: dict) -> float:
     return math.inf if p <= 0 else max(method.cost(W, params).cnots, 1) / p
 
 
-__all__ = ["BlockLayout", "BlockMethod", "Resources", "apply_block", "block_method", "ceil_log2",
-           "cost_per_success", "method_names", "methods", "plan_block", "register"]
+__all__ = ["BlockLayout", "BlockMethod", "Resources", "apply_block", "as_matrix", "block_method",
+           "candidates", "ceil_log2", "choose_method", "cost_per_success", "method_names",
+           "methods", "plan_block", "register"]
