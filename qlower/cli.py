@@ -233,18 +233,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def compile_options(args: argparse.Namespace) -> dict:
-    """``--strategy``/``--method``/``--threshold``/``--signs`` as options of ``qlower.compile``."""
-    strategy, overrides = "block-encoding", {}
-    for item in args.strategy or []:
-        if "=" in item:
-            name, _, value = item.partition("=")
-            if not name or not value:
-                raise OptionError(f"--strategy {item}: expected OP=STRATEGY or STRATEGY")
-            overrides[name] = value
-        else:
-            strategy = item
-    opts = {"strategy": strategy, "overrides": overrides, "method": args.method,
-            "threshold": args.threshold, "signs": args.signs, "compose": args.compose}
+    """The flags of the lowering passes' options as keywords of ``qlower.compile``."""
+    from qlower.passes.options import options_from_args
+    from qlower.program import lowering_passes
+
+    opts = options_from_args(args, lowering_passes())
     if sys.stderr.isatty():
         opts["progress"] = progress_bar
     return opts
@@ -314,24 +307,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def add_compile_options(p: argparse.ArgumentParser) -> None:
-    from qlower.blocks.registry import method_names
+    """One flag per option of the lowering passes (declared on them: ``passes/options.py``)."""
+    from qlower.passes.options import add_flags
+    from qlower.program import lowering_passes
 
-    names = method_names()
-    p.add_argument("--strategy", action="append", metavar="[OP=]STRATEGY",
-                   help="block-encoding (default), amplitude-encoding or host, for every layer "
-                   "or for one (OP: ONNX node name, output name or op kind like nn.linear); "
-                   f"block-encoding:{'|'.join(names)} picks the method; repeatable")
-    p.add_argument("--method", choices=["auto", *names], default="auto",
-                   help="block-encoding method (default: auto, the fewest CNOTs per successful "
-                   "run)")
-    p.add_argument("--threshold", type=nonneg(float), default=0.0, metavar="D",
-                   help="FABLE compression: drop rotation angles |theta| <= D (default 0)")
-    p.add_argument("--compose", action="store_true",
-                   help="consecutive block-encoded layers with nothing between them become one "
-                   "kernel (alphas multiply, flags add) instead of one kernel each")
-    p.add_argument("--signs", choices=["offset", "none"], default="offset",
-                   help="offset: shift outputs to be non-negative so shots can read them "
-                   "(default); none: exact read-out only")
+    add_flags(p, lowering_passes())
 
 
 # -- passes ----------------------------------------------------------------------------------

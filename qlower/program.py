@@ -368,42 +368,45 @@ def compile_graph(
     graph: Graph,
     target: str = "cirq",
     *,
-    strategy: str = "block-encoding",
-    method: str = "auto",
-    threshold: float = 0.0,
-    overrides: Mapping[str, str] | None = None,
-    signs: str = "offset",
-    compose: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
+    **options,
 ) -> CompiledProgram:
+    """Lower ``graph`` with ``options`` (the options of ``select-strategy`` and ``lower-linear``:
+    ``strategy``, ``method``, ``overrides``, ``threshold``, ``signs``, ``compose``) and build
+    one circuit per kernel."""
     with one_blas_thread():
-        return _compile(graph, target, strategy=strategy, method=method, threshold=threshold,
-                        overrides=overrides, signs=signs, compose=compose, progress=progress)
+        return _compile(graph, target, options, progress)
 
 
-def lower_graph(graph: Graph, *, strategy: str = "block-encoding", method: str = "auto",
-                threshold: float = 0.0, overrides: Mapping[str, str] | None = None,
-                signs: str = "offset", compose: bool = False):
+def lowering_passes() -> tuple[type, ...]:
+    from qlower.passes.lower_linear import LowerLinear
+    from qlower.passes.select_strategy import SelectStrategy
+
+    return (SelectStrategy, LowerLinear)
+
+
+def lower_graph(graph: Graph, **options):
     """The lowered graph, its kernels and the layers left on the host: what ``compile`` builds
-    circuits from, and all that ``estimate`` needs."""
+    circuits from, and all that ``estimate`` needs. ``options`` go to the passes that own them
+    (the lowered stage's pipeline: canonical, ``select-strategy``, ``lower-linear``, ``dce``)."""
     from qlower.api import to_stage
     from qlower.passes import CANONICAL
     from qlower.passes.base import PipelineError
     from qlower.passes.dce import DeadCodeElimination
-    from qlower.passes.lower_linear import LowerLinear, parse_overrides
     from qlower.passes.manager import PassManager
+    from qlower.passes.options import split_keywords
     from qlower.passes.partition import PartitionError, partition
 
     check_compilable(graph)
-    text = ";".join(f"{k}={v}" for k, v in (overrides or {}).items())
+    classes = lowering_passes()
     try:
-        parse_overrides(text)
-        lower = LowerLinear(strategy=strategy, method=method, threshold=float(threshold),
-                            overrides=text, signs=signs, compose=bool(compose))
+        passes = [cls(**kw) for cls, kw in split_keywords(classes, options).items()]
     except PipelineError as e:
         raise OptionError(str(e)) from None
+    except TypeError as e:
+        raise OptionError(f"compile: {e}") from None
     canonical = to_stage(graph, pipeline=CANONICAL)
-    lowered = PassManager([lower, DeadCodeElimination()], True).run(canonical)
+    lowered = PassManager([*passes, DeadCodeElimination()], True).run(canonical)
     try:
         kernels = partition(lowered)
     except PartitionError as e:
@@ -420,15 +423,12 @@ def estimate_graph(graph: Graph, **options) -> ProgramEstimate:
         return program_estimate(lowered, kernels, [label for _, label in host])
 
 
-def _compile(graph, target, *, strategy, method, threshold, overrides, signs, compose,
-             progress) -> CompiledProgram:
+def _compile(graph, target, options, progress) -> CompiledProgram:
     from qlower.backends.cirq_emitter import build_kernel
 
     if target not in TARGETS:
         raise OptionError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
-    lowered, kernels, host = lower_graph(graph, strategy=strategy, method=method,
-                                         threshold=threshold, overrides=overrides, signs=signs,
-                                         compose=compose)
+    lowered, kernels, host = lower_graph(graph, **options)
     built = []
     for i, k in enumerate(kernels):
         if progress is not None:
@@ -436,6 +436,18 @@ def _compile(graph, target, *, strategy, method, threshold, overrides, signs, co
         built.append(build_kernel(lowered, k))
     if progress is not None:
         progress(len(kernels), len(kernels), "")
-    opts = {"strategy": strategy, "method": method, "threshold": threshold,
-            "overrides": dict(overrides or {}), "signs": signs, "compose": bool(compose)}
-    return CompiledProgram(lowered, built, target, opts, host)
+    return CompiledProgram(lowered, built, target, full_options(options), host)
+
+
+def full_options(options: Mapping) -> dict:
+    """Every lowering option, given or default (overrides as a dict): what the manifest records."""
+    import dataclasses
+
+    from qlower.passes.options import Overrides
+
+    out = {}
+    for cls in lowering_passes():
+        for f in dataclasses.fields(cls):
+            value = options.get(f.name, f.default)
+            out[f.name] = Overrides.parse(value).as_dict() if f.name == "overrides" else value
+    return out

@@ -160,7 +160,8 @@ def test_torch_models_on_qsim(name):
 
 
 @pytest.mark.parametrize("pipeline", [
-    "lower-linear", "lower-linear{strategy=amplitude-encoding}", "lower-linear{method=fable,signs=none}",
+    "lower-linear", "select-strategy{strategy=amplitude-encoding},lower-linear",
+    "select-strategy{method=fable},lower-linear{signs=none}",
 ])
 def test_lowered_stage_round_trips(tmp_path, pipeline):
     path = save(gemm_mlp(), tmp_path)
