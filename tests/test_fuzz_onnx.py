@@ -252,3 +252,47 @@ def test_shot_run_whose_outputs_overflow(work, capsys):
         status, out, err = cli(capsys, "run", "over.onnx", "--inputs", "in.npz", "--backend",
                                "qsim", "--shots", "2000", "--check")
     assert status in (1, 2) and err.count("\n") - err.count("warning: kernel") == 1
+
+
+# -- shapes that make onnx's data propagation allocate without end ------------------------------
+
+
+def shape_reshape(target: int) -> onnx.ModelProto:
+    """Shape(x) (one element, 4) reshaped to ``[target]``: as a flipped byte left torch's
+    export (``1`` became 38280596832649217); onnx's data propagation then allocates until the
+    machine runs out of memory (24 GB and the OOM killer, before the check)."""
+    nodes = [h.make_node("Shape", ["x"], ["s"], name="shape"),
+             h.make_node("Reshape", ["s", "t"], ["r"], name="reshape"),
+             h.make_node("Concat", ["r", "s"], ["c"], name="cat", axis=0),
+             h.make_node("Reshape", ["x", "s"], ["y"], name="out")]
+    return make_model(nodes, [vi("x", T.FLOAT, [4])],
+                      [vi("y", T.FLOAT, [4]), vi("c", T.INT64, None)],
+                      [nh.from_array(np.array([target], np.int64), "t")])
+
+
+@pytest.mark.parametrize("target, complaint", [
+    (1 + (0x88 << 48), "shape [38280596832649217] is no tensor shape"),
+    (1 << 24, "cannot reshape 1 element(s) into [16777216]"),
+])
+def test_reshape_of_a_shape_into_a_huge_target(work, capsys, target, complaint):
+    onnx.save(shape_reshape(target), "huge.onnx")
+    for argv in every_command("huge.onnx"):
+        assert_refused(capsys, argv, f"huge.onnx: node 'reshape' (Reshape): {complaint}")
+
+
+def test_huge_range_and_constant_of_shape(work, capsys):
+    rng = make_model([h.make_node("Range", ["a", "b", "c"], ["y"], name="range")],
+                     [vi("x", T.FLOAT, [1])], [vi("y", T.INT64, None)],
+                     [nh.from_array(np.array(v, np.int64), n) for n, v in
+                      (("a", 0), ("b", 1 << 50), ("c", 1))])
+    onnx.save(rng, "range.onnx")
+    assert_refused(capsys, ["inspect", "range.onnx"],
+                   "range.onnx: node 'range' (Range): Range(0, 1.1259e+15, 1) has more than 2**40 "
+                   "values")
+    cos = make_model([h.make_node("ConstantOfShape", ["s"], ["y"], name="fill")],
+                     [vi("x", T.FLOAT, [1])], [vi("y", T.FLOAT, None)],
+                     [nh.from_array(np.array([1 << 30, 1 << 20], np.int64), "s")])
+    onnx.save(cos, "fill.onnx")
+    assert_refused(capsys, ["inspect", "fill.onnx"],
+                   "fill.onnx: node 'fill' (ConstantOfShape): [1073741824, 1048576] asks for more "
+                   "than 2**40 elements")

@@ -313,7 +313,90 @@ def _input_shapes(model: onnx.ModelProto, node_name: str) -> str:
     return f" (inputs {', '.join(parts)})" if parts else ""
 
 
+MAX_ELEMENTS = 1 << 40  # a constant shape asking for more elements than this is refused
+
+
+def _constants(model: onnx.ModelProto) -> dict:
+    """Integer constants of the main graph (initializers and Constant nodes), name → values."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    out = {}
+    g = model.graph
+    for t in g.initializer:
+        if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and not uses_external_data(t):
+            out[t.name] = numpy_helper.to_array(t)
+    for n in g.node:
+        if n.op_type == "Constant" and n.output:
+            for a in n.attribute:
+                if a.name == "value" and a.t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+                    out[n.output[0]] = numpy_helper.to_array(a.t)
+                elif a.name in ("value_int", "value_ints"):
+                    out[n.output[0]] = np.array(a.i if a.name == "value_int" else list(a.ints))
+    return out
+
+
+def check_shape_constants(path, model: onnx.ModelProto) -> None:
+    """Refuse constant shapes that no tensor can have, before ONNX's data propagation sees them.
+
+    onnx's shape inference with data propagation materialises the values of shape tensors: a
+    Reshape of a shape into ``[3.8e16]`` (a flipped byte) makes it allocate until the machine
+    runs out of memory. A Reshape whose constant target disagrees with its input's static
+    element count, a Range of more than ``MAX_ELEMENTS`` values and a ConstantOfShape, Expand
+    or Tile asking for more are bad input, said so.
+    """
+    import numpy as np
+
+    consts = _constants(model)
+    try:
+        shapes = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=False)
+    except Exception:  # noqa: BLE001 - the strict run below reports what is wrong
+        shapes = model
+    static: dict[str, int] = {}
+    g = shapes.graph
+    for vi in [*g.input, *g.value_info, *g.output]:
+        tt = vi.type.tensor_type
+        if vi.type.HasField("tensor_type") and tt.HasField("shape") and all(
+                d.HasField("dim_value") for d in tt.shape.dim):
+            static[vi.name] = math.prod(d.dim_value for d in tt.shape.dim)
+    for t in model.graph.initializer:
+        static[t.name] = math.prod(t.dims)
+
+    def refuse(node, what: str) -> None:
+        raise QlowerError(f"{path}: node '{node.name or node.op_type}' ({node.op_type}): {what}")
+
+    for node in model.graph.node:
+        ins = list(node.input)
+        if node.op_type == "Reshape" and len(ins) > 1 and ins[1] in consts:
+            target = np.asarray(consts[ins[1]]).reshape(-1).astype(object)
+            fixed = [int(d) for d in target if d > 0]
+            size = math.prod(fixed)
+            n = static.get(ins[0])
+            allowzero = any(a.name == "allowzero" and a.i for a in node.attribute)
+            if size > MAX_ELEMENTS or any(d < -1 for d in target):
+                refuse(node, f"shape {[int(d) for d in target]} is no tensor shape")
+            if n is not None and not (0 in target and not allowzero):
+                ok = size == n if -1 not in target else (size > 0 and n % size == 0) or n == 0
+                if not ok:
+                    refuse(node, f"cannot reshape {n} element(s) into {[int(d) for d in target]}")
+        elif node.op_type in ("ConstantOfShape", "Expand", "Tile"):
+            k = 0 if node.op_type == "ConstantOfShape" else 1
+            if len(ins) > k and ins[k] in consts:
+                dims = np.asarray(consts[ins[k]]).reshape(-1).astype(object)
+                if any(d < 0 for d in dims) and node.op_type != "Expand":
+                    refuse(node, f"{'shape' if k == 0 else 'repeats'} {[int(d) for d in dims]} "
+                           "has a negative entry")
+                if math.prod(max(int(d), 1) for d in dims) > MAX_ELEMENTS:
+                    refuse(node, f"{[int(d) for d in dims]} asks for more than 2**40 elements")
+        elif node.op_type == "Range" and len(ins) == 3 and all(i in consts for i in ins):
+            start, limit, delta = (float(np.asarray(consts[i]).reshape(-1)[0]) for i in ins)
+            count = math.ceil((limit - start) / delta) if delta else math.inf
+            if count > MAX_ELEMENTS:
+                refuse(node, f"Range({start:g}, {limit:g}, {delta:g}) has more than 2**40 values")
+
+
 def run_onnx_checker(path, model: onnx.ModelProto) -> None:
+    check_shape_constants(path, model)
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True, data_prop=True)
     except onnx.shape_inference.InferenceError as e:
