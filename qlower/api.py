@@ -21,7 +21,7 @@ import numpy as np
 
 from qlower.backends import BACKENDS
 from qlower.errors import QlowerError, about, one_line
-from qlower.frontend.loader import check_external_locations, decode_onnx, load_model, read_bytes
+from qlower.frontend.loader import load_model, read_bytes
 from qlower.ir import Graph
 from qlower.ir.weights import WeightsError, load_weights
 from qlower.passes import STAGES, Pass, PassManager, parse_pipeline
@@ -110,6 +110,8 @@ class CheckReport:
 def onnxruntime_outputs(model_path: str | Path, inputs: Mapping[str, np.ndarray]) -> dict:
     """Returns onnxruntime's outputs (name → array) for the ONNX file on ``inputs``."""
     import onnxruntime as ort
+
+    from qlower.frontend.onnx_loader import check_external_locations, decode_onnx
 
     model = decode_onnx(model_path, read_bytes(model_path, "model file"))
     check_external_locations(Path(model_path), model)
