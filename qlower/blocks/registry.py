@@ -36,7 +36,7 @@ _MODULES = ("fable", "dilation", "lcu")
 # choose_method considers LCU only where W has at most this many Pauli terms per dimension
 # (2**q terms for a 2**q square): beyond that its SELECT outgrows every other method.
 LCU_TERMS_PER_DIM = 1
-LCU_MAX_QUBITS = 10  # and only up to 2**10 squares (its coefficients take O(q 4^q) work)
+LCU_MAX_QUBITS = 8  # and only up to 2**8 squares (its coefficients take O(q 4^q) work)
 
 
 class BlockMethod:
