@@ -427,6 +427,10 @@ def independent_costs(W) -> dict[str, float]:
     out = {"fable": fable_cnots * N * (np.abs(W).max() ** 2 * 2 ** (m + n)) / fro}
     if q + 1 <= 7:
         out["dilation"] = sbm_cnots(q + 1) * N * s1**2 / fro
+    n = max(q, 1)  # SVD: V† and U by QSD (U up to a diagonal merged into V†), 2^n − 1 flag CZs
+    if n + 1 <= 11:
+        svd = 1 if n == 1 else 2 * sbm_cnots(n) - 1 + 2**n - 1 - (n == 2 and not np.iscomplexobj(W))
+        out["svd"] = svd * N * s1**2 / fro
     mag = np.abs(pauli_coefficients(W))
     if np.count_nonzero(mag > 1e-12 * mag.max()) <= 2**q:
         be = block_encoding(W, "lcu")
@@ -443,7 +447,8 @@ def test_choose_method_minimises_cnots_per_success():
         costs = independent_costs(W)
         assert choose_method(W) == min(costs, key=costs.get), costs
     assert choose_method(pauli16) == "lcu"
-    assert choose_method(rand((128, 128), False, seed=1)) == "fable"  # dilation stops at 7 qubits
+    assert choose_method(rand((128, 128), False, seed=1)) == "svd"
+    assert choose_method(rand((2048, 4), False, seed=1)) == "fable"  # svd stops at 11 qubits
     be = block_encoding(pauli16)
     assert be.method == "lcu"
     check_block(be, pauli16, full_unitary=False)

@@ -43,7 +43,8 @@ def test_exact_lines(capsys):
                    "    FABLE: one multiplexed rotation per entry; alpha = max|W_ij|·2^((m+n)/2). "
                    "Qubits [a] + R (m) + C (n).\n")
     _, out, _ = run_ops(capsys, "nn.linear")
-    assert out.splitlines()[0] == "nn.linear(input, weight, bias?) -> output"
+    assert out.splitlines()[0] == ("nn.linear(input, weight, bias?) -> output {strategy: str in "
+                                   '("block-encoding", "amplitude-encoding", "host")?, method: str?}')
     _, out, _ = run_ops(capsys, "onnx.Split")
     assert out.splitlines()[0] == ("onnx.Split(input, split?) -> outputs* {axis: int = 0, "
                                    "num_outputs: int?}")

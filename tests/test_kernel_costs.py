@@ -10,6 +10,15 @@ from test_quantum_success import CASES, chain
 
 import qlower
 from qlower.blocks.circuits import count_resources
+from qlower.blocks.registry import as_matrix
+from qlower.ir.opdef import op_def
+
+
+def exact(graph, op) -> bool:
+    """Whether the op's resources count its circuit exactly (blocks: the entry says)."""
+    if not op.name.startswith("q.block."):
+        return True
+    return op_def(op.name).entry().counts_exact(as_matrix(graph.dense(op.operand(1)).array))
 
 KERNEL_CASES = {
     **CASES,
@@ -31,8 +40,12 @@ def test_structural_counts_are_the_built_circuits(tmp_path, name):
     for kc in program.kernels:
         got = kc.resources()
         want = count_resources(kc.circuit, kc.qubits)
-        assert (got.qubits, got.cnots, got.rotations, got.single_qubit, got.t_gates) == (
-            want.qubits, want.cnots, want.rotations, want.single_qubit, want.t_gates), kc.name
+        assert (got.qubits, got.t_gates) == (want.qubits, want.t_gates), kc.name
+        counts = lambda r: (r.cnots, r.rotations, r.single_qubit)  # noqa: E731
+        if all(exact(program.graph, op) for op in kc.kernel.ops):
+            assert counts(got) == counts(want), kc.name
+        else:  # a method whose closed forms bound structured data from above
+            assert all(g >= w for g, w in zip(counts(got), counts(want))), (kc.name, got, want)
         assert want.depth <= got.depth, kc.name
     # estimate builds nothing and says the same as compile's table, row for row
     est = qlower.estimate(path, **options)

@@ -89,6 +89,7 @@ def test_layout_and_alpha_are_the_circuits(method, shape):
     assert plan_block(W, method)[1]["alpha"] == be.alpha
     want = {"fable": np.abs(W).max() * math.sqrt(2.0 ** (qubits(M) + qubits(N))),
             "dilation": np.linalg.svd(W, compute_uv=False)[0],
+            "svd": np.linalg.svd(W, compute_uv=False)[0],
             "lcu": pauli_l1(W)}[method]
     assert be.alpha == pytest.approx(want, rel=1e-12)
     # the whole implemented block, padded rows and columns included, is what the circuit does

@@ -91,8 +91,12 @@ def test_entry_states_what_its_circuit_does(name, shape, complex_, threshold):
     # the cost, computed without a circuit, is the count of the built circuit's gates
     want = count_resources(be.circuit, be.qubits)
     got = entry.cost(W, params)
-    assert (got.qubits, got.cnots, got.rotations, got.single_qubit, got.t_gates) == (
-        want.qubits, want.cnots, want.rotations, want.single_qubit, want.t_gates)
+    assert (got.qubits, got.t_gates) == (want.qubits, want.t_gates)
+    counts = lambda r: (r.cnots, r.rotations, r.single_qubit)  # noqa: E731
+    if entry.counts_exact(W):
+        assert counts(got) == counts(want)
+    else:  # structured data: the closed forms are upper bounds
+        assert all(g >= w for g, w in zip(counts(got), counts(want))), (got, want)
     if name == "fable":  # FABLE's depth is exact; the others' a bound
         assert got.depth == want.depth
     assert want.depth <= got.depth <= 2 * want.depth + 2

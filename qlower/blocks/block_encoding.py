@@ -51,7 +51,7 @@ class BlockEncoding(Block):
         """The registry entry's cost (no gate is counted) where the method states one."""
         entry = block_method(self.method)
         if not entry.cost_from_structure or not self.params:
-            return super().resources()
+            return self.count()
         return entry.cost(self.target, self.params)
 
     @property

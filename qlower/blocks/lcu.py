@@ -228,7 +228,7 @@ class Lcu(BlockMethod):
 
     def cost(self, W, params):
         # counted on the circuit: the SELECT's X pairs cancel by data (to be derived in closed form)
-        return self.build(W, params).resources()
+        return self.build(W, params).count()
 
     def build(self, W, params, qubits=None):
         return lcu_block(W, qubits=qubits)

@@ -32,7 +32,7 @@ from qlower.blocks.layout import BlockLayout, ceil_log2
 from qlower.blocks.resources import Resources
 
 # The modules that define the entries, in the order the command line lists them.
-_MODULES = ("fable", "dilation", "lcu")
+_MODULES = ("fable", "svd", "dilation", "lcu")
 # choose_method considers LCU only where W has at most this many Pauli terms per dimension
 # (2**q terms for a 2**q square): beyond that its SELECT outgrows every other method.
 LCU_TERMS_PER_DIM = 1
@@ -77,6 +77,11 @@ class BlockMethod:
 
     def build(self, W: np.ndarray, params: dict, qubits=None):
         raise NotImplementedError
+
+    def counts_exact(self, W: np.ndarray) -> bool:
+        """Whether ``cost`` counts every gate of ``build``'s circuit for this W (else its counts
+        are upper bounds; the qubits are always exact)."""
+        return True
 
     def check_params(self, params: dict) -> str | None:
         """A message if ``params`` (the op's attributes) are not valid for this method."""
