@@ -8,6 +8,7 @@ how to turn the final state, or samples of it, into the read-out op's value.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 
@@ -15,7 +16,8 @@ import cirq
 import numpy as np
 import sympy
 
-from qlower.blocks.base import Registers, readout
+from qlower.backends.readout import ReadoutRule
+from qlower.blocks.base import Registers
 from qlower.blocks.circuits import Resources, fast_op, packed_circuit
 from qlower.ir import Graph
 from qlower.ir.dialects.quantum import qubits_for
@@ -56,37 +58,32 @@ class KernelCircuit:
         the circuit's gates: the table, the estimate and the manifest all ask."""
         return self.cost
 
+    @functools.cached_property
+    def rule(self) -> ReadoutRule:
+        """The read-out rule by qubit index (what ``manifest.json`` states; ``exact``,
+        ``success_probability`` and ``estimate`` apply it)."""
+        index = {q: i for i, q in enumerate(self.qubits)}
+        n = len(self.qubits)
+        if self.readout == "overlap":
+            return ReadoutRule(self.name, "hadamard-test", n,
+                               measure_qubit=index[self.registers.output[0]])
+        return ReadoutRule(self.name, "amplitudes", n,
+                           tuple(index[q] for q in self.registers.output),
+                           tuple(index[q] for q in self.registers.flags), self.size,
+                           self.nonnegative)
+
     def exact(self, states: np.ndarray) -> np.ndarray:
         """The read-out value from final state vectors ``[..., 2**n]``."""
-        if self.readout == "overlap":
-            half = states.shape[-1] // 2
-            p0 = np.sum(np.abs(states[..., :half]) ** 2, axis=-1, dtype=np.float64)
-            return 2 * p0 - 1
-        amps = readout(states, self.qubits, self.registers)
-        return np.ascontiguousarray(amps[..., : self.size].real, dtype=np.float64)
+        return self.rule.exact(states)
 
     def success_probability(self, states: np.ndarray) -> np.ndarray:
         """Probability that the flags read 0 (1 for a Hadamard test), per state."""
-        if self.readout == "overlap":
-            return np.ones(states.shape[:-1])
-        amps = readout(states, self.qubits, self.registers)
-        return np.sum(np.abs(amps) ** 2, axis=-1, dtype=np.float64)
+        return self.rule.success_probability(states)
 
     def estimate(self, counts: np.ndarray, shots: int) -> tuple[np.ndarray, np.ndarray]:
         """Estimates and standard errors from measurement counts ``[batch, 2**n]`` (basis
         index over ``qubits``, big-endian) of ``shots`` shots per row."""
-        n = len(self.qubits)
-        counts = np.asarray(counts, dtype=np.float64)
-        if self.readout == "overlap":
-            p0 = counts[:, : 1 << (n - 1)].sum(axis=-1) / shots
-            return 2 * p0 - 1, 2 * np.sqrt(p0 * (1 - p0) / shots)
-        if not self.nonnegative:
-            raise ValueError(
-                f"kernel {self.name}: its outputs have signs a shot read-out cannot see; "
-                "lower it with signs=offset (the default) or run without shots"
-            )
-        p = readout(counts, self.qubits, self.registers).real[..., : self.size] / shots
-        return np.sqrt(p), np.sqrt((1 - p) / (4 * shots))
+        return self.rule.estimate(counts, shots)
 
     def resolvers(self, angles: np.ndarray) -> list[cirq.ParamResolver]:
         rows = np.asarray(angles, dtype=np.float64).reshape(-1, len(self.symbols))

@@ -14,7 +14,7 @@ except metadata.PackageNotFoundError:  # running from a source tree that is not 
     __version__ = "0+unknown"
 
 _API = ("CheckReport", "OutputCheck", "check_with_onnxruntime", "compile", "estimate", "load", "run",
-        "to_stage")
+        "to_stage", "load_compiled")
 __all__ = ["CompiledProgram", "__version__", *_API]
 
 

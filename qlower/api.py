@@ -247,3 +247,12 @@ def estimate(model: str | Path | Graph, *, weights: str | Path | None = None, **
         return estimate_graph(model, **options)
     with about(model, weights):
         return estimate_graph(load(model, weights), **options)
+
+
+def load_compiled(directory: str | Path):
+    """A folder that ``qlower compile -o DIR`` wrote, read back: its manifest, host graph and
+    kernels (a :class:`qlower.backends.manifest.CompiledFolder`; ``.bind(inputs)`` gives every
+    kernel's parameter values per row)."""
+    from qlower.backends.manifest import CompiledFolder
+
+    return CompiledFolder(directory)
