@@ -16,10 +16,12 @@ import cirq
 import numpy as np
 import sympy
 
-from qlower.blocks.base import Registers, readout
-from qlower.blocks.circuits import Resources, count_resources, fast_op, packed_circuit
+from qlower.backends.readout import ReadoutRule
+from qlower.blocks.base import Registers
+from qlower.blocks.circuits import Resources, fast_op, packed_circuit
 from qlower.ir import Graph
 from qlower.ir.dialects.quantum import qubits_for
+from qlower.kernel_costs import kernel_resources
 from qlower.passes.partition import Kernel
 
 
@@ -45,84 +47,43 @@ class KernelCircuit:
     suffix: cirq.Circuit | None = None  # the rest, parameter-free (simulated for a whole batch)
     blocks: tuple = ()  # the BlockEncodings applied one after another
     input_size: int = 0  # entries of the vector the preparation loads (the first block's N)
+    cost: Resources | None = None  # qlower.kernel_costs.kernel_resources of the kernel
 
     @property
     def name(self) -> str:
         return self.kernel.name
 
     def resources(self) -> Resources:
-        """Counted once: the table, the estimate and the manifest all ask."""
-        return self._resources
+        """From the kernel's ops and the registry's costs (``qlower.kernel_costs``), not by counting
+        the circuit's gates: the table, the estimate and the manifest all ask."""
+        return self.cost
 
     @functools.cached_property
-    def _resources(self) -> Resources:
-        return count_resources(self.circuit, self.qubits)
-
-    @functools.cached_property
-    def transfer(self) -> np.ndarray | None:
-        """The map from the prepared unit vector to the amplitudes at flags = 0.
-
-        ``[2**len(registers.output), input_size]`` (None for a Hadamard test): the product of
-        the blocks' whole implemented blocks (``BlockEncoding.padded / alpha``), each block
-        reading the low indices of the previous one's output (a wider output's extra, most
-        significant qubits are flags; a narrower one is padded with |0⟩), as the circuit
-        connects them.
-        """
-        if self.readout == "overlap" or not self.blocks:
-            return None
-        c = np.eye(self.input_size, dtype=np.complex128)
-        for be in self.blocks:
-            p = be.padded / be.alpha
-            k = min(p.shape[1], c.shape[0])
-            c = p[:, :k] @ c[:k]
-        return c
-
-    def mean_success_probability(self) -> float:
-        """The success probability averaged over input directions (1 for a Hadamard test).
-
-        The average of ``P(flags = 0)`` over unit vectors ``x̂`` drawn uniformly from the
-        sphere of the ``input_size`` entries the kernel prepares (for a lowered layer: the
-        input with its bias and offset entries appended): with ``C`` = :attr:`transfer`,
-        ``P = ‖C x̂‖²`` and ``E[x̂ x̂ᵀ] = I / input_size``, so the average is exactly
-        ``‖C‖_F² / input_size``, also the mean of ``P`` over the basis vectors. For one block
-        of W that is ``‖W‖_F² / (N α²)``; for a composed chain the whole product counts.
-        """
-        c = self.transfer
-        if c is None:
-            return 1.0
-        return float(np.sum(np.abs(c) ** 2) / self.input_size)
+    def rule(self) -> ReadoutRule:
+        """The read-out rule by qubit index (what ``manifest.json`` states; ``exact``,
+        ``success_probability`` and ``estimate`` apply it)."""
+        index = {q: i for i, q in enumerate(self.qubits)}
+        n = len(self.qubits)
+        if self.readout == "overlap":
+            return ReadoutRule(self.name, "hadamard-test", n,
+                               measure_qubit=index[self.registers.output[0]])
+        return ReadoutRule(self.name, "amplitudes", n,
+                           tuple(index[q] for q in self.registers.output),
+                           tuple(index[q] for q in self.registers.flags), self.size,
+                           self.nonnegative)
 
     def exact(self, states: np.ndarray) -> np.ndarray:
         """The read-out value from final state vectors ``[..., 2**n]``."""
-        if self.readout == "overlap":
-            half = states.shape[-1] // 2
-            p0 = np.sum(np.abs(states[..., :half]) ** 2, axis=-1, dtype=np.float64)
-            return 2 * p0 - 1
-        amps = readout(states, self.qubits, self.registers)
-        return np.ascontiguousarray(amps[..., : self.size].real, dtype=np.float64)
+        return self.rule.exact(states)
 
     def success_probability(self, states: np.ndarray) -> np.ndarray:
         """Probability that the flags read 0 (1 for a Hadamard test), per state."""
-        if self.readout == "overlap":
-            return np.ones(states.shape[:-1])
-        amps = readout(states, self.qubits, self.registers)
-        return np.sum(np.abs(amps) ** 2, axis=-1, dtype=np.float64)
+        return self.rule.success_probability(states)
 
     def estimate(self, counts: np.ndarray, shots: int) -> tuple[np.ndarray, np.ndarray]:
         """Estimates and standard errors from measurement counts ``[batch, 2**n]`` (basis
         index over ``qubits``, big-endian) of ``shots`` shots per row."""
-        n = len(self.qubits)
-        counts = np.asarray(counts, dtype=np.float64)
-        if self.readout == "overlap":
-            p0 = counts[:, : 1 << (n - 1)].sum(axis=-1) / shots
-            return 2 * p0 - 1, 2 * np.sqrt(p0 * (1 - p0) / shots)
-        if not self.nonnegative:
-            raise ValueError(
-                f"kernel {self.name}: its outputs have signs a shot read-out cannot see; "
-                "lower it with signs=offset (the default) or run without shots"
-            )
-        p = readout(counts, self.qubits, self.registers).real[..., : self.size] / shots
-        return np.sqrt(p), np.sqrt((1 - p) / (4 * shots))
+        return self.rule.estimate(counts, shots)
 
     def resolvers(self, angles: np.ndarray) -> list[cirq.ParamResolver]:
         rows = np.asarray(angles, dtype=np.float64).reshape(-1, len(self.symbols))
@@ -140,7 +101,8 @@ def _weight(graph: Graph, name: str) -> np.ndarray:
 def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
     """The circuit of ``kernel`` (a chain: encode → [block] → read-out)."""
     from qlower.blocks.amplitude import amplitude_encoding
-    from qlower.blocks.semantics import cached_block_encoding
+    from qlower.blocks.registry import as_matrix
+    from qlower.ir.opdef import op_def
 
     enc, *middle, rd = kernel.ops
     size = int(enc.attr("size"))
@@ -154,15 +116,15 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         ops = list(prep.circuit.all_operations()) + [fast_op(cirq.H, (top,))]
         regs = Registers((), (top,), tuple(q for q in qubits if q != top))
         return KernelCircuit(kernel, packed_circuit(ops), qubits, prep.symbols, regs,
-                             "overlap", 1, False, None, "hadamard-test")
+                             "overlap", 1, False, None, "hadamard-test",
+                             cost=kernel_resources(graph, kernel))
     if not middle or not all(op.name.startswith("q.block.") for op in middle):
         raise ValueError(f"kernel {kernel.name}: expected block encodings between preparation and read-out")
     blocks = []
     for blk in middle:
-        method = blk.name.split(".")[-1]
-        be = cached_block_encoding(_weight(graph, blk.operand(1)), method,
-                                   float(blk.attr("threshold", 0.0)))
-        blocks.append(be)
+        d = op_def(blk.name)
+        params = {key: blk.attr(key, None) for key in d.attrs}
+        blocks.append(d.entry().build(as_matrix(_weight(graph, blk.operand(1))), params))
     first = blocks[0]
     block_ops = list(first.circuit.all_operations())
     used = set(first.qubits)
@@ -174,12 +136,13 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         alpha *= float(be.alpha)
     # The block reads the low qubits of the prepared state; a wider state's extra, most
     # significant qubits are flags (the IR's rule), on fresh qubits.
+    # A narrower state is prepared on the block's low input qubits; the high ones stay |0⟩.
     data = first.registers.input
     extra = qubits_for(size) - len(data)
-    if extra < 0:
-        raise ValueError(f"kernel {kernel.name}: the block reads {len(data)} qubits, the state has size {size}")
     start = 1 + max((q.x for q in used if isinstance(q, cirq.LineQubit)), default=-1)
-    data = tuple(cirq.LineQubit(start + i) for i in range(extra)) + tuple(data)
+    data = tuple(cirq.LineQubit(start + i) for i in range(max(extra, 0))) + tuple(data)
+    if extra < 0:
+        data = data[-extra:]
     used |= set(data)
     prep = amplitude_encoding(size=size, qubits=data, prefix=prefix)
     qubits = tuple(sorted(used | set(prep.qubits)))
@@ -192,6 +155,7 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         int(rd.attr("size")), bool(rd.attr("nonnegative")), alpha, method,
         prefix=prep.circuit, suffix=suffix, blocks=tuple(blocks),
         input_size=int(_weight(graph, middle[0].operand(1)).shape[1]),
+        cost=kernel_resources(graph, kernel),
     )
 
 

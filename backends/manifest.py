@@ -9,8 +9,12 @@ JSON (``k0.json``, load with ``cirq.read_json``). Beside them:
   (``host.amplitude_angles``/``host.overlap_angles``), the norms and offsets, and the rescaling.
 - ``manifest.json``: kernels in execution order; for each, its file, qubits, the parameter
   names and the host value they bind (entry ``j`` of the last axis of that value is parameter
-  ``j``; one circuit run per index of the leading axes), the read-out rule, the scale factors,
-  and resources.
+  ``j``; one circuit run per index of the leading axes), the read-out rule, the measurement
+  register of its OpenQASM 3 program (``c[j]`` holds ``q[qubits[j]]``: output bits, then flag
+  bits; ``null`` without measurements), the scale factors, and resources.
+
+:class:`CompiledFolder` reads such a folder back (``qlower.load_compiled``): the manifest, the
+host graph through ``qlower.load``, each kernel's binding and read-out rule, and ``bind``.
 
 Everything is written to a new sibling folder, which then replaces the folder as a whole: a
 failure or an interrupt never leaves it half new; the same program gives byte-identical files.
@@ -24,14 +28,18 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cirq
 
-from qlower.errors import QlowerError
+from qlower.errors import QlowerError, one_line
 from qlower.ir import print_graph, referenced_weights
 from qlower.ir.json_format import dumps
 from qlower.ir.printer import op_str
 from qlower.ir.weights import write_npz
+
+if TYPE_CHECKING:
+    from qlower.program import Bindings
 
 FORMAT_VERSION = 1
 
@@ -60,6 +68,21 @@ def _readout_doc(kc) -> dict:
     return doc
 
 
+def _measurement_doc(kc) -> dict:
+    """Which bit of the program's measurement register holds which qubit."""
+    measured = list(kc.rule.measured)
+    outputs = 1 if kc.rule.rule == "hadamard-test" else len(kc.rule.output)
+    return {
+        "register": "c",
+        "qubits": measured,
+        "output_bits": list(range(outputs)),
+        "flag_bits": list(range(outputs, len(measured))),
+        "value": "c[k] = measure q[qubits[k]]: the read-out qubits first (the first is the most "
+                 "significant bit of the output index), then the flag qubits; a shot counts "
+                 "for the output when every flag bit reads 0",
+    }
+
+
 def _scale_doc(program, kc) -> dict:
     g = program.graph
     users = g.users.get(kc.kernel.output, ())
@@ -72,7 +95,7 @@ def _scale_doc(program, kc) -> dict:
     return doc
 
 
-def manifest(program, files: dict[str, str]) -> dict:
+def manifest(program, files: dict[str, str], measure: bool = True) -> dict:
     import qlower
 
     g = program.graph
@@ -94,6 +117,7 @@ def manifest(program, files: dict[str, str]) -> dict:
                            "of its leading axes",
             },
             "readout": _readout_doc(kc),
+            "measurement": _measurement_doc(kc) if measure and program.target == "qasm3" else None,
             "readout_value": kc.kernel.output,
             "scale": _scale_doc(program, kc),
             "resources": res.as_dict(),
@@ -113,21 +137,23 @@ def manifest(program, files: dict[str, str]) -> dict:
     }
 
 
-def kernel_text(program, kc) -> tuple[str, str]:
-    """(file name, contents) of one kernel for the program's target."""
+def kernel_text(program, kc, measure: bool = True) -> tuple[str, str]:
+    """(file name, contents) of one kernel for the program's target. An OpenQASM 3 program
+    ends measuring its read-out and flag qubits into ``bit[k] c`` unless ``measure`` is False."""
     if program.target == "qasm3":
         from qlower.backends.qasm3 import to_qasm3
 
         header = f"qlower kernel {kc.name} ({kc.method}); read-out: see manifest.json"
         return f"{kc.name}.qasm", to_qasm3(kc.circuit, qubits=list(kc.qubits),
-                                            parameters=list(kc.symbols), header_comment=header)
+                                            parameters=list(kc.symbols), header_comment=header,
+                                            measure=list(kc.rule.measured) if measure else False)
     return f"{kc.name}.json", cirq.to_json(kc.circuit) + "\n"
 
 
 OUTPUT_FILE = re.compile(r"k\d+\.(qasm|json)|program\.qir|program\.npz|manifest\.json")
 
 
-def write_program(program, directory: Path) -> list[Path]:
+def write_program(program, directory: Path, measure: bool = True) -> list[Path]:
     """Write the program to ``directory`` as a whole: every file goes into a new sibling
     folder, which then takes the place of ``directory`` (one atomic exchange where the system
     has it, else two renames that are undone on an interrupt). A failure or an interrupt
@@ -144,11 +170,11 @@ def write_program(program, directory: Path) -> list[Path]:
     files: dict[str, str] = {}
     texts: dict[str, str] = {}
     for kc in program.kernels:
-        name, text = kernel_text(program, kc)
+        name, text = kernel_text(program, kc, measure)
         files[kc.name] = name
         texts[name] = text
     texts["program.qir"] = print_graph(program.graph)
-    texts["manifest.json"] = dumps(manifest(program, files))
+    texts["manifest.json"] = dumps(manifest(program, files, measure))
     parent = directory.parent if str(directory.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
@@ -192,3 +218,71 @@ def _exchange(a: Path, b: Path) -> bool:
         return False
     at_fdcwd, rename_exchange = -100, 2
     return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+# -- reading a compiled folder ------------------------------------------------------------------
+
+
+class CompiledFolder:
+    """What ``qlower compile -o DIR`` wrote, read back through the public API: the manifest, the
+    host graph (``qlower.load`` of ``program.qir`` with ``program.npz``) and each kernel's file.
+
+    ``kernels``: where each kernel meets the host graph (``KernelBinding``, execution order);
+    ``rules``: each kernel's read-out rule; ``bind(inputs)``: every kernel's parameter values.
+    """
+
+    def __init__(self, directory: str | Path):
+        from qlower.api import load
+        from qlower.backends.readout import ReadoutRule
+        from qlower.program import KernelBinding
+
+        self.directory = Path(directory)
+        self.manifest = read_manifest(self.directory)
+        entries = self.manifest["kernels"]
+        try:
+            self.kernels = [KernelBinding.from_manifest(e) for e in entries]
+            self.rules = {e["name"]: ReadoutRule.from_manifest(e) for e in entries}
+            self.parameter_names = {e["name"]: list(e["parameters"]["names"]) for e in entries}
+            self.files = {e["name"]: e["file"] for e in entries}
+            host = self.manifest["host_program"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise QlowerError(f"{self.directory / 'manifest.json'}: not a manifest qlower "
+                              f"wrote ({type(e).__name__}: {e})") from None
+        self.graph = load(self.directory / host)
+
+    @property
+    def target(self) -> str:
+        return self.manifest.get("target", "")
+
+    def entry(self, kernel: str) -> dict:
+        return next(e for e in self.manifest["kernels"] if e["name"] == kernel)
+
+    def kernel_path(self, kernel: str) -> Path:
+        return self.directory / self.files[kernel]
+
+    def bind(self, inputs) -> Bindings:
+        """Every kernel's parameter values per row on ``inputs`` (``qlower.program.Bindings``)."""
+        from qlower.program import bind_parameters
+
+        return bind_parameters(self.graph, self.kernels, inputs, self.parameter_names)
+
+
+def read_manifest(directory: str | Path) -> dict:
+    """``manifest.json`` of a compiled folder, checked for its format version."""
+    import json
+
+    directory = Path(directory)
+    path = directory / "manifest.json"
+    if not directory.is_dir():
+        raise QlowerError(f"{directory}: no such folder (give the folder qlower compile wrote)")
+    if not path.is_file():
+        raise QlowerError(f"{directory}: no manifest.json (not a folder qlower compile wrote)")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise QlowerError(f"{path}: cannot read ({one_line(e, 200)})") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
+        found = doc.get("format") if isinstance(doc, dict) else None
+        raise QlowerError(f"{path}: manifest format {found!r}, this qlower reads format "
+                          f"{FORMAT_VERSION}")
+    return doc

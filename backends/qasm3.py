@@ -10,8 +10,8 @@ statement is pasted together as text. Layout::
     rx(0.5 * theta_0 + 0.25) q[0];
     ...
     gphase(...);                  // the circuit's global phase, summed, when not zero
-    bit[n] c;                     // only with measure=True
-    c = measure q;
+    bit[n] c;                     // only with measure=True (or a list of qubits:
+    c = measure q;                // bit[k] c; c[0] = measure q[i0]; ...)
 
 Semantics are exact, global phase included: every gate's phase relative to the standard gate it
 is written as is collected and emitted as one ``gphase`` at the end (inside a controlled gate it
@@ -442,7 +442,7 @@ def emit_program(
     *,
     qubits: Sequence[cirq.Qid] | None = None,
     parameters: Iterable[sympy.Symbol] = (),
-    measure: bool = False,
+    measure: bool | Sequence[int] = False,
 ) -> ast.Program:
     """The OpenQASM 3 AST of ``circuit`` (see the module docstring and ``to_qasm3``)."""
     with gc_paused():
@@ -493,14 +493,35 @@ def _emit(circuit, qubits, parameters, measure) -> ast.Program:
     statements += body
     if not phase.is_zero():
         statements.append(ast.QuantumPhase([], _expr(phase, order), []))
-    if measure and n:
-        statements.append(ast.ClassicalDeclaration(
-            ast.BitType(ast.IntegerLiteral(n)), ast.Identifier("c"), None
-        ))
-        statements.append(ast.QuantumMeasurementStatement(
+    statements += _measurements(measure, n)
+    return ast.Program(statements, version="3.0")
+
+
+def _measurements(measure: bool | Sequence[int], n: int) -> list[ast.Statement]:
+    """``bit[k] c;`` and the measurements: all qubits (``measure=True``: ``c = measure q;``) or
+    ``c[k] = measure q[measure[k]];`` for register indices ``measure``."""
+    if isinstance(measure, bool):
+        chosen = list(range(n)) if measure else []
+    else:
+        chosen = [int(i) for i in measure]
+        if len(set(chosen)) != len(chosen) or any(not 0 <= i < n for i in chosen):
+            raise ValueError(f"measure: expected distinct qubit indices in 0..{n - 1}, got {chosen}")
+    if not chosen:
+        return []
+    out: list[ast.Statement] = [ast.ClassicalDeclaration(
+        ast.BitType(ast.IntegerLiteral(len(chosen))), ast.Identifier("c"), None
+    )]
+    if chosen == list(range(n)):
+        out.append(ast.QuantumMeasurementStatement(
             ast.QuantumMeasurement(ast.Identifier("q")), ast.Identifier("c")
         ))
-    return ast.Program(statements, version="3.0")
+        return out
+    for k, i in enumerate(chosen):
+        out.append(ast.QuantumMeasurementStatement(
+            ast.QuantumMeasurement(_qubit(i)),
+            ast.IndexedIdentifier(ast.Identifier("c"), [[ast.IntegerLiteral(k)]]),
+        ))
+    return out
 
 
 def to_qasm3(
@@ -508,7 +529,7 @@ def to_qasm3(
     *,
     qubits: Sequence[cirq.Qid] | None = None,
     parameters: Iterable[sympy.Symbol] = (),
-    measure: bool = False,
+    measure: bool | Sequence[int] = False,
     header_comment: str | None = None,
 ) -> str:
     """``circuit`` as an OpenQASM 3 program (text).
@@ -517,7 +538,9 @@ def to_qasm3(
     parameters: the sympy symbols the circuit uses, declared as ``input float[64]`` in this
         order. Names must look like ``theta_0`` (letters, digits, underscores, ending in
         ``_<number>``) and must not be an OpenQASM keyword or standard-gate name.
-    measure: append ``bit[n] c; c = measure q;``.
+    measure: ``True`` appends ``bit[n] c; c = measure q;``; a sequence of register indices
+        appends ``bit[k] c;`` and ``c[j] = measure q[measure[j]];`` for each (all qubits in
+        order is written ``c = measure q;``).
     header_comment: written as ``//`` comment lines before ``OPENQASM 3.0;`` (the AST has no
         comment node; these are the only lines not printed by ``openqasm3.dumps``).
 

@@ -144,6 +144,10 @@ class QsimRunner:
         qubits; 3 was fastest in the project's measurements, 2000 gates on 24 qubits).
     """
 
+    name = "qsim"
+    # the runner protocol (qlower.backends.runner): final states, samples, and batched evolution
+    capabilities = frozenset({"states", "samples", "evolve"})
+
     def __init__(self, threads: int | None = None, fusion: int = 3):
         threads = default_threads() if threads is None else int(threads)
         if threads < 1:

@@ -6,6 +6,8 @@
    counts and build times, plus a state check of every qlower circuit at n <= 10.
 2. FABLE block encodings vs the published counts (Camps & Van Beeumen 2022), with compression
    on a smooth matrix; build times against PennyLane ``qml.FABLE`` when PennyLane is importable.
+2b. Block-encoding methods (SVD, FABLE, dilation) on Gaussian and smooth N x N weights, N = 16…1024:
+   CNOTs, alpha/‖W‖₂, mean success probability, CNOTs per successful run, build time.
 3. ``CompiledProgram.run`` wall time vs bare qsim on the same circuits and resolvers (an MLP).
 
 Timing: ours and the peer's calls alternate within every repeat (which goes first alternates
@@ -499,6 +501,51 @@ def bench_run(sizes: tuple[int, int, int], batch: int) -> dict:
 # --------------------------------------------------------------------------- main
 
 
+def bench_methods(Ns: list[int], max_build_n: int) -> dict:
+    """SVD, FABLE and dilation on Gaussian and structured N x N weights: CNOTs, alpha/||W||_2,
+    mean success probability, CNOTs per successful run, build time (built up to max_build_n;
+    beyond it the counts are the registry's closed forms, which the tests check against built
+    circuits)."""
+    from qlower.blocks.block_encoding import block_encoding
+    from qlower.blocks.registry import block_method, cost_per_success
+
+    rng = np.random.default_rng(SEED + 4)
+    rows, out = [], []
+    for N in Ns:
+        for kind in ("gaussian", "smooth"):
+            W = rng.standard_normal((N, N)) if kind == "gaussian" else smooth_matrix(N)
+            norm = float(np.linalg.norm(W, 2))
+            for name in ("svd", "fable", "dilation"):
+                entry = block_method(name)
+                params = entry.plan(W)
+                try:
+                    entry.check_size(N, N, params)
+                except ValueError:
+                    rows.append([str(N), kind, name, "-", "-", "-", "-", "-", "beyond its limit"])
+                    continue
+                cost = entry.cost(W, params)
+                p = entry.mean_success_probability(W, params)
+                per = cost_per_success(entry, W, params)
+                build = "-"
+                rec = {"N": N, "weights": kind, "method": name, "cnots": cost.cnots,
+                       "alpha_over_norm": params["alpha"] / norm, "success_probability": p,
+                       "cnots_per_success": per}
+                if N <= max_build_n:
+                    res, times = interleaved({"qlower": lambda W=W, name=name: block_encoding(W, name)},
+                                             min_reps=1, max_reps=3)
+                    rec["build_s"] = times["qlower"].summary()
+                    rec["built_cnots"] = res["qlower"].count().cnots
+                    build = times["qlower"].cell(".3f")
+                out.append(rec)
+                rows.append([str(N), kind, name, str(cost.cnots), f"{params['alpha'] / norm:.3g}",
+                             f"{p:.3g}", f"{per:.3g}", build, ""])
+    say(table(["N", "weights", "method", "CNOTs", "alpha/||W||2", "p_succ", "CNOTs/success",
+               "build s", "note"], rows))
+    say("  p_succ: mean over unit inputs, ||W||_F^2 / (N alpha^2); CNOTs/success = CNOTs / p_succ "
+        "(what auto minimises); smooth: W_ij = exp(-((i-j)/N*4)^2)")
+    return {"rows": out}
+
+
 def main(argv=None) -> int:
     # before anything imports qsimcirq: qlower chooses qsim's OpenMP wait policy at this import
     import qlower.backends.qsim  # noqa: F401
@@ -506,18 +553,21 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (about a minute)")
     ap.add_argument("--json", metavar="OUT", help="write every number to this JSON file")
-    ap.add_argument("--only", metavar="SECTIONS", help="comma-separated: amplitude, fable, run")
+    ap.add_argument("--only", metavar="SECTIONS",
+                    help="comma-separated: amplitude, fable, methods, run")
     args = ap.parse_args(argv)
 
     global MIN_REPS, MAX_REPS, ROW_BUDGET_S
     if args.quick:
         ns, Ns, mlp, batch = list(range(4, 11)), [16, 32, 64], (8, 16, 4), 8
+        mNs, max_build = [16, 64], 64
         MIN_REPS, MAX_REPS, ROW_BUDGET_S = 3, 5, 1.0
     else:
         ns, Ns, mlp, batch = list(range(4, 15)), [16, 32, 64, 128, 256], (16, 32, 8), 32
+        mNs, max_build = [16, 64, 256, 1024], 1024
     thresholds = [1e-3, 1e-2]
     verify_max = 10
-    only = set((args.only or "amplitude,fable,run").split(","))
+    only = set((args.only or "amplitude,fable,methods,run").split(","))
 
     t_start = time.perf_counter()
     report: dict = {"quick": args.quick, "seed": SEED, "versions": versions(),
@@ -541,6 +591,8 @@ def main(argv=None) -> int:
          lambda: bench_amplitude(ns, "complex", verify_max)),
         ("fable", "fable", "2. FABLE block encoding, random real N x N",
          lambda: bench_fable(Ns, thresholds)),
+        ("methods", "methods", "2b. Block-encoding methods: SVD, FABLE, dilation (N x N)",
+         lambda: bench_methods(mNs, max_build)),
         ("run", "run_vs_qsim", "3. CompiledProgram.run vs bare qsim (same circuits, same resolvers)",
          lambda: bench_run(mlp, batch)),
     ]

@@ -11,6 +11,7 @@ from qlower.passes import (  # noqa: F401  (importing registers the passes)
     match_losses,
     onnx_to_nn,
     partition,
+    select_strategy,
     simplify,
     split_linear,
 )

@@ -88,6 +88,8 @@ def option_text(value: Any) -> str:
 
 
 def _convert(raw: str, annotation: Any, where: str) -> Any:
+    if hasattr(annotation, "parse"):  # a structured option (passes/options.py): its own text form
+        return annotation.parse(raw)
     kind = annotation if isinstance(annotation, type) else {
         "int": int, "float": float, "bool": bool, "str": str
     }.get(str(annotation))

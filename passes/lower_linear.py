@@ -30,11 +30,10 @@ run of such a kernel is refused).
 Leading (batch) axes of ``x``, symbolic ones included, stay leading axes of every value: a
 kernel runs once per batch index, as one parameter sweep.
 
-Which layers: every ``nn.linear`` with a constant weight (and bias, if any). Per-layer choices
-come from ``overrides``: ``NAME=STRATEGY`` items separated by ``;`` where NAME is the ONNX
-node name, the layer's output value name or an op kind (``nn.linear``), and STRATEGY is
-``block-encoding``, ``amplitude-encoding``, ``host`` (leave it classical) or
-``block-encoding:METHOD`` (``fable``, ``lcu``, ``dilation``).
+Which layers, and how: every ``nn.linear`` with a constant weight (and bias, if any) and every
+``nn.matmul`` by a constant, as its ``strategy`` and ``method`` attributes say
+(``select-strategy`` writes them); a layer without them gets ``select-strategy``'s default
+choice (block encoding, ``auto`` method).
 """
 
 from __future__ import annotations
@@ -47,39 +46,9 @@ from qlower.errors import UnsupportedError
 from qlower.ir import Graph, Op
 from qlower.ir.dialects.quantum import qubits_for
 from qlower.passes.base import PipelineError, TransformPass, register_pass
+from qlower.passes.options import option
 from qlower.passes.rewrite import Rewriter
-
-STRATEGIES = ("block-encoding", "amplitude-encoding", "host")
-METHODS = ("auto", "fable", "lcu", "dilation")
-
-
-def parse_overrides(text: str) -> dict[str, str]:
-    """``"fc1=amplitude-encoding;nn.linear=block-encoding:fable"`` → {name: strategy}."""
-    out: dict[str, str] = {}
-    for item in filter(None, (s.strip() for s in text.split(";"))):
-        name, eq, strategy = item.partition("=")
-        if not eq or not name.strip():
-            raise PipelineError(f"strategy override '{item}' must be NAME=STRATEGY")
-        check_strategy(strategy.strip(), f"override '{item}'")
-        out[name.strip()] = strategy.strip()
-    return out
-
-
-def check_strategy(text: str, where: str) -> None:
-    strategy, _, method = text.partition(":")
-    if strategy not in STRATEGIES:
-        raise PipelineError(
-            f"{where}: unknown strategy '{strategy}' (strategies: {', '.join(STRATEGIES)})"
-        )
-    if method and (strategy != "block-encoding" or method not in METHODS):
-        raise PipelineError(
-            f"{where}: unknown block-encoding method '{method}' (methods: {', '.join(METHODS)})"
-        )
-
-
-def layer_names(op: Op) -> list[str]:
-    """The names a user can give a layer by: ONNX node names, output name, op kind."""
-    return [*op.loc, op.result().name, op.name]
+from qlower.passes.select_strategy import SelectStrategy, layer_names, selected
 
 
 def check_sweeps_known(rw: Rewriter, op: Op) -> None:
@@ -99,39 +68,37 @@ class LowerLinear(TransformPass):
     name = "lower-linear"
     summary = "nn.linear with constant weights to q.* kernels and host.* ops"
 
-    strategy: str = "block-encoding"
-    method: str = "auto"
-    threshold: float = 0.0
-    overrides: str = ""
-    signs: str = "offset"
-    compose: bool = False
+    threshold: float = option(0.0, flag="--threshold", metavar="D",
+                              help="FABLE compression: drop rotation angles |theta| <= D (default 0)")
+    signs: str = option("offset", flag="--signs", choices=("offset", "none"),
+                        help="offset: shift outputs to be non-negative so shots can read them "
+                        "(default); none: exact read-out only")
+    compose: bool = option(False, flag="--compose",
+                           help="consecutive block-encoded layers with nothing between them "
+                           "become one kernel (alphas multiply, flags add) instead of one each")
 
     def __post_init__(self) -> None:
         if self.signs not in ("offset", "none"):
             raise PipelineError(f"lower-linear: signs must be 'offset' or 'none', got '{self.signs}'")
-        check_strategy(self.strategy, "lower-linear")
-        if self.method not in METHODS:
-            raise PipelineError(
-                f"lower-linear: unknown method '{self.method}' (methods: {', '.join(METHODS)})"
-            )
         if not self.threshold >= 0:
             raise PipelineError(f"lower-linear: threshold must be >= 0, got {self.threshold}")
-        parse_overrides(self.overrides)
 
-    def choice(self, op: Op) -> tuple[str, str]:
-        table = parse_overrides(self.overrides)
-        for name in layer_names(op):
-            if name in table:
-                strategy, _, method = table[name].partition(":")
-                return strategy, method or self.method
-        return self.strategy, self.method
+    def choice(self, rw: Rewriter, op: Op) -> tuple[str, str]:
+        """The layer's (strategy, method): what select-strategy wrote on it, else its default
+        choice (the same rule, with its default options)."""
+        got = selected(op)
+        if got is not None:
+            return got
+        attrs = SelectStrategy().attributes(rw, op) or {"strategy": "host"}
+        return attrs["strategy"], attrs.get("method", "")
 
     def apply(self, graph: Graph) -> Graph:
         rw = Rewriter(graph)
         if self.compose:
             for chain in self.chains(rw):
                 check_sweeps_known(rw, chain[0])
-                rw.replace(chain[-1], lower_chain(rw, chain, [self.choice(op)[1] for op in chain],
+                rw.replace(chain[-1], lower_chain(rw, chain,
+                                                  [self.choice(rw, op)[1] for op in chain],
                                                   self.threshold, self.signs))
         for op in list(rw.ops):
             if op is None:
@@ -151,7 +118,7 @@ class LowerLinear(TransformPass):
         return rw.finish()
 
     def _composable(self, rw: Rewriter, op: Op | None) -> bool:
-        if op is None or op.name != "nn.linear" or self.choice(op)[0] != "block-encoding":
+        if op is None or op.name != "nn.linear" or self.choice(rw, op)[0] != "block-encoding":
             return False
         w = rw.constant(op.operand(1))
         if w is None or w.ndim != 2 or not np.issubdtype(w.dtype, np.floating) or not np.any(w):
@@ -185,7 +152,7 @@ class LowerLinear(TransformPass):
         """The ops replacing the dense layer ``op`` (``y = x Wᵀ + b``), or None to keep it."""
         if not np.issubdtype(w.dtype, np.floating) or w.ndim != 2:
             return None
-        strategy, method = self.choice(op)
+        strategy, method = self.choice(rw, op)
         if strategy == "host":
             return None
         check_sweeps_known(rw, op)
@@ -209,13 +176,13 @@ class LowerLinear(TransformPass):
         out = op.result().name
         if b is not None and a is None and b.ndim == 2 and rank >= 1:
             w_name = rw.add_constant(np.ascontiguousarray(b.T), f"{op.operand(1)}.T")
-            lin = rw.build("nn.linear", [x_name, w_name], results=[out], loc=op.loc)
+            lin = rw.build("nn.linear", [x_name, w_name], _choice_attrs(op), results=[out], loc=op.loc)
             return self.lower(rw, lin, rw.constant(w_name), None)
         if a is not None and b is None and a.ndim == 2 and rank >= 2:
             perm = tuple(range(rank - 2)) + (rank - 1, rank - 2)
             xt = rw.build("nn.transpose", [x_name], {"perm": perm}, results=[rw.fresh(f"{x_name}.T")],
                           loc=op.loc)
-            lin = rw.build("nn.linear", [xt.result().name, op.operand(0)],
+            lin = rw.build("nn.linear", [xt.result().name, op.operand(0)], _choice_attrs(op),
                            results=[rw.fresh(f"{out}.T")], loc=op.loc)
             new = self.lower(rw, lin, a, None)
             if new is None:
@@ -224,6 +191,11 @@ class LowerLinear(TransformPass):
                             loc=op.loc)
             return [xt, *new, back]
         return None
+
+
+def _choice_attrs(op: Op) -> dict:
+    """The select-strategy attributes of ``op``, for the layer that replaces it."""
+    return {k: op.attrs[k] for k in ("strategy", "method") if k in op.attrs}
 
 
 def _augmented(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None):
@@ -247,7 +219,8 @@ def lower_chain(rw: Rewriter, chain: list[Op], methods: list[str], threshold: fl
     ``[[W_j, b_j, 0], [0, 1, 0], [0, 0, 1]]``, the last ``[W_k | b_k | κ·1]``. The scale is the
     product of the alphas; the flags of all blocks must read 0.
     """
-    from qlower.blocks.semantics import block_plan
+    from qlower.blocks.layout import block_layout
+    from qlower.blocks.registry import plan_block
 
     first, last = chain[0], chain[-1]
     out = last.result().name
@@ -298,19 +271,20 @@ def lower_chain(rw: Rewriter, chain: list[Op], methods: list[str], threshold: fl
     norm = rw.build("host.norm", [x], results=[rw.fresh(f"{x}.norm")], loc=loc)
     ops.append(norm)
     dtype = rw.tensor_type(out).dtype
-    plans = [block_plan(a.astype(dtype.numpy), m, threshold) for a, m in zip(mats, methods)]
-    size = 1 << plans[0].input_qubits
+    plans = [plan_block(a.astype(dtype.numpy), m, threshold) for a, m in zip(mats, methods)]
+    first_method, first_attrs = plans[0]
+    size = 1 << block_layout(first_method, *mats[0].shape, terms=first_attrs.get("terms")).input
     ang = rw.build("host.amplitude_angles", [x], {"size": size}, results=[rw.fresh(f"{out}.angles")], loc=loc)
     state = rw.build("q.encode.amplitude", [ang.result().name], {"size": size},
                      results=[rw.fresh(f"{out}.state")], loc=loc)
     ops += [ang, state]
     alpha = 1.0
-    for op, a, plan in zip(chain, mats, plans):
+    for op, a, (method, attrs) in zip(chain, mats, plans):
         w_name = rw.add_constant(a.astype(dtype.numpy), f"{op.operand(1)}.block")
-        state = rw.build(f"q.block.{plan.method}", [state.result().name, w_name], plan.attrs,
+        state = rw.build(f"q.block.{method}", [state.result().name, w_name], attrs,
                          results=[rw.fresh(f"{out}.encoded")], loc=op.loc)
         ops.append(state)
-        alpha *= plan.alpha
+        alpha *= attrs["alpha"]
     rd = rw.build("q.readout", [state.result().name],
                   {"size": int(mats[-1].shape[0]), "nonnegative": off},
                   results=[rw.fresh(f"{out}.psi")], loc=loc)
@@ -341,4 +315,4 @@ def lower_amplitude_encoding(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray 
     return ops + [ang, enc, ov, y]
 
 
-__all__ = ["LowerLinear", "METHODS", "STRATEGIES", "parse_overrides"]
+__all__ = ["LowerLinear"]

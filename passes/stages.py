@@ -17,7 +17,7 @@ CANONICAL = ",".join([
     "dce",
 ])
 
-LOWERED = CANONICAL + ",lower-linear,dce"
+LOWERED = CANONICAL + ",select-strategy,lower-linear,dce"  # what compile runs
 
 STAGES: dict[str, str] = {
     "imported": "",

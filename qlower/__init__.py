@@ -13,7 +13,8 @@ try:
 except metadata.PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0+unknown"
 
-_API = ("CheckReport", "OutputCheck", "check_with_onnxruntime", "compile", "load", "run", "to_stage")
+_API = ("CheckReport", "OutputCheck", "check_with_onnxruntime", "compile", "estimate", "load", "run",
+        "to_stage", "load_compiled")
 __all__ = ["CompiledProgram", "__version__", *_API]
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from qlower.backends import BACKENDS
 from qlower.errors import QlowerError, about, one_line
-from qlower.frontend.loader import check_external_locations, decode_onnx, load_model, read_bytes
+from qlower.frontend.loader import load_model, read_bytes
 from qlower.ir import Graph
 from qlower.ir.weights import WeightsError, load_weights
 from qlower.passes import STAGES, Pass, PassManager, parse_pipeline
@@ -110,6 +110,8 @@ class CheckReport:
 def onnxruntime_outputs(model_path: str | Path, inputs: Mapping[str, np.ndarray]) -> dict:
     """Returns onnxruntime's outputs (name → array) for the ONNX file on ``inputs``."""
     import onnxruntime as ort
+
+    from qlower.frontend.onnx_loader import check_external_locations, decode_onnx
 
     model = decode_onnx(model_path, read_bytes(model_path, "model file"))
     check_external_locations(Path(model_path), model)
@@ -217,7 +219,8 @@ def compile(  # noqa: A001 - qlower.compile is the public name
     """Lower ``model`` (a path or a graph) to quantum kernels; returns a CompiledProgram.
 
     Options: ``strategy`` (``"block-encoding"`` or ``"amplitude-encoding"``), ``method``
-    (``"auto"``, ``"fable"``, ``"lcu"``, ``"dilation"``), ``threshold`` (FABLE compression),
+    (``"auto"`` or a registered method, ``qlower.blocks.registry.method_names()``: ``"fable"``,
+    ``"svd"``, ``"dilation"``, ``"lcu"``), ``threshold`` (FABLE compression),
     ``overrides`` ({layer name or op kind: strategy}), ``signs`` (``"offset"`` or ``"none"``),
     ``compose`` (consecutive block-encoded layers as one kernel),
     ``progress`` (a callback ``(done, total, kernel)``).
@@ -228,3 +231,28 @@ def compile(  # noqa: A001 - qlower.compile is the public name
         return compile_graph(model, target, **options)
     with about(model, weights):
         return compile_graph(load(model, weights), target, **options)
+
+
+def estimate(model: str | Path | Graph, *, weights: str | Path | None = None, **options):
+    """What ``compile(model, **options)`` would cost, without building a circuit.
+
+    Returns a :class:`qlower.kernel_costs.ProgramEstimate`: per kernel its method, qubits, CNOTs,
+    rotations, depth (a bound), alpha and mean success probability, from the registry's closed
+    forms; the totals; the layers left on the host. Options are ``compile``'s (no ``progress``).
+    """
+    from qlower.program import estimate_graph
+
+    options.pop("progress", None)
+    if isinstance(model, Graph):
+        return estimate_graph(model, **options)
+    with about(model, weights):
+        return estimate_graph(load(model, weights), **options)
+
+
+def load_compiled(directory: str | Path):
+    """A folder that ``qlower compile -o DIR`` wrote, read back: its manifest, host graph and
+    kernels (a :class:`qlower.backends.manifest.CompiledFolder`; ``.bind(inputs)`` gives every
+    kernel's parameter values per row)."""
+    from qlower.backends.manifest import CompiledFolder
+
+    return CompiledFolder(directory)

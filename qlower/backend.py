@@ -35,7 +35,7 @@ from onnx.backend.base import Backend, BackendRep, Device, DeviceType
 
 from qlower.api import stage_pipeline
 from qlower.errors import QlowerError
-from qlower.frontend.loader import load_proto
+from qlower.frontend.onnx_loader import load_proto
 
 BACKENDS = ("qsim", "reference")
 _RUN_OPTIONS = ("shots", "seed", "max_qubits", "max_work")

@@ -1,4 +1,5 @@
-"""The ``qlower`` command line: ``inspect``, ``compile``, ``run``, ``estimate``, ``passes``, ``ops``.
+"""The ``qlower`` command line: ``inspect``, ``compile``, ``run``, ``bind``, ``estimate``, ``passes``,
+``ops``.
 
 Exit status: 0 success; 1 ``run --check`` found outputs beyond tolerance; 2 a problem with the
 input or the options (``error: <message>`` on one line); 3 an internal error; 130 interrupted
@@ -30,6 +31,7 @@ from qlower.ir.weights import WeightsError, replacing, write_atomic, write_npz
 from qlower.passes import STAGES, PassFailure, PipelineError, describe_passes
 
 USER_ERRORS = (QlowerError, PipelineError, ParseError, WeightsError)
+SIMULATORS = ("qsim", "aer")  # backends of run that compile the model to kernels
 
 
 # -- inspect ---------------------------------------------------------------------------------
@@ -161,7 +163,7 @@ def run_json(args, outputs: dict[str, np.ndarray], report: api.CheckReport | Non
     if args.pipeline is not None:
         doc["pipeline"] = args.pipeline
     std = getattr(outputs, "std_errors", None)
-    if args.backend == "qsim":
+    if args.backend in SIMULATORS:
         doc["stage"] = "lowered"
         doc["shots"] = args.shots
         doc["seed"] = args.seed
@@ -190,15 +192,20 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise OptionError(f"--check needs an ONNX model ({args.model} is IR text; onnxruntime "
                           "runs only ONNX files)")
     inputs = api.load_inputs(args.inputs)
-    if args.shots is not None and args.backend != "qsim":
-        raise OptionError("--shots needs --backend qsim (the reference backend is exact)")
-    if args.backend == "qsim":
+    if args.shots is not None and args.backend not in SIMULATORS:
+        raise OptionError("--shots needs --backend qsim or aer (the reference backend is exact)")
+    if args.backend in SIMULATORS:
         if args.pipeline is not None or args.stage != "canonical":
-            raise OptionError("--backend qsim compiles the model itself; --stage and --pipeline "
-                              "apply to the reference backend")
-        program = api.compile(graph, "cirq", **compile_options(args))
-        outputs = program.run(inputs, args.shots, seed=args.seed, max_qubits=args.max_qubits,
-                              max_work=args.max_work)
+            raise OptionError(f"--backend {args.backend} compiles the model itself; --stage and "
+                              "--pipeline apply to the reference backend")
+        if args.backend == "aer":
+            from qlower.backends.aer import require_aer
+
+            require_aer()  # before compiling: a missing extra is said at once
+        target = "qasm3" if args.backend == "aer" else "cirq"
+        program = api.compile(graph, target, **compile_options(args))
+        outputs = program.run(inputs, args.shots, backend=args.backend, seed=args.seed,
+                              max_qubits=args.max_qubits, max_work=args.max_work)
         for w in outputs.warnings:
             print(f"warning: {w}", file=sys.stderr)
     else:
@@ -206,7 +213,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         outputs = api.run(graph, inputs, args.backend)
     report = None
     if args.rtol is None:
-        args.rtol = 1e-4 if args.backend == "qsim" else 1e-5
+        args.rtol = 1e-4 if args.backend == "qsim" else 1e-5  # qsim: single precision
     if args.check:
         report = api.check_with_onnxruntime(args.model, inputs, outputs, rtol=args.rtol,
                                             std_errors=getattr(outputs, "std_errors", None) or None)
@@ -233,18 +240,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def compile_options(args: argparse.Namespace) -> dict:
-    """``--strategy``/``--method``/``--threshold``/``--signs`` as options of ``qlower.compile``."""
-    strategy, overrides = "block-encoding", {}
-    for item in args.strategy or []:
-        if "=" in item:
-            name, _, value = item.partition("=")
-            if not name or not value:
-                raise OptionError(f"--strategy {item}: expected OP=STRATEGY or STRATEGY")
-            overrides[name] = value
-        else:
-            strategy = item
-    opts = {"strategy": strategy, "overrides": overrides, "method": args.method,
-            "threshold": args.threshold, "signs": args.signs, "compose": args.compose}
+    """The flags of the lowering passes' options as keywords of ``qlower.compile``."""
+    from qlower.passes.options import options_from_args
+    from qlower.program import lowering_passes
+
+    opts = options_from_args(args, lowering_passes())
     if sys.stderr.isatty():
         opts["progress"] = progress_bar
     return opts
@@ -279,10 +279,13 @@ def format_table(rows: list[dict], host: list[str]) -> str:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """``qlower compile``: write the kernels (QASM 3 or Cirq JSON) and a manifest."""
+    if args.no_measure and args.target != "qasm3":
+        raise OptionError(f"--no-measure applies to --target qasm3 (--target {args.target} "
+                          "kernels carry no measurements)")
     graph = api.load(args.model, args.weights)
     program = api.compile(graph, args.target, **compile_options(args))
     try:
-        program.write(args.output)
+        program.write(args.output, measure=not args.no_measure)
     except OSError as e:
         raise QlowerError(f"{args.output}: cannot write ({e.strerror or e})") from None
     est = program.estimate()
@@ -292,11 +295,27 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bind(args: argparse.Namespace) -> int:
+    """``qlower bind``: every kernel's parameter values per row, from a compiled folder."""
+    folder = api.load_compiled(args.directory)
+    inputs = api.load_inputs(args.inputs)
+    bindings = folder.bind(inputs)
+    try:
+        bindings.save(args.output)
+    except OSError as e:
+        raise QlowerError(f"{args.output}: cannot write ({e.strerror or e})") from None
+    for b in folder.kernels:
+        rows, params = bindings[b.name].shape
+        sys.stdout.write(f"{b.name}: {rows} row(s) x {params} parameter(s), bound from "
+                         f"%{b.parameters}\n")
+    sys.stdout.write(f"wrote the parameters of {len(bindings)} kernel(s) to {args.output}\n")
+    return 0
+
+
 def cmd_estimate(args: argparse.Namespace) -> int:
     """``qlower estimate``: resources per ONNX node and in total, without simulating."""
     graph = api.load(args.model, args.weights)
-    program = api.compile(graph, "cirq", **compile_options(args))
-    est = program.estimate()
+    est = api.estimate(graph, **compile_options(args))  # no circuit is built
     rows = [k.as_dict() for k in est.kernels]
     total = est.total_dict()
     host = list(est.host)
@@ -315,20 +334,11 @@ def cmd_estimate(args: argparse.Namespace) -> int:
 
 
 def add_compile_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--strategy", action="append", metavar="[OP=]STRATEGY",
-                   help="block-encoding (default), amplitude-encoding or host, for every layer "
-                   "or for one (OP: ONNX node name, output name or op kind like nn.linear); "
-                   "block-encoding:fable|lcu|dilation picks the method; repeatable")
-    p.add_argument("--method", choices=["auto", "fable", "lcu", "dilation"], default="auto",
-                   help="block-encoding method (default: auto)")
-    p.add_argument("--threshold", type=nonneg(float), default=0.0, metavar="D",
-                   help="FABLE compression: drop rotation angles |theta| <= D (default 0)")
-    p.add_argument("--compose", action="store_true",
-                   help="consecutive block-encoded layers with nothing between them become one "
-                   "kernel (alphas multiply, flags add) instead of one kernel each")
-    p.add_argument("--signs", choices=["offset", "none"], default="offset",
-                   help="offset: shift outputs to be non-negative so shots can read them "
-                   "(default); none: exact read-out only")
+    """One flag per option of the lowering passes (declared on them: ``passes/options.py``)."""
+    from qlower.passes.options import add_flags
+    from qlower.program import lowering_passes
+
+    add_flags(p, lowering_passes())
 
 
 # -- passes ----------------------------------------------------------------------------------
@@ -457,10 +467,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", parents=[common], help="run a model on inputs from an .npz file")
     add_stage_options(p)
     p.add_argument("--inputs", required=True, metavar="FILE.npz", help="one array per input")
-    p.add_argument("--backend", choices=sorted([*BACKENDS, "qsim"]), default="reference",
-                   help="reference: numpy at --stage; qsim: compile to kernels and simulate them")
+    p.add_argument("--backend", choices=sorted([*BACKENDS, *SIMULATORS]), default="reference",
+                   help="reference: numpy at --stage; qsim: compile to kernels and simulate them; "
+                   "aer: compile to OpenQASM 3 and run the programs on Qiskit Aer (pip install "
+                   "'qlower[aer]')")
     p.add_argument("--shots", type=positive_int, metavar="N",
-                   help="sample each kernel N times per input (qsim); default: exact read-out")
+                   help="sample each kernel N times per input (qsim, aer); default: exact read-out")
     p.add_argument("--seed", type=nonneg(int), default=0, help="seed of the shot sampler")
     p.add_argument("--max-qubits", type=positive_int, default=26, metavar="Q",
                    help="refuse to simulate kernels of more qubits (default 26)")
@@ -484,7 +496,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="folder for the kernels and manifest.json")
     add_compile_options(p)
+    p.add_argument("--no-measure", action="store_true",
+                   help="leave the final measurements out of the OpenQASM 3 programs")
     p.set_defaults(func=cmd_compile)
+
+    p = sub.add_parser("bind", parents=[common],
+                       help="every kernel's parameter values per row, for a compiled folder")
+    p.add_argument("directory", metavar="DIR", help="a folder that qlower compile wrote")
+    p.add_argument("--inputs", required=True, metavar="FILE.npz", help="one array per input")
+    p.add_argument("-o", "--output", default="params.npz", metavar="FILE",
+                   help="the .npz to write (atomically; default params.npz): per kernel K, "
+                   "K [rows, parameters] and K.names")
+    p.set_defaults(func=cmd_bind)
 
     p = sub.add_parser("estimate", parents=[common],
                        help="resources per ONNX node and in total, without simulating")
@@ -542,7 +565,7 @@ def _quiet_exit(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (``argv`` None: the program's own)."""
     args = build_parser().parse_args(argv)
-    model = getattr(args, "model", None)
+    model = getattr(args, "model", None) or getattr(args, "directory", None)
     output = getattr(args, "output", None)
     pair = weights_path_for(output) if getattr(args, "save_weights", False) and output else None
     named = about(model, getattr(args, "weights", None), output, pair,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,9 +29,10 @@ import numpy as np
 from qlower.backends.reference import initial_values, run_op
 from qlower.errors import InputError, OptionError, QlowerError
 from qlower.ir import ConstRef, Graph
+from qlower.kernel_costs import ProgramEstimate, program_estimate
 
 if TYPE_CHECKING:
-    from qlower.blocks.circuits import Resources
+    pass
 
 TARGETS = ("cirq", "qasm3")
 DEFAULT_MAX_QUBITS = 26
@@ -62,57 +63,6 @@ def one_blas_thread() -> Iterator[None]:
     """
     with _blas_controller().limit(limits=1, user_api="blas"):
         yield
-
-
-@dataclass(frozen=True)
-class KernelEstimate:
-    """One kernel's row of ``qlower compile``/``estimate``: its cost and its success probability.
-
-    ``success_probability`` is :meth:`KernelCircuit.mean_success_probability`: the probability
-    that the flags read 0, averaged over uniformly random directions of the vector the kernel
-    prepares (1 for a Hadamard test).
-    """
-
-    kernel: str
-    nodes: tuple[str, ...]
-    method: str
-    resources: Resources
-    alpha: float | None
-    success_probability: float
-
-    def as_dict(self) -> dict:
-        r = self.resources
-        return {"kernel": self.kernel, "nodes": list(self.nodes), "method": self.method,
-                "qubits": r.qubits, "cnots": r.cnots, "rotations": r.rotations, "depth": r.depth,
-                "t_estimate": r.t_estimate(), "alpha": self.alpha,
-                "success_probability": self.success_probability}
-
-
-@dataclass(frozen=True)
-class ProgramEstimate:
-    """What a compiled program costs: a row per kernel, the totals, the layers left on the host.
-
-    ``total`` runs the kernels one after another: the most qubits any needs, CNOTs, rotations
-    and depths added, and a T count with every rotation of the program synthesised to a total
-    error of 1e-3 (``Resources.t_estimate``).
-    """
-
-    kernels: tuple[KernelEstimate, ...]
-    host: tuple[str, ...]
-
-    @property
-    def total(self) -> Resources:
-        from qlower.blocks.circuits import Resources
-
-        out = Resources(qubits=0, cnots=0, rotations=0, depth=0, single_qubit=0)
-        for k in self.kernels:
-            out = out + k.resources
-        return out
-
-    def total_dict(self) -> dict:
-        t = self.total
-        return {"kernels": len(self.kernels), "max_qubits": t.qubits, "cnots": t.cnots,
-                "rotations": t.rotations, "depth": t.depth, "t_estimate": t.t_estimate()}
 
 
 @dataclass
@@ -200,12 +150,10 @@ class CompiledProgram:
         return {k.name: k.resources() for k in self.kernels}
 
     def estimate(self) -> ProgramEstimate:
-        """Per kernel: resources, alpha and mean success probability; plus the host layers."""
-        return ProgramEstimate(
-            tuple(KernelEstimate(k.name, tuple(k.kernel.source), k.method, k.resources(),
-                                 k.alpha, k.mean_success_probability()) for k in self.kernels),
-            tuple(label for _, label in self.host_ops),
-        )
+        """Per kernel: resources, alpha and mean success probability; plus the host layers
+        (from the kernels' ops and the registry's costs: ``qlower.kernel_costs``)."""
+        return program_estimate(self.graph, [k.kernel for k in self.kernels],
+                                [label for _, label in self.host_ops])
 
     # -- running ---------------------------------------------------------------------------
     def run(
@@ -213,127 +161,318 @@ class CompiledProgram:
         inputs: Mapping[str, np.ndarray],
         shots: int | None = None,
         *,
-        backend: str = "qsim",
+        backend="qsim",
         seed: int = 0,
         max_qubits: int = DEFAULT_MAX_QUBITS,
         max_work: float = DEFAULT_MAX_WORK,
         threads: int | None = None,
         repetitions: int = 16,
     ) -> RunResult:
-        if backend not in ("qsim", "reference"):
-            raise OptionError(f"unknown backend '{backend}' (backends: qsim, reference)")
+        """The outputs on ``inputs``: kernels on ``backend`` (``"qsim"``, ``"reference"``,
+        ``"aer"``, or a runner object of the protocol in ``qlower.backends.runner`` that takes
+        Cirq circuits), host ops with numpy. ``shots`` None: exact read-out."""
+        from qlower.backends.runner import require, runner_name
+
+        if isinstance(backend, str):
+            if backend not in BACKEND_NAMES:
+                raise OptionError(f"unknown backend '{backend}' (backends: "
+                                  f"{', '.join(BACKEND_NAMES)}, or a runner object)")
+            name = backend
+        else:
+            name = runner_name(backend)
         if shots is not None and (type(shots) is not int or shots < 1):
             raise OptionError(f"shots must be a positive integer, got {shots!r}")
         if shots is not None and backend == "reference":
             raise OptionError("shots need a simulator: use backend='qsim'")
+        if backend == "aer":
+            return self._run_aer(inputs, shots, seed, max_qubits, max_work, threads, repetitions)
         runner = None
         if backend == "qsim":
             from qlower.backends.qsim import QsimRunner
 
             runner = QsimRunner(threads=threads)
+        elif not isinstance(backend, str):
+            runner = backend
+        if runner is not None:
+            require(runner, shots)
         rt = _Runtime(self, runner, shots, max_qubits, max_work)
-        outputs, se, tainted, runs = rt.execute(inputs, seed)
-        if shots is not None and tainted:
-            reps = []
-            for r in range(1, repetitions + 1):
-                out_r, *_ = rt.execute(inputs, seed + 7919 * r)
-                reps.append(out_r)
-            for name in tainted:
-                stack = np.stack([o[name].astype(np.float64) for o in reps])
-                with np.errstate(invalid="ignore", over="ignore"):  # infinite outputs: NaN spread
-                    se[name] = stack.std(axis=0, ddof=1)
-        std = {n: se[n] for n in outputs if n in se} if shots is not None else {}
-        return RunResult(outputs, std, runs, backend, shots, seed)
+        return run_result(lambda s: rt.execute(inputs, s), seed, shots, repetitions, name)
+
+    def _run_aer(self, inputs, shots, seed, max_qubits, max_work, threads, repetitions):
+        """Write the program as OpenQASM 3 into a temporary folder and run that folder on Qiskit
+        Aer (``qlower.backends.aer.run_folder``): the path a hardware user takes."""
+        import dataclasses
+        import tempfile
+
+        from qlower.backends.aer import AerRunner, run_folder
+
+        runner = AerRunner(threads=threads)  # refuses first when qiskit-aer is missing
+        env, _ = initial_values(self.graph, inputs)
+        check_budget(self.kernels, _kernel_batches(self, env), max_qubits, max_work)
+        with tempfile.TemporaryDirectory(prefix="qlower-aer-") as tmp:
+            folder = Path(tmp) / "program"
+            dataclasses.replace(self, target="qasm3").write(folder)
+            return run_folder(folder, inputs, shots, seed=seed, runner=runner,
+                              repetitions=repetitions)
+
+    def bindings(self) -> list[KernelBinding]:
+        """Where each kernel meets the host graph, in execution order."""
+        return [KernelBinding.of(kc) for kc in self.kernels]
+
+    def bind(self, inputs: Mapping[str, np.ndarray]) -> Bindings:
+        """Every kernel's parameter values per row on ``inputs`` (the host graph on numpy, the
+        kernels by their exact semantics): what a device binds to each program's ``input``
+        parameters."""
+        return bind_parameters(self.graph, self.bindings(), inputs,
+                               {kc.name: [s.name for s in kc.symbols] for kc in self.kernels})
 
     # -- writing ---------------------------------------------------------------------------
-    def write(self, directory: str | Path) -> list[Path]:
+    def write(self, directory: str | Path, *, measure: bool = True) -> list[Path]:
+        """Write the kernels, the host graph and ``manifest.json`` to ``directory``. With
+        ``measure`` (the default) every OpenQASM 3 program ends measuring its read-out and flag
+        qubits into ``bit[k] c`` (the manifest's ``measurement`` says which bit is which)."""
         from qlower.backends.manifest import write_program
 
-        return write_program(self, Path(directory))
+        return write_program(self, Path(directory), measure=measure)
+
+
+BACKEND_NAMES = ("qsim", "reference", "aer")
+
+
+# -- the host side of a run: shared by every backend ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class KernelBinding:
+    """Where a kernel meets the host graph: the value whose last axis holds its parameters
+    (one run per index of the leading axes), the value its read-out defines, and the ONNX
+    nodes it came from. ``manifest.json`` states the same per kernel."""
+
+    name: str
+    parameters: str
+    output: str
+    source: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, kc) -> KernelBinding:
+        return cls(kc.name, kc.kernel.parameters, kc.kernel.output, tuple(kc.kernel.source))
+
+    @classmethod
+    def from_manifest(cls, entry: Mapping) -> KernelBinding:
+        return cls(entry["name"], entry["parameters"]["value"], entry["readout_value"],
+                   tuple(entry.get("source_nodes", ())))
+
+
+# run_kernel(binding, parameters) -> (value, standard error or None, KernelRun)
+KernelRunFn = Callable[[KernelBinding, np.ndarray],
+                       "tuple[np.ndarray, np.ndarray | None, KernelRun]"]
+
+
+@dataclass
+class HostRun:
+    """What :func:`run_host` computed.
+
+    ``std_errors``: carried analytically from shot estimates through ``host.rescale``;
+    ``tainted``: outputs that depend on shot noise through anything else (their errors need
+    repeated runs, see :func:`run_result`); ``parameters``: each kernel's parameter value as it
+    was bound (leading axes kept).
+    """
+
+    outputs: dict[str, np.ndarray]
+    std_errors: dict[str, np.ndarray]
+    tainted: list[str]
+    kernels: list[KernelRun]
+    parameters: dict[str, np.ndarray]
+
+
+def run_host(
+    graph: Graph,
+    inputs: Mapping[str, np.ndarray],
+    kernels: Sequence[KernelBinding],
+    run_kernel: KernelRunFn | None = None,
+    *,
+    before: Callable[[dict, dict], None] | None = None,
+    check_finite: bool = True,
+) -> HostRun:
+    """Run a lowered graph: host ops with numpy, each kernel through ``run_kernel``.
+
+    ``run_kernel(binding, parameters)`` gets the kernel's parameter value (finite: NaN or ±Inf
+    reaching a kernel is refused) and returns ``(value, std_error, KernelRun)``; the kernel's
+    other q ops are not evaluated. Without ``run_kernel`` every op, the q ops too, runs by its
+    numpy semantics (the exact values). The rescaling after a kernel (``host.rescale``) and
+    everything after it is the graph's own host work, so every backend gives the model's
+    outputs the same way. ``before(env, values)`` is called once the inputs are bound;
+    ``check_finite`` (without ``run_kernel``) refuses non-finite parameters too.
+    """
+    env, values = initial_values(graph, inputs)
+    if before is not None:
+        before(env, values)
+    by_output = {b.output: b for b in kernels}
+    se: dict[str, np.ndarray] = {}
+    tainted: set[str] = set()
+    runs: list[KernelRun] = []
+    bound: dict[str, np.ndarray] = {}
+    for op in graph.ops:
+        if op.dialect == "q" and run_kernel is not None:
+            b = by_output.get(op.result().name)
+            if b is None:
+                continue
+            check_kernel_data(graph, b, values)
+            bound[b.name] = values[b.parameters]
+            val, err, run = run_kernel(b, values[b.parameters])
+            values[b.output] = val
+            if err is not None:
+                se[b.output] = err
+            runs.append(run)
+            continue
+        run_op(op, values, env)
+        noisy = [o for o in op.present_operands if o in se or o in tainted]
+        if not noisy:
+            continue
+        if op.name == "host.rescale" and noisy == [op.operand(0)] and op.operand(0) in se:
+            scale = values[op.operand(1)].astype(np.float64)[..., None]
+            alpha = values[op.operand(2)].astype(np.float64)
+            se[op.result().name] = np.abs(se[op.operand(0)] * scale * alpha)
+        else:
+            tainted.update(op.result_names)
+    if run_kernel is None:
+        for b in kernels:
+            if b.parameters in values:
+                if check_finite:
+                    check_kernel_data(graph, b, values)
+                bound[b.name] = values[b.parameters]
+    outputs = {name: values[name] for name in graph.outputs}
+    return HostRun(outputs, se, [n for n in graph.outputs if n in tainted], runs, bound)
+
+
+def run_result(execute: Callable[[int], HostRun], seed: int, shots: int | None,
+               repetitions: int, backend: str) -> RunResult:
+    """A :class:`RunResult` from ``execute(seed)`` (a :func:`run_host`); with shots, outputs
+    whose errors are not analytic get them from ``repetitions`` further runs with other
+    seeds (the sample standard deviation)."""
+    run = execute(seed)
+    se = dict(run.std_errors)
+    if shots is not None and run.tainted:
+        reps = [execute(seed + 7919 * r).outputs for r in range(1, repetitions + 1)]
+        for name in run.tainted:
+            stack = np.stack([o[name].astype(np.float64) for o in reps])
+            with np.errstate(invalid="ignore", over="ignore"):  # infinite outputs: NaN spread
+                se[name] = stack.std(axis=0, ddof=1)
+    std = {n: se[n] for n in run.outputs if n in se} if shots is not None else {}
+    return RunResult(run.outputs, std, run.kernels, backend, shots, seed)
+
+
+def check_kernel_data(graph: Graph, binding: KernelBinding, values: Mapping) -> None:
+    """A circuit encodes finite numbers only: NaN or ±Inf reaching a kernel is refused."""
+    producer = graph.producer(binding.parameters)
+    data = [values[o] for o in producer.present_operands] if producer is not None else []
+    for arr in [*data, values[binding.parameters]]:
+        arr = np.asarray(arr)
+        if arr.dtype.kind not in "fc" or arr.ndim == 0 or np.isfinite(arr).all():
+            continue
+        bad = ~np.isfinite(arr).all(axis=-1)
+        index = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+        row = str(index[0]) if len(index) == 1 else str(index)
+        nodes = ", ".join(f"'{n}'" for n in binding.source)
+        where = f" (node{'s' if len(binding.source) > 1 else ''} {nodes})" if nodes else ""
+        raise InputError(f"kernel {binding.name}{where}: row {row} of the data it encodes is not "
+                         f"finite (NaN or ±Inf in the inputs, or values beyond {arr.dtype}'s "
+                         "range on the way); a quantum state holds finite amplitudes only")
+
+
+class Bindings(dict):
+    """Kernel name → its parameter values, float64 ``[rows, parameters]`` (rows: the leading
+    axes of the parameter value, flattened in C order); ``names``: kernel → parameter names."""
+
+    def __init__(self, arrays: Mapping[str, np.ndarray], names: Mapping[str, Sequence[str]]):
+        super().__init__(arrays)
+        self.names: dict[str, list[str]] = {k: list(v) for k, v in names.items()}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """What :meth:`save` writes: ``K`` (the values) and ``K.names`` (strings) per kernel."""
+        out: dict[str, np.ndarray] = {}
+        for k, arr in self.items():
+            out[k] = arr
+            out[f"{k}.names"] = np.array(self.names[k], dtype=str)
+        return out
+
+    def save(self, path: str | Path) -> None:
+        """Write :meth:`arrays` to an ``.npz`` atomically (a temporary file, then a rename)."""
+        from qlower.ir.weights import save_weights
+
+        save_weights(path, self.arrays())
+
+
+def bind_parameters(graph: Graph, kernels: Sequence[KernelBinding],
+                    inputs: Mapping[str, np.ndarray],
+                    names: Mapping[str, Sequence[str]]) -> Bindings:
+    """Each kernel's parameter values on ``inputs``: :func:`run_host` without a runner (the
+    kernels by their exact semantics), the values reshaped to ``[rows, parameters]``."""
+    with one_blas_thread():
+        run = run_host(graph, inputs, kernels)
+    arrays = {}
+    for b in kernels:
+        p = len(names[b.name])
+        arrays[b.name] = np.asarray(run.parameters[b.name], dtype=np.float64).reshape(-1, p)
+    return Bindings(arrays, {b.name: names[b.name] for b in kernels})
+
+
+def _kernel_batches(program: CompiledProgram, env: Mapping) -> dict[str, int]:
+    """Runs per kernel: the product of its parameter value's leading sizes."""
+    batches = {}
+    for kc in program.kernels:
+        t = program.graph.type_of(kc.kernel.parameters)
+        total = 1
+        for d in t.dims[:-1]:
+            total *= d if isinstance(d, int) else d.evaluate(env)
+        batches[kc.name] = total
+    return batches
 
 
 class _Runtime:
     def __init__(self, program: CompiledProgram, runner, shots, max_qubits, max_work):
+        from qlower.backends.runner import capabilities
+
         self.p = program
         self.runner = runner
+        self.caps = capabilities(runner) if runner is not None else frozenset()
         self.shots = shots
         self.max_qubits = max_qubits
         self.max_work = max_work
-        self.by_readout = {k.kernel.readout.result().name: k for k in program.kernels}
+        self.bindings = program.bindings()
         self.cache: dict = {}
 
-    def execute(self, inputs, seed):
+    def execute(self, inputs, seed) -> HostRun:
         with one_blas_thread():
             return self._execute(inputs, seed)
 
-    def _execute(self, inputs, seed):
-        g = self.p.graph
+    def _execute(self, inputs, seed) -> HostRun:
         # host ops run exactly as on the reference interpreter (symbolic constants resolved,
         # results checked against their types)
-        env, values = initial_values(g, inputs)
-        se: dict[str, np.ndarray] = {}
-        tainted: set[str] = set()
-        runs: list[KernelRun] = []
-        if self.runner is not None:
-            self._check_budget(values, env)
-        rng_seed = seed
-        for op in g.ops:
-            if op.dialect == "q" and self.runner is not None:
-                kc = self.by_readout.get(op.result().name)
-                if kc is None:
-                    continue
-                angles = values[kc.kernel.parameters]
-                self._check_finite(kc, values)
-                val, err, run = self._run_kernel(kc, angles, rng_seed)
-                rng_seed += 1
-                values[kc.kernel.output] = val
-                if err is not None:
-                    se[kc.kernel.output] = err
-                runs.append(run)
-                continue
-            run_op(op, values, env)
-            noisy = [o for o in op.present_operands if o in se or o in tainted]
-            if not noisy:
-                continue
-            if op.name == "host.rescale" and noisy == [op.operand(0)] and op.operand(0) in se:
-                scale = values[op.operand(1)].astype(np.float64)[..., None]
-                alpha = values[op.operand(2)].astype(np.float64)
-                se[op.result().name] = np.abs(se[op.operand(0)] * scale * alpha)
-            else:
-                tainted.update(op.result_names)
-        outputs = {name: values[name] for name in g.outputs}
-        return outputs, se, [n for n in g.outputs if n in tainted], runs
+        if self.runner is None:
+            return run_host(self.p.graph, inputs, self.bindings, check_finite=False)
+        seeds = iter(range(seed, seed + len(self.bindings) + 1))
 
-    def _check_budget(self, values, env):
-        batches = {}
-        for kc in self.p.kernels:
-            name = kc.kernel.parameters
-            t = self.p.graph.type_of(name)
-            lead = t.dims[:-1]
-            total = 1
-            for d in lead:
-                total *= d if isinstance(d, int) else d.evaluate(env)
-            batches[kc.name] = total
-        check_budget(self.p.kernels, batches, self.max_qubits, self.max_work)
+        def kernel(b: KernelBinding, angles: np.ndarray):
+            return self._run_kernel(self.p.kernel(b.name), angles, next(seeds))
 
-    def _check_finite(self, kc, values) -> None:
-        """A circuit encodes finite numbers only: NaN or ±Inf reaching a kernel is refused."""
-        producer = self.p.graph.producer(kc.kernel.parameters)
-        data = [values[o] for o in producer.present_operands] if producer is not None else []
-        for arr in [*data, values[kc.kernel.parameters]]:
-            arr = np.asarray(arr)
-            if arr.dtype.kind not in "fc" or arr.ndim == 0 or np.isfinite(arr).all():
-                continue
-            bad = ~np.isfinite(arr).all(axis=-1)
-            index = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
-            row = str(index[0]) if len(index) == 1 else str(index)
-            nodes = ", ".join(f"'{n}'" for n in kc.kernel.source)
-            where = f" (node{'s' if len(kc.kernel.source) > 1 else ''} {nodes})" if nodes else ""
-            raise InputError(f"kernel {kc.name}{where}: row {row} of the data it encodes is not "
-                             f"finite (NaN or ±Inf in the inputs, or values beyond {arr.dtype}'s "
-                             "range on the way); a quantum state holds finite amplitudes only")
+        return run_host(self.p.graph, inputs, self.bindings, kernel, before=self._check_budget)
+
+    def _check_budget(self, env, values):
+        check_budget(self.p.kernels, _kernel_batches(self.p, env), self.max_qubits, self.max_work)
+
+    def _states(self, kc, part):
+        from qlower.backends.runner import EVOLVE
+
+        if kc.suffix is not None and EVOLVE in self.caps:
+            # the preparation per row, then the constant block for all rows at once
+            prepared = self.runner.states(kc.prefix, kc.qubits, kc.resolvers(part))
+            return self.runner.evolve(kc.suffix, kc.qubits, prepared)
+        return self.runner.states(kc.circuit, kc.qubits, kc.resolvers(part))
 
     def _run_kernel(self, kc, angles, seed):
+        from qlower.backends.runner import STATES, counts, sampler_seed
+
         lead = angles.shape[:-1]
         rows = angles.reshape(-1, angles.shape[-1])
         n = len(kc.qubits)
@@ -348,15 +487,23 @@ class _Runtime:
         vals, errs, psucc = [], [], []
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]
+            if STATES not in self.caps:
+                # a sampler only (hardware, a distributed simulator): its shots, counted
+                bits = self.runner.sample(kc.circuit, kc.qubits, kc.resolvers(part), self.shots,
+                                          sampler_seed(seed, start))
+                hist = counts(bits, n)
+                psucc.append(kc.rule.measured_success(hist, self.shots))
+                try:
+                    v, e = kc.estimate(hist, self.shots)
+                except ValueError as ex:
+                    raise QlowerError(str(ex)) from None
+                vals.append(v)
+                errs.append(e)
+                continue
             key = (kc.name, part.tobytes())
             states = self.cache.get(key)
             if states is None:
-                if kc.suffix is not None and hasattr(self.runner, "evolve"):
-                    # the preparation per row, then the constant block for all rows at once
-                    prepared = self.runner.states(kc.prefix, kc.qubits, kc.resolvers(part))
-                    states = self.runner.evolve(kc.suffix, kc.qubits, prepared)
-                else:
-                    states = self.runner.states(kc.circuit, kc.qubits, kc.resolvers(part))
+                states = self._states(kc, part)
                 if self.shots is not None:
                     self.cache[key] = states  # repetitions resample the same states
             psucc.append(kc.success_probability(states))
@@ -368,9 +515,9 @@ class _Runtime:
                 rng = np.random.default_rng([seed, start])
                 probs = np.abs(states.astype(np.complex128)) ** 2
                 probs /= probs.sum(axis=-1, keepdims=True)
-                counts = np.stack([rng.multinomial(self.shots, p) for p in probs])
+                hist = np.stack([rng.multinomial(self.shots, p) for p in probs])
                 try:
-                    v, e = kc.estimate(counts, self.shots)
+                    v, e = kc.estimate(hist, self.shots)
                 except ValueError as ex:
                     raise QlowerError(str(ex)) from None
                 vals.append(v)
@@ -387,7 +534,7 @@ class _Runtime:
 def check_compilable(graph: Graph) -> None:
     """What compiling needs of the graph it is given (a dump may lack it): the data of every
     constant, and blocks whose alpha is the alpha of their weights' encoding."""
-    from qlower.blocks.semantics import block_plan
+    from qlower.blocks.registry import plan_block
 
     for c in graph.constants:
         if isinstance(c.data, ConstRef):
@@ -404,10 +551,10 @@ def check_compilable(graph: Graph) -> None:
             raise QlowerError(f"{op.label}: its weights %{name} are all zero (a block encoding "
                               "needs a nonzero matrix)")
         try:
-            plan = block_plan(data.array, method, float(op.attr("threshold", 0.0)))
+            _, attrs = plan_block(data.array, method, float(op.attr("threshold", 0.0)))
         except ValueError as e:
             raise QlowerError(f"{op.label}: {e}") from None
-        for key, value in plan.attrs.items():
+        for key, value in attrs.items():
             given = op.attr(key, None)
             same = given == value if not isinstance(value, float) else (
                 given is not None and np.isclose(given, value, rtol=1e-9))
@@ -420,47 +567,67 @@ def compile_graph(
     graph: Graph,
     target: str = "cirq",
     *,
-    strategy: str = "block-encoding",
-    method: str = "auto",
-    threshold: float = 0.0,
-    overrides: Mapping[str, str] | None = None,
-    signs: str = "offset",
-    compose: bool = False,
     progress: Callable[[int, int, str], None] | None = None,
+    **options,
 ) -> CompiledProgram:
+    """Lower ``graph`` with ``options`` (the options of ``select-strategy`` and ``lower-linear``:
+    ``strategy``, ``method``, ``overrides``, ``threshold``, ``signs``, ``compose``) and build
+    one circuit per kernel."""
     with one_blas_thread():
-        return _compile(graph, target, strategy=strategy, method=method, threshold=threshold,
-                        overrides=overrides, signs=signs, compose=compose, progress=progress)
+        return _compile(graph, target, options, progress)
 
 
-def _compile(graph, target, *, strategy, method, threshold, overrides, signs, compose,
-             progress) -> CompiledProgram:
+def lowering_passes() -> tuple[type, ...]:
+    from qlower.passes.lower_linear import LowerLinear
+    from qlower.passes.select_strategy import SelectStrategy
+
+    return (SelectStrategy, LowerLinear)
+
+
+def lower_graph(graph: Graph, **options):
+    """The lowered graph, its kernels and the layers left on the host: what ``compile`` builds
+    circuits from, and all that ``estimate`` needs. ``options`` go to the passes that own them
+    (the lowered stage's pipeline: canonical, ``select-strategy``, ``lower-linear``, ``dce``)."""
     from qlower.api import to_stage
-    from qlower.backends.cirq_emitter import build_kernel
     from qlower.passes import CANONICAL
     from qlower.passes.base import PipelineError
-    from qlower.passes.lower_linear import LowerLinear, parse_overrides
+    from qlower.passes.dce import DeadCodeElimination
     from qlower.passes.manager import PassManager
+    from qlower.passes.options import split_keywords
     from qlower.passes.partition import PartitionError, partition
 
-    if target not in TARGETS:
-        raise OptionError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
     check_compilable(graph)
-    text = ";".join(f"{k}={v}" for k, v in (overrides or {}).items())
+    classes = lowering_passes()
     try:
-        parse_overrides(text)
-        lower = LowerLinear(strategy=strategy, method=method, threshold=float(threshold),
-                            overrides=text, signs=signs, compose=bool(compose))
+        passes = [cls(**kw) for cls, kw in split_keywords(classes, options).items()]
     except PipelineError as e:
         raise OptionError(str(e)) from None
+    except TypeError as e:
+        raise OptionError(f"compile: {e}") from None
     canonical = to_stage(graph, pipeline=CANONICAL)
-    from qlower.passes.dce import DeadCodeElimination
-
-    lowered = PassManager([lower, DeadCodeElimination()], True).run(canonical)
+    lowered = PassManager([*passes, DeadCodeElimination()], True).run(canonical)
     try:
         kernels = partition(lowered)
     except PartitionError as e:
         raise QlowerError(str(e)) from None
+    host = [(op.name, op.label) for op in lowered.ops if op.dialect == "nn"]
+    return lowered, kernels, host
+
+
+def estimate_graph(graph: Graph, **options) -> ProgramEstimate:
+    """What compiling ``graph`` with ``options`` would cost, per kernel and in total, without
+    building a circuit (``qlower.estimate``)."""
+    with one_blas_thread():
+        lowered, kernels, host = lower_graph(graph, **options)
+        return program_estimate(lowered, kernels, [label for _, label in host])
+
+
+def _compile(graph, target, options, progress) -> CompiledProgram:
+    from qlower.backends.cirq_emitter import build_kernel
+
+    if target not in TARGETS:
+        raise OptionError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
+    lowered, kernels, host = lower_graph(graph, **options)
     built = []
     for i, k in enumerate(kernels):
         if progress is not None:
@@ -468,8 +635,18 @@ def _compile(graph, target, *, strategy, method, threshold, overrides, signs, co
         built.append(build_kernel(lowered, k))
     if progress is not None:
         progress(len(kernels), len(kernels), "")
-    host = [(op.name, op.label) for op in lowered.ops if op.dialect == "nn"]
-    opts = {"strategy": strategy, "method": method, "threshold": threshold,
-            "overrides": dict(overrides or {}), "signs": signs, "compose": bool(compose)}
-    return CompiledProgram(lowered, built, target, opts, host)
+    return CompiledProgram(lowered, built, target, full_options(options), host)
 
+
+def full_options(options: Mapping) -> dict:
+    """Every lowering option, given or default (overrides as a dict): what the manifest records."""
+    import dataclasses
+
+    from qlower.passes.options import Overrides
+
+    out = {}
+    for cls in lowering_passes():
+        for f in dataclasses.fields(cls):
+            value = options.get(f.name, f.default)
+            out[f.name] = Overrides.parse(value).as_dict() if f.name == "overrides" else value
+    return out

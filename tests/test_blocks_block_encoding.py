@@ -414,16 +414,41 @@ def test_lcu_threshold_drops_terms_exactly():
 # --------------------------------------------------------------------------- auto, errors
 
 
-def test_choose_method():
-    small = rand((4, 4), False, seed=0)
+def independent_costs(W) -> dict[str, float]:
+    """CNOTs per successful run, ``CNOTs · N α² / ‖W‖_F²``, of each method, from published
+    counts (FABLE: 2^(m+n) CNOTs real, α = max|W|·2^((m+n)/2); dilation: SBM on q + 1 qubits,
+    α = ‖W‖₂) and, for LCU, the count of its built circuit."""
+    M, N = W.shape
+    m, n = (int(np.ceil(np.log2(s))) if s > 1 else 0 for s in (M, N))
+    q = max(m, n)
+    fro = np.sum(np.abs(W) ** 2)
+    s1 = np.linalg.svd(W, compute_uv=False)[0]
+    fable_cnots = 2 ** (m + n) if not np.iscomplexobj(W) else 2 ** (m + n + 1) - 2
+    out = {"fable": fable_cnots * N * (np.abs(W).max() ** 2 * 2 ** (m + n)) / fro}
+    if q + 1 <= 7:
+        out["dilation"] = sbm_cnots(q + 1) * N * s1**2 / fro
+    n = max(q, 1)  # SVD: V† and U by QSD (U up to a diagonal merged into V†), 2^n − 1 flag CZs
+    if n + 1 <= 11:
+        svd = 1 if n == 1 else 2 * sbm_cnots(n) - 1 + 2**n - 1 - (n == 2 and not np.iscomplexobj(W))
+        out["svd"] = svd * N * s1**2 / fro
+    mag = np.abs(pauli_coefficients(W))
+    if np.count_nonzero(mag > 1e-12 * mag.max()) <= 2**q:
+        be = block_encoding(W, "lcu")
+        out["lcu"] = be.resources().cnots * N * be.alpha**2 / fro
+    return out
+
+
+def test_choose_method_minimises_cnots_per_success():
     pauli16 = 0.5 * pauli_string("XIZY") + 0.25 * pauli_string("ZZII") - 0.1 * pauli_string("IIIX")
-    dense16 = rand((16, 16), False, seed=0)
-    assert choose_method(small) == "dilation"
-    assert choose_method(rand((3, 8), True, seed=0)) == "dilation"
+    cases = [rand((4, 4), False, seed=0), rand((3, 8), True, seed=0), pauli16, np.eye(32),
+             rand((16, 16), False, seed=0), np.diag(np.arange(1.0, 17.0)) + 0.01,
+             rand((128, 128), False, seed=1)]
+    for W in cases:
+        costs = independent_costs(W)
+        assert choose_method(W) == min(costs, key=costs.get), costs
     assert choose_method(pauli16) == "lcu"
-    assert choose_method(np.eye(32)) == "lcu"
-    assert choose_method(dense16) == "fable"
-    assert choose_method(np.diag(np.arange(1.0, 17.0)) + 0.01) == "fable"  # dense Pauli spectrum
+    assert choose_method(rand((128, 128), False, seed=1)) == "svd"
+    assert choose_method(rand((2048, 4), False, seed=1)) == "fable"  # svd stops at 11 qubits
     be = block_encoding(pauli16)
     assert be.method == "lcu"
     check_block(be, pauli16, full_unitary=False)
@@ -450,7 +475,7 @@ def test_bad_matrices(W, match, method):
 def test_bad_arguments():
     W = np.eye(2)
     with pytest.raises(ValueError, match="unknown block-encoding method"):
-        block_encoding(W, "svd")
+        block_encoding(W, "qsvt")
     with pytest.raises(ValueError, match="threshold"):
         block_encoding(W, "fable", threshold=-1.0)
     with pytest.raises(ValueError, match="threshold"):

@@ -40,9 +40,11 @@ def test_every_op_once_with_its_slots_attributes_and_summary(capsys):
 def test_exact_lines(capsys):
     _, out, _ = run_ops(capsys, "q.block.fable")
     assert out == ("q.block.fable(state, W) -> output {alpha: float, threshold: float = 0.0}\n"
-                   "    FABLE block encoding [Camps & Van Beeumen 2022]; alpha = max|W| * 2^((m+n)/2).\n")
+                   "    FABLE: one multiplexed rotation per entry; alpha = max|W_ij|·2^((m+n)/2). "
+                   "Qubits [a] + R (m) + C (n).\n")
     _, out, _ = run_ops(capsys, "nn.linear")
-    assert out.splitlines()[0] == "nn.linear(input, weight, bias?) -> output"
+    assert out.splitlines()[0] == ("nn.linear(input, weight, bias?) -> output {strategy: str in "
+                                   '("block-encoding", "amplitude-encoding", "host")?, method: str?}')
     _, out, _ = run_ops(capsys, "onnx.Split")
     assert out.splitlines()[0] == ("onnx.Split(input, split?) -> outputs* {axis: int = 0, "
                                    "num_outputs: int?}")

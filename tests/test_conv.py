@@ -29,8 +29,8 @@ from util import make_model
 import qlower.backend
 from qlower.backends import run_graph
 from qlower.cli import main
-from qlower.frontend.loader import load_proto
 from qlower.frontend.onnx_import import MAX_OPSET, MIN_OPSET, SUPPORTED_OPS
+from qlower.frontend.onnx_loader import load_proto
 from qlower.passes import STAGES, run_pipeline
 
 d = Data("conv")

@@ -33,8 +33,8 @@ from onnx_cases import (
 )
 
 from qlower.errors import QlowerError, UnsupportedError
-from qlower.frontend.loader import load_proto
 from qlower.frontend.onnx_import import MAX_OPSET, MIN_OPSET, SUPPORTED_OPS
+from qlower.frontend.onnx_loader import load_proto
 from qlower.frontend.opsets import OP_VERSIONS
 
 d = Data("opsets")

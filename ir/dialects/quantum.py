@@ -29,10 +29,12 @@ Ops (``...`` is the batch shape):
 - ``host.rescale(psi, scale, alpha, t?) {dtype, shift}``: ``psi * scale[..., None] * alpha -
   shift * t`` (``alpha`` a scalar or a vector over the last axis), cast to ``dtype``.
 - ``q.encode.amplitude(angles) {size}``: the state prepared by those angles.
-- ``q.block.fable | q.block.lcu | q.block.dilation(state, W) {alpha, ...}``: apply a block
+- ``q.block.<method>(state, W) {alpha, ...}``, one op per registered block-encoding method
+  (``fable``, ``svd``, ``dilation``, ``lcu``: ``qlower.blocks.registry``): apply a block
   encoding of the constant ``W`` (``[M, N]``); post-selected amplitudes become ``W x̂ / alpha``.
   Blocks chain (coherent composition: alphas multiply, flags add); a state with more data
-  qubits than the block reads keeps the extra, most significant ones as flags.
+  qubits than the block reads keeps the extra, most significant ones as flags, one with fewer
+  gets fresh |0⟩ qubits as the block's high input qubits.
 - ``q.readout(state) {size, nonnegative}``: the first ``size`` amplitudes at flags = 0 (real
   part), f64. ``nonnegative`` promises they are >= 0 (an offset made them so): a shot
   read-out then estimates each as ``sqrt(counts / shots)``.
@@ -47,6 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from qlower.blocks.resources import ZERO, Resources
 from qlower.ir.opdef import Attr, OpContext, OpDef, register_op
 from qlower.ir.symbolic import Dim
 from qlower.ir.types import DialectType, DType, TensorType, register_type
@@ -311,12 +314,34 @@ class EncodeAmplitude(OpDef):
 
         return state_from_angles(angles, c.attr("size"))
 
+    def resources(self, op, weights=None) -> Resources:
+        """The symbolic Möttönen circuit: 2^n − 1 rotations and 2^n − n − 1 CNOTs, in series."""
+        n = qubits_for(op.attr("size"))
+        rotations, cnots = (1 << n) - 1, (1 << n) - n - 1
+        return Resources(qubits=n, cnots=cnots, rotations=rotations, depth=rotations + cnots,
+                         single_qubit=rotations)
+
 
 class _Block(OpDef):
+    """``q.block.<method>``: one op per entry of the block-encoding registry
+    (``qlower.blocks.registry``), whose layout, parameters and implemented matrix it asks."""
+
     operands = ("state", "W")
+    method: str = ""
+
+    def entry(self):
+        from qlower.blocks.registry import block_method
+
+        return block_method(self.method)
+
+    def params(self, c) -> dict:
+        return {key: c.attr(key, None) for key in self.attrs}
 
     def verify(self, c):
         _require_finite(c, "alpha")
+        problem = self.entry().check_params(self.params(c))
+        if problem:
+            c.fail(problem)
 
     def infer(self, c):
         s = _qstate(c, 0)
@@ -325,71 +350,52 @@ class _Block(OpDef):
             c.fail(f"W must be a constant matrix of static shape, got {w}")
         M, N = w.dims
         layout = self.layout(c, M, N)
-        if s.data < layout.input:
-            c.fail(f"input state has {s.data} data qubits; a {M}x{N} {self.name} block reads "
-                   f"{layout.input}")
         if not c.attr("alpha") > 0:
             c.fail(f"alpha must be positive, got {c.attr('alpha')}")
-        # A wider input (a previous block's padded output) keeps its extra, most significant
-        # qubits as flags: the block reads the low ``layout.input`` qubits, where the vector lives.
-        return [QState(s.shape, layout.output, s.flags + layout.flags + (s.data - layout.input))]
+        # The block reads the low ``layout.input`` qubits, where the vector lives: a wider input
+        # (a previous block's padded output) keeps its extra, most significant qubits as flags;
+        # a narrower one gets fresh |0⟩ qubits as the high qubits of the block's input.
+        extra = max(0, s.data - layout.input)
+        return [QState(s.shape, layout.output, s.flags + layout.flags + extra)]
 
     def layout(self, c, M, N):
-        """The block's registers, as its circuit has them (``qlower.blocks.layout``)."""
-        from qlower.blocks.layout import block_layout
-
+        """The block's registers, as its circuit has them (the registry entry's layout)."""
         try:
-            return block_layout(self.name.split(".")[-1], M, N, terms=c.attr("terms", None))
+            return self.entry().layout(M, N, self.params(c))
         except ValueError as e:
             c.fail(str(e))
 
     def evaluate(self, c, state, w):
-        from qlower.blocks.semantics import apply_block
+        from qlower.blocks.registry import apply_block
 
-        return apply_block(self.name.split(".")[-1], state, w, c.attr("alpha"), self.options(c))
+        return apply_block(self.method, state, w, self.params(c))
 
-    def options(self, c) -> dict:
-        return {}
+    def op_params(self, op) -> dict:
+        return {key: op.attr(key, None) for key in self.attrs}
 
+    def resources(self, op, weights) -> Resources:
+        """The registry entry's cost of a block of ``weights`` (no circuit is built)."""
+        from qlower.blocks.registry import as_matrix
 
-@register_op
-class BlockFable(_Block):
-    """FABLE block encoding [Camps & Van Beeumen 2022]; alpha = max|W| * 2^((m+n)/2)."""
-
-    name = "q.block.fable"
-    attrs = {"alpha": Attr("float"), "threshold": Attr("float", 0.0)}
-
-    def verify(self, c):
-        super().verify(c)
-        _require_finite(c, "threshold")
-        if not c.attr("threshold") >= 0:
-            c.fail(f"threshold must be >= 0, got {c.attr('threshold')!r}")
-
-    def options(self, c):
-        return {"threshold": c.attr("threshold")}
+        return self.entry().cost(as_matrix(weights), self.op_params(op))
 
 
-@register_op
-class BlockDilation(_Block):
-    """Unitary dilation of W/‖W‖₂ (one flag); alpha = ‖W‖₂."""
+def _register_blocks() -> None:
+    """One ``q.block.<name>`` op per registered method, its attributes alpha and the entry's."""
+    from qlower.blocks.registry import methods
 
-    name = "q.block.dilation"
-    attrs = {"alpha": Attr("float")}
+    for name, entry in methods().items():
+        attrs = {"alpha": Attr("float")}
+        for key, (kind, default) in entry.params.items():
+            attrs[key] = Attr(kind) if default is None else Attr(kind, default)
+        cls = type(f"Block_{name}", (_Block,), {
+            "name": f"q.block.{name}", "method": name, "attrs": attrs,
+            "__doc__": f"{entry.summary}. Qubits {entry.qubit_order}.",
+        })
+        register_op(cls)
 
 
-@register_op
-class BlockLcu(_Block):
-    """Pauli linear combination of unitaries; alpha = ‖c‖₁.
-
-    Flags: ``L = ceil(log2 terms)`` index qubits (one for a 1x1 W) and ``L - 1`` ancillas of
-    the unary-iteration SELECT, which it returns to 0.
-    """
-
-    name = "q.block.lcu"
-    attrs = {"alpha": Attr("float"), "terms": Attr("int")}
-
-    def options(self, c):
-        return {"terms": c.attr("terms")}
+_register_blocks()
 
 
 @register_op
@@ -410,6 +416,9 @@ class Readout(OpDef):
     def evaluate(self, c, state):
         return np.ascontiguousarray(state[..., : c.attr("size")].real)
 
+    def resources(self, op, weights=None) -> Resources:
+        return ZERO  # a measurement of every qubit
+
 
 @register_op
 class Overlap(OpDef):
@@ -429,3 +438,7 @@ class Overlap(OpDef):
         a, b = state[..., :half], state[..., half:]
         p0 = np.sum(np.abs(a + b) ** 2, axis=-1) / 2
         return 2 * p0 - 1
+
+    def resources(self, op, weights=None) -> Resources:
+        """One Hadamard on the top data qubit before the measurement."""
+        return Resources(qubits=0, cnots=0, rotations=0, depth=1, single_qubit=1)

@@ -24,9 +24,9 @@ multiplexed ``Ry`` controlled by ``q_0 … q_{k-1}`` (Gray-code multiplexor, see
 ``"schmidt"`` [Plesch–Brukner 2011], numeric x only. x as a ``2**a × 2**b`` matrix
 (``a = ⌊n/2⌋`` first qubits, ``b`` the rest), SVD ``M = U Σ Vh``: prepare Σ on the first half
 (recursively), copy it onto the last ``a`` qubits of the second half with ``a`` CNOTs, then ``U``
-on the first half and ``Vhᵀ`` on the second, each by quantum Shannon decomposition [Shende,
-Bullock, Markov 2006] with both of its CNOT savings (A.1, A.2). ``U`` is synthesised only up
-to a diagonal acting first, which the ``Vhᵀ`` side absorbs (one CNOT less); for real x the
+on the first half and ``Vhᵀ`` on the second, each by quantum Shannon decomposition (``qsd.py``)
+[Shende, Bullock, Markov 2006] with both of its CNOT savings (A.1, A.2). ``U`` is synthesised
+only up to a diagonal acting first, which the ``Vhᵀ`` side absorbs (one CNOT less); for real x the
 determinants of U and Vh are made +1 through the sign of σ_0 (a real two-qubit orthogonal of
 determinant +1 needs 2 CNOTs). Cost for generic data (``schmidt_cnots``): ``prep(a) + a +
 (Q(a) − 1) + Q(b)`` CNOT, one less for real x with ``b = 2``, ``Q(m) = (23·4^m − 72·2^m +
@@ -42,18 +42,17 @@ angles, then its Rz angles as emitted (mirrored), and the global phase comes las
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cirq
 import numpy as np
-import scipy.linalg
 import sympy
 
 from qlower.blocks.base import Block, Registers
 from qlower.blocks.circuits import fast_op, gc_paused, packed_circuit, ry_ops, rz_ops
 from qlower.blocks.mux import cnot_control_bits, mux_angles
+from qlower.blocks.qsd import qsd, qsd_cnots
 
 __all__ = [
     "ZERO_MESSAGE",
@@ -86,15 +85,6 @@ def mottonen_rotations(n: int, complex: bool = False) -> int:
     """Rotation gates of the Möttönen circuit (an upper bound on ``Resources.rotations``:
     angles that happen to be Clifford do not count there)."""
     return (1 << (n + 1)) - 2 if complex else (1 << n) - 1
-
-
-def qsd_cnots(m: int, up_to_diagonal: bool = False) -> int:
-    """CNOTs of the Shannon decomposition of a generic ``m``-qubit unitary (SBM, with A.1 and
-    A.2); one less when a 2-qubit diagonal acting first may be left out."""
-    if m <= 1:
-        return 0
-    q = (23 * 4**m - 72 * 2**m + 64) // 48
-    return q - 1 if up_to_diagonal else q
 
 
 def schmidt_cnots(n: int, complex: bool = False) -> int:
@@ -463,153 +453,3 @@ def _schmidt_build(x, size, n, is_complex, qs) -> AmplitudeEncoding:
         state=(xp / alpha).astype(np.complex128),
         is_complex=is_complex,
     )
-
-
-def qsd(qubits, U: np.ndarray, up_to_diagonal: bool):
-    """Quantum Shannon decomposition of ``U`` on ``qubits`` (big-endian).
-
-    Returns ``(ops, γ, d)`` with ``U = e^{iγ} · unitary(ops) · diag(d)``, ``d`` the diagonal
-    (length 4, on the last two qubits) acting first when ``up_to_diagonal`` (else ``None``).
-    Two-qubit blocks use full CZs only (no partial CZ), so every two-qubit gate is one CNOT
-    equivalent.
-    """
-    U = np.asarray(U, dtype=np.complex128)
-    m = len(qubits)
-    if m == 1:
-        ops, gamma = _one_qubit(qubits[0], U)
-        return ops, gamma, None
-    items: list = []  # cirq ops and [matrix] placeholders for two-qubit blocks
-    _qsd_rec(list(qubits), U, items)
-    q0, q1 = qubits[-2], qubits[-1]
-    blocks = [i for i, it in enumerate(items) if isinstance(it, list)]
-    gamma = 0.0
-    d_first = None
-    for j in range(len(blocks) - 1, -1, -1):
-        loc = blocks[j]
-        mat = items[loc][0]
-        if j > 0 or up_to_diagonal:
-            diag, bops = cirq.two_qubit_matrix_to_diagonal_and_cz_operations(
-                q0, q1, mat, allow_partial_czs=False, clean_operations=False
-            )
-            dvec = np.diag(diag).astype(np.complex128)
-            target = mat * (1.0 / dvec)[None, :]  # mat · diag⁻¹
-            if j > 0:
-                prev = items[blocks[j - 1]]
-                prev[0] = dvec[:, None] * prev[0]  # diag · earlier block
-            else:
-                d_first = dvec
-        else:
-            bops = cirq.two_qubit_matrix_to_cz_operations(
-                q0, q1, mat, allow_partial_czs=False, clean_operations=False
-            )
-            target = mat
-        bops, got = _merge_single_qubit(bops, q0, q1)
-        gamma += _phase_of(target, got)
-        items[loc] = bops
-    ops: list[cirq.Operation] = []
-    for it in items:
-        if isinstance(it, list):
-            ops.extend(it)
-        else:
-            ops.append(it)
-    return ops, gamma, d_first
-
-
-def _qsd_rec(qubits, U: np.ndarray, items: list) -> None:
-    m = len(qubits)
-    if m == 2:
-        items.append([U])
-        return
-    h = U.shape[0] // 2
-    (u1, u2), theta, (v1, v2) = scipy.linalg.cossin(U, p=h, q=h, separate=True)
-    _demux(qubits, v1, v2, items)
-    # multiplexed Ry(2θ) on qubits[0], CZ flips (A.1: the last CZ merges into the u side)
-    t = mux_angles(2.0 * theta)
-    target = qubits[0]
-    controls = qubits[1:]
-    k = m - 1
-    bits = cnot_control_bits(k).tolist()
-    for i in range(len(t)):
-        items.append(fast_op(cirq.Ry(rads=float(t[i])), (target,)))
-        if i < len(t) - 1:
-            items.append(fast_op(cirq.CZ, (controls[k - 1 - bits[i]], target)))
-    zdiag = np.concatenate([np.ones(h // 2), -np.ones(h // 2)])
-    _demux(qubits, u1, u2 * zdiag[None, :], items)
-
-
-def _demux(qubits, u1: np.ndarray, u2: np.ndarray, items: list) -> None:
-    """``u1 ⊕ u2`` (selected by qubits[0]) = (I⊗V)(D ⊕ D†)(I⊗W)."""
-    T, V = scipy.linalg.schur(u1 @ u2.conj().T, output="complex")  # normal ⇒ T diagonal
-    d = np.sqrt(np.diag(T))
-    W = d[:, None] * (V.conj().T @ u2)
-    _qsd_rec(qubits[1:], W, items)
-    t = mux_angles(-2.0 * np.angle(d))
-    target = qubits[0]
-    controls = qubits[1:]
-    k = len(controls)
-    bits = cnot_control_bits(k).tolist()
-    for i in range(len(t)):
-        items.append(fast_op(cirq.Rz(rads=float(t[i])), (target,)))
-        items.append(fast_op(cirq.CNOT, (controls[k - 1 - bits[i]], target)))
-    _qsd_rec(qubits[1:], V, items)
-
-
-def _one_qubit(q, u: np.ndarray):
-    """``u = e^{iγ} Rz(a) Ry(b) Rz(c)``: the ops (time order) and γ."""
-    det = u[0, 0] * u[1, 1] - u[0, 1] * u[1, 0]
-    gamma = float(np.angle(det)) / 2
-    v = u * np.exp(-1j * gamma)
-    al, be = v[0, 0], v[1, 0]
-    b = 2 * math.atan2(abs(be), abs(al))
-    apc = -2 * np.angle(al) if abs(al) > 1e-300 else 0.0
-    amc = 2 * np.angle(be) if abs(be) > 1e-300 else 0.0
-    a, c = (apc + amc) / 2, (apc - amc) / 2
-    ops = [fast_op(g, (q,)) for g in (cirq.Rz(rads=c), cirq.Ry(rads=b), cirq.Rz(rads=a))]
-    return ops, _phase_of(u, cirq.unitary(cirq.Circuit(ops)))
-
-
-_I2 = np.eye(2, dtype=np.complex128)
-_SWAP = np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.complex128)
-
-
-def _merge_single_qubit(ops, q0, q1):
-    """Merge each run of single-qubit gates into one ``PhasedXZGate``.
-
-    Returns the new ops and their exact two-qubit unitary (including global phase).
-    """
-    out: list[cirq.Operation] = []
-    pending = {q0: None, q1: None}
-    total = np.eye(4, dtype=np.complex128)
-
-    def flush(q):
-        m = pending[q]
-        pending[q] = None
-        if m is None:
-            return np.eye(4, dtype=np.complex128)
-        g = cirq.PhasedXZGate.from_matrix(m)
-        out.append(fast_op(g, (q,)))
-        u = cirq.unitary(g)
-        return np.kron(u, _I2) if q == q0 else np.kron(_I2, u)
-
-    for op in ops:
-        nq = len(op.qubits)
-        if nq == 0:
-            continue
-        if nq == 1:
-            q = op.qubits[0]
-            m = cirq.unitary(op.gate)
-            pending[q] = m if pending[q] is None else m @ pending[q]
-            continue
-        total = flush(q1) @ flush(q0) @ total
-        g = cirq.unitary(op.gate)
-        if op.qubits != (q0, q1):
-            g = _SWAP @ g @ _SWAP
-        out.append(op)
-        total = g @ total
-    total = flush(q1) @ flush(q0) @ total
-    return out, total
-
-
-def _phase_of(target: np.ndarray, got: np.ndarray) -> float:
-    """γ with ``target = e^{iγ} got`` (the two agree up to a global phase)."""
-    return float(np.angle(np.vdot(got, target)))

@@ -50,6 +50,10 @@ class Block:
         return self.registers.qubits
 
     def resources(self) -> Resources:
+        return self.count()
+
+    def count(self) -> Resources:
+        """Resources counted gate by gate on the circuit (once)."""
         if not self._resources:
             self._resources.append(count_resources(self.circuit, self.qubits))
         return self._resources[0]

@@ -12,11 +12,12 @@ import contextlib
 import gc
 import math
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 import cirq
-import numpy as np
 import sympy
+
+from qlower.blocks.mux import fwht  # noqa: F401 - re-exported
+from qlower.blocks.resources import Resources
 
 
 @contextlib.contextmanager
@@ -143,53 +144,6 @@ def _rotation_count(op: cirq.Operation) -> int:
     return sum(not _is_clifford_angle(a) for a in (z0, y, z1))
 
 
-@dataclass(frozen=True)
-class Resources:
-    """What a circuit costs.
-
-    ``cnots`` counts two-qubit gates as CNOT equivalents (CNOT, CZ and their powers at ±1
-    count 1 each; any other two-qubit gate counts 3, its KAK bound). ``rotations`` counts
-    non-Clifford single-qubit rotation angles (a general single-qubit unitary counts its
-    non-Clifford Euler angles). ``t_estimate`` is the T count after synthesising every
-    rotation to precision ``eps / rotations`` (3·log2(1/ε) T gates each [Ross–Selinger]),
-    plus explicit T gates.
-    """
-
-    qubits: int
-    cnots: int
-    rotations: int
-    depth: int
-    single_qubit: int
-    t_gates: int = 0
-
-    def t_estimate(self, eps: float = 1e-3) -> int:
-        if self.rotations == 0:
-            return self.t_gates
-        per = 3.0 * math.log2(self.rotations / eps)
-        return self.t_gates + int(math.ceil(self.rotations * per))
-
-    def as_dict(self, eps: float = 1e-3) -> dict:
-        return {
-            "qubits": self.qubits,
-            "cnots": self.cnots,
-            "rotations": self.rotations,
-            "depth": self.depth,
-            "single_qubit": self.single_qubit,
-            "t_estimate": self.t_estimate(eps),
-        }
-
-    def __add__(self, other: Resources) -> Resources:
-        """Resources of running ``self`` then ``other`` on the same register (depth adds)."""
-        return Resources(
-            qubits=max(self.qubits, other.qubits),
-            cnots=self.cnots + other.cnots,
-            rotations=self.rotations + other.rotations,
-            depth=self.depth + other.depth,
-            single_qubit=self.single_qubit + other.single_qubit,
-            t_gates=self.t_gates + other.t_gates,
-        )
-
-
 def _is_cnot_like(gate) -> bool:
     if isinstance(gate, (cirq.CXPowGate, cirq.CZPowGate)):
         e = gate.exponent
@@ -240,24 +194,3 @@ def count_resources(circuit: cirq.Circuit, qubits: Iterable[cirq.Qid] | None = N
         depth += busy
     nqubits = len(set(qubits)) if qubits is not None else len(circuit.all_qubits())
     return Resources(nqubits, cnots, rotations, depth, single, tgates)
-
-
-def fwht(a: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Unnormalised Walsh–Hadamard transform along ``axis`` (length a power of two).
-
-    ``fwht(a)[p] = sum_i (-1)^popcount(i & p) a[i]``; vectorised over every other axis.
-    """
-    a = np.moveaxis(np.array(a, dtype=np.result_type(a, np.float64), copy=True), axis, -1)
-    n = a.shape[-1]
-    if n & (n - 1):
-        raise ValueError(f"Walsh-Hadamard transform needs a power-of-two length, got {n}")
-    lead = a.shape[:-1]
-    h = 1
-    while h < n:
-        v = a.reshape(*lead, n // (2 * h), 2, h)
-        x = v[..., 0, :].copy()
-        y = v[..., 1, :]
-        v[..., 0, :] = x + y
-        v[..., 1, :] = x - y
-        h *= 2
-    return np.moveaxis(a, -1, axis)

@@ -31,20 +31,17 @@ from __future__ import annotations
 
 import math
 
-import cirq
 import numpy as np
 
-from qlower.blocks.base import Registers
-from qlower.blocks.block_encoding import BlockEncoding, resolve_qubits
-from qlower.blocks.circuits import fast_op, gc_paused, packed_circuit
-from qlower.blocks.layout import block_layout
+from qlower.blocks.layout import BlockLayout, ceil_log2
 from qlower.blocks.mux import gray_code, mux_angles, pattern_angles
+from qlower.blocks.registry import BlockMethod, register
+from qlower.blocks.resources import Resources, non_clifford, popcount
 
 
 def _registers(W: np.ndarray) -> tuple[int, int]:
     """(m, n): the qubits of the output and input registers."""
-    layout = block_layout("fable", *W.shape)
-    return layout.output, layout.input
+    return ceil_log2(W.shape[0]), ceil_log2(W.shape[1])
 
 
 def fable_alpha(W: np.ndarray) -> float:
@@ -66,69 +63,147 @@ def fable_angles(W: np.ndarray) -> tuple[np.ndarray, np.ndarray | None, float]:
     return ay, -2.0 * np.angle(A).ravel(), w_max
 
 
-def _emit(tagged: list[tuple[int, cirq.Operation]], cnots: list[cirq.Operation]) -> list:
-    """Rotations (each tagged with its Gray code) with the merged CNOTs between them."""
-    ops: list[cirq.Operation] = []
-    prev = 0
-    for g, rot in tagged + [(0, None)]:
-        d = prev ^ g
-        while d:
-            low = d & -d
-            ops.append(cnots[low.bit_length() - 1])
-            d ^= low
-        if rot is not None:
-            ops.append(rot)
-        prev = g
-    return ops
+class Multiplexors:
+    """FABLE's rotations in emission order: their angles, kinds, Gray codes, and what is kept.
+
+    The Ry multiplexor's kept rotations, then (complex W) the Rz multiplexor's, mirrored. The
+    circuit, the implemented matrix and the cost are all read off this one table.
+    """
+
+    def __init__(self, W: np.ndarray, threshold: float):
+        m, n = _registers(W)
+        self.m, self.n, self.k = m, n, m + n
+        ay, az, self.w_max = fable_angles(W)
+        gray = gray_code(self.k)
+        self.ty = mux_angles(ay)
+        keep_y = np.abs(self.ty) > threshold
+        self.ty_kept = np.where(keep_y, self.ty, 0.0)
+        angles, codes, kinds = [self.ty[keep_y]], [gray[keep_y]], [np.zeros(int(keep_y.sum()), int)]
+        self.tz_kept = None
+        if az is not None:
+            tz = mux_angles(az)
+            keep_z = np.abs(tz) > threshold
+            self.tz_kept = np.where(keep_z, tz, 0.0)
+            # mirrored: reverse emission order (the same operator), so the junction CNOTs cancel
+            angles.append(tz[keep_z][::-1])
+            codes.append(gray[keep_z][::-1])
+            kinds.append(np.ones(int(keep_z.sum()), int))
+        self.angles = np.concatenate(angles)
+        self.codes = np.concatenate(codes).astype(np.int64)
+        self.kinds = np.concatenate(kinds)  # 0: Ry, 1: Rz
+
+    def cnot_bits(self) -> np.ndarray:
+        """Per rotation (and once after the last), the code bits flipped before it."""
+        seq = np.concatenate([[0], self.codes, [0]])
+        return seq[1:] ^ seq[:-1]
+
+    def block(self) -> np.ndarray:
+        """The implemented block at flags = 0, times ``w_max`` (alpha times the block)."""
+        implemented = np.cos(0.5 * pattern_angles(self.ty_kept)).astype(np.complex128)
+        if self.tz_kept is not None:
+            implemented = implemented * np.exp(-0.5j * pattern_angles(self.tz_kept))
+        else:
+            implemented = implemented.real
+        return self.w_max * implemented.reshape(1 << self.m, 1 << self.n)
 
 
-def fable_block(W: np.ndarray, *, threshold: float = 0.0, qubits=None) -> BlockEncoding:
+@register
+class Fable(BlockMethod):
+    """FABLE [Camps & Van Beeumen 2022]: alpha = max|W| · 2^((m+n)/2), 1 + m + n qubits."""
+
+    name = "fable"
+    summary = "FABLE: one multiplexed rotation per entry; alpha = max|W_ij|·2^((m+n)/2)"
+    qubit_order = "[a] + R (m) + C (n)"
+    params = {"threshold": ("float", 0.0)}
+    uses_threshold = True
+
+    def layout(self, M, N, params):
+        m, n = ceil_log2(M), ceil_log2(N)
+        return BlockLayout(input=n, output=m, flags=1 + n)
+
+    def plan(self, W, threshold=0.0):
+        return {"alpha": fable_alpha(W), "threshold": float(threshold)}
+
+    def check_params(self, params):
+        t = params.get("threshold", 0.0)
+        if not math.isfinite(t):
+            return f"attribute 'threshold' must be finite, got {t!r}"
+        return None if t >= 0 else f"threshold must be >= 0, got {t!r}"
+
+    def implemented(self, W, params):
+        if not params.get("threshold", 0.0):
+            return super().implemented(W, params)
+        return Multiplexors(W, params["threshold"]).block()
+
+    def cost(self, W, params):
+        mx = Multiplexors(W, params.get("threshold", 0.0))
+        flips = mx.cnot_bits()
+        cnots = int(popcount(flips).sum())
+        return Resources(
+            qubits=1 + mx.k, cnots=cnots, rotations=non_clifford(mx.angles),
+            depth=_depth(mx, flips, cnots + len(mx.angles)), single_qubit=mx.k + len(mx.angles))
+
+    def build(self, W, params, qubits=None):
+        from qlower.blocks.circuits import gc_paused
+
+        with gc_paused():
+            return _build(W, params.get("threshold", 0.0), qubits)
+
+
+def _depth(mx: Multiplexors, flips: np.ndarray, flag_ops: int) -> int:
+    """The packed circuit's depth: the flag's ops run in series; the H layer on R shares the
+    first moment unless the series starts with a CNOT controlled by R, and an H on C follows
+    the series when it ends with a CNOT controlled by C (control bit b is on C iff b < n)."""
+    if flag_ops == 0:
+        return int(mx.k > 0)
+    first, last = int(flips[0]), int(flips[-1])
+    starts_on_r = first != 0 and ((first & -first).bit_length() - 1) >= mx.n
+    ends_on_c = last != 0 and (last.bit_length() - 1) < mx.n
+    return flag_ops + int(starts_on_r and mx.m > 0) + int(ends_on_c)
+
+
+def fable_block(W: np.ndarray, *, threshold: float = 0.0, qubits=None):
     """FABLE block encoding of ``W`` (validated by ``block_encoding.as_matrix``)."""
-    with gc_paused():
-        return _fable_block(W, threshold, qubits)
+    return Fable().build(W, {"threshold": threshold}, qubits)
 
 
-def _fable_block(W: np.ndarray, threshold: float, qubits) -> BlockEncoding:
+def _build(W: np.ndarray, threshold: float, qubits):
+    import cirq
+
+    from qlower.blocks.base import Registers
+    from qlower.blocks.block_encoding import BlockEncoding, resolve_qubits
+    from qlower.blocks.circuits import fast_op, packed_circuit
+
     M, N = W.shape
-    m, n = _registers(W)
-    k = m + n
+    mx = Multiplexors(W, threshold)
+    m, n, k = mx.m, mx.n, mx.k
     qs = resolve_qubits(qubits, 1 + k, f"fable: [a] + R ({m}) + C ({n})")
     a, R, C = qs[0], qs[1 : 1 + m], qs[1 + m :]
     controls = R + C  # pattern bit b <-> controls[k - 1 - b]
     cnots = [fast_op(cirq.CNOT, (controls[k - 1 - b], a)) for b in range(k)]
-    target = (a,)
-
-    ay, az, w_max = fable_angles(W)
-    gray = gray_code(k)
-    ty = mux_angles(ay)
-    keep_y = np.abs(ty) > threshold
-    tagged = [(int(g), fast_op(cirq.Ry(rads=float(t)), target))
-              for g, t in zip(gray[keep_y], ty[keep_y])]
-    ty_kept = np.where(keep_y, ty, 0.0)
-    phase = 1.0
-    if az is not None:
-        tz = mux_angles(az)
-        keep_z = np.abs(tz) > threshold
-        # mirrored: reverse emission order (the same operator), so the junction CNOTs cancel
-        tagged += [(int(g), fast_op(cirq.Rz(rads=float(t)), target))
-                   for g, t in zip(gray[keep_z][::-1], tz[keep_z][::-1])]
-        phase = np.exp(-0.5j * pattern_angles(np.where(keep_z, tz, 0.0)))
-
+    gates = (cirq.Ry, cirq.Rz)
     ops = [fast_op(cirq.H, (q,)) for q in R]
-    ops += _emit(tagged, cnots)
+    flips = mx.cnot_bits().tolist()
+    for i, (t, kind) in enumerate(zip(mx.angles.tolist(), mx.kinds.tolist())):
+        d = flips[i]
+        while d:
+            low = d & -d
+            ops.append(cnots[low.bit_length() - 1])
+            d ^= low
+        ops.append(fast_op(gates[kind](rads=t), (a,)))
+    d = flips[-1]
+    while d:
+        low = d & -d
+        ops.append(cnots[low.bit_length() - 1])
+        d ^= low
     ops += [fast_op(cirq.H, (q,)) for q in C]
-    circuit = packed_circuit(ops)
-
-    implemented = (np.cos(0.5 * pattern_angles(ty_kept)) * phase).reshape(1 << m, 1 << n)
-    if az is None:
-        implemented = implemented.real
-    implemented = w_max * implemented
     return BlockEncoding(
-        circuit=circuit,
+        circuit=packed_circuit(ops),
         alpha=fable_alpha(W),
         registers=Registers(input=tuple(C), output=tuple(R), flags=(a, *C)),
         method="fable",
         shape=(M, N),
-        padded=implemented,
+        padded=mx.block(),
         target=W,
+        params={"alpha": fable_alpha(W), "threshold": float(threshold)},
     )

@@ -1,9 +1,10 @@
-"""Register layout of each block-encoding method: the one place these sizes are stated.
+"""Register layouts of block encodings: :class:`BlockLayout` and :func:`block_layout`.
 
-The circuit builders (``fable.py``, ``lcu.py``, ``dilation.py``) size their registers with
-:func:`block_layout`, and the type inference of the ``q.block.*`` ops, the lowering plans and the
-reference semantics ask it too, so a block's qubits cannot disagree between the IR and its
-circuit. Numbers only: importing this module loads neither Cirq nor the circuit builders.
+Each method states its layout in its registry entry (``qlower.blocks.registry``);
+:func:`block_layout` asks it. The circuit builders, the type inference of the ``q.block.*`` ops,
+the lowering plans and the reference semantics all read that one statement, so a block's
+qubits cannot disagree between the IR and its circuit. Numbers only: importing this module
+loads neither Cirq nor the circuit builders.
 
 Registers hold a vector of ``n`` entries in ``ceil_log2(n)`` qubits, which is 0 for ``n = 1``:
 a one-row FABLE block has no output register (its single output is the amplitude at
@@ -13,8 +14,6 @@ flags = 0), and a 1×1 dilation or LCU block acts on its flag qubits alone.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-METHODS = ("fable", "lcu", "dilation")
 
 
 def ceil_log2(n: int) -> int:
@@ -43,29 +42,14 @@ def lcu_index_qubits(shape: tuple[int, int], terms: int) -> int:
 
 
 def block_layout(method: str, M: int, N: int, *, terms: int | None = None) -> BlockLayout:
-    """The registers of ``method``'s block encoding of an ``M``×``N`` matrix.
+    """The registers of ``method``'s block encoding of an ``M``×``N`` matrix (its registry
+    entry's ``layout``; ``terms`` is the LCU's term count)."""
+    from qlower.blocks.registry import block_method
 
-    - ``fable``: flag ``a``, output R (``ceil_log2 M``), input C (``ceil_log2 N``); the flags
-      are ``a`` and C.
-    - ``dilation``: one flag plus D (``q = max(ceil_log2 M, ceil_log2 N)``) for input and output.
-    - ``lcu``: D as for the dilation; flags are ``L`` index qubits
-      (:func:`lcu_index_qubits`, needs ``terms``) and ``L - 1`` ancillas of the SELECT.
-    """
     M, N = int(M), int(N)
     if M < 1 or N < 1:
         raise ValueError(f"a block encoding needs a non-empty matrix, got {M}x{N}")
-    m, n = ceil_log2(M), ceil_log2(N)
-    if method == "fable":
-        return BlockLayout(input=n, output=m, flags=1 + n)
-    q = max(m, n)
-    if method == "dilation":
-        return BlockLayout(input=q, output=q, flags=1)
-    if method == "lcu":
-        if terms is None or int(terms) < 1:
-            raise ValueError(f"terms must be >= 1, got {terms}")
-        L = lcu_index_qubits((M, N), int(terms))
-        return BlockLayout(input=q, output=q, flags=L + max(L - 1, 0))
-    raise ValueError(f"unknown block-encoding method {method!r}; use one of {METHODS}")
+    return block_method(method).layout(M, N, {"terms": terms})
 
 
-__all__ = ["METHODS", "BlockLayout", "block_layout", "ceil_log2", "lcu_index_qubits"]
+__all__ = ["BlockLayout", "block_layout", "ceil_log2", "lcu_index_qubits"]

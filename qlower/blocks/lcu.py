@@ -33,14 +33,18 @@ Paulis, ``8A`` T gates (Babbush's measurement-based uncompute would need 4A).
 
 from __future__ import annotations
 
-import cirq
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from qlower.blocks.amplitude import amplitude_encoding
-from qlower.blocks.base import Registers
-from qlower.blocks.block_encoding import PAULI_TOL, BlockEncoding, resolve_qubits
-from qlower.blocks.circuits import fast_op, fwht, packed_circuit
-from qlower.blocks.layout import block_layout, lcu_index_qubits
+from qlower.blocks.layout import BlockLayout, ceil_log2, lcu_index_qubits
+from qlower.blocks.mux import fwht
+from qlower.blocks.registry import BlockMethod, register
+
+if TYPE_CHECKING:
+    import cirq
+
+PAULI_TOL = 1e-12  # Pauli coefficients with |c| <= PAULI_TOL * max|c| count as zero
 
 
 def _popcount(a: np.ndarray) -> np.ndarray:
@@ -54,7 +58,7 @@ def _popcount(a: np.ndarray) -> np.ndarray:
 
 def _pad_square(W: np.ndarray) -> np.ndarray:
     M, N = W.shape
-    n = block_layout("dilation", M, N).input  # the square both methods pad to
+    n = max(ceil_log2(M), ceil_log2(N))  # the square the dilation pads to too
     P = np.zeros((1 << n, 1 << n), dtype=np.complex128)
     P[:M, :N] = W
     return P
@@ -110,6 +114,8 @@ def _pauli_factors(x: int, z: int, data: list) -> list[tuple[cirq.Qid, str]]:
 
 def _and_ops(c1: cirq.Qid, c2: cirq.Qid, t: cirq.Qid) -> list[cirq.Operation]:
     """Gidney's logical AND: ``|a, b, 0⟩ → |a, b, a·b⟩`` exactly (6 CNOT, 4 T)."""
+    import cirq
+
     return [
         cirq.H(t), cirq.T(t), cirq.CNOT(c1, t), cirq.CNOT(c2, t), cirq.CNOT(t, c1),
         cirq.CNOT(t, c2), cirq.T(c1) ** -1, cirq.T(c2) ** -1, cirq.T(t), cirq.CNOT(t, c1),
@@ -118,6 +124,10 @@ def _and_ops(c1: cirq.Qid, c2: cirq.Qid, t: cirq.Qid) -> list[cirq.Operation]:
 
 
 def _controlled_pauli(ctrl: cirq.Qid, factors) -> list[cirq.Operation]:
+    import cirq
+
+    from qlower.blocks.circuits import fast_op
+
     ops: list[cirq.Operation] = []
     for q, p in factors:
         if p == "X":
@@ -131,6 +141,8 @@ def _controlled_pauli(ctrl: cirq.Qid, factors) -> list[cirq.Operation]:
 
 def select_ops(index: list, ancillas: list, data: list, xz: np.ndarray) -> list[cirq.Operation]:
     """Unary-iteration SELECT: ``|k⟩|ψ⟩ → |k⟩ P_k|ψ⟩`` for ``k < K = len(xz)``."""
+    import cirq
+
     K, L = len(xz), len(index)
     ops: list[cirq.Operation] = []
 
@@ -172,6 +184,8 @@ def select_ops(index: list, ancillas: list, data: list, xz: np.ndarray) -> list[
 
 def cancel_x_pairs(ops: list[cirq.Operation]) -> list[cirq.Operation]:
     """Remove pairs of X gates on one qubit with nothing between them on that qubit."""
+    import cirq
+
     kept: list = []
     last: dict = {}  # qubit -> indices in kept of the ops touching it
     for op in ops:
@@ -186,11 +200,52 @@ def cancel_x_pairs(ops: list[cirq.Operation]) -> list[cirq.Operation]:
     return [op for op in kept if op is not None]
 
 
-def lcu_block(W: np.ndarray, *, threshold: float = 0.0, qubits=None) -> BlockEncoding:
+@register
+class Lcu(BlockMethod):
+    """Pauli linear combination of unitaries; alpha = ‖c‖₁ (Pauli-sparse W)."""
+
+    name = "lcu"
+    summary = "Pauli LCU (unary-iteration SELECT); alpha = Σ|c_k| over the Pauli terms"
+    qubit_order = "index (L) + ancillas (L - 1) + D (q)"
+    params = {"terms": ("int", None)}
+    cost_from_structure = False
+
+    def layout(self, M, N, params):
+        terms = params.get("terms")
+        if terms is None or int(terms) < 1:
+            raise ValueError(f"terms must be >= 1, got {terms}")
+        q = max(ceil_log2(M), ceil_log2(N))
+        L = lcu_index_qubits((M, N), int(terms))
+        return BlockLayout(input=q, output=q, flags=L + max(L - 1, 0))
+
+    def plan(self, W, threshold=0.0):
+        c = pauli_terms(W)[1]
+        return {"alpha": lcu_alpha(c), "terms": len(c)}
+
+    def check_params(self, params):
+        terms = params.get("terms")
+        return None if isinstance(terms, int) and terms >= 1 else f"terms must be >= 1, got {terms}"
+
+    def cost(self, W, params):
+        # counted on the circuit: the SELECT's X pairs cancel by data (to be derived in closed form)
+        return self.build(W, params).count()
+
+    def build(self, W, params, qubits=None):
+        return lcu_block(W, qubits=qubits)
+
+
+def lcu_block(W: np.ndarray, *, threshold: float = 0.0, qubits=None):
     """Pauli-LCU block encoding of ``W`` (validated by ``block_encoding.as_matrix``)."""
+    import cirq
+
+    from qlower.blocks.amplitude import amplitude_encoding
+    from qlower.blocks.base import Registers
+    from qlower.blocks.block_encoding import BlockEncoding, resolve_qubits
+    from qlower.blocks.circuits import packed_circuit
+
     M, N = W.shape
     xz, c = pauli_terms(W, threshold)
-    layout = block_layout("lcu", M, N, terms=len(c))
+    layout = Lcu().layout(M, N, {"terms": len(c)})
     n = layout.input
     L = lcu_index_qubits((M, N), len(c))  # a 1×1 W still gets one (index) qubit
     na = layout.flags - L

@@ -19,7 +19,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from qlower.blocks.circuits import fwht
+
+def fwht(a: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Unnormalised Walsh–Hadamard transform along ``axis`` (length a power of two).
+
+    ``fwht(a)[p] = sum_i (-1)^popcount(i & p) a[i]``; vectorised over every other axis.
+    """
+    a = np.moveaxis(np.array(a, dtype=np.result_type(a, np.float64), copy=True), axis, -1)
+    n = a.shape[-1]
+    if n & (n - 1):
+        raise ValueError(f"Walsh-Hadamard transform needs a power-of-two length, got {n}")
+    lead = a.shape[:-1]
+    h = 1
+    while h < n:
+        v = a.reshape(*lead, n // (2 * h), 2, h)
+        x = v[..., 0, :].copy()
+        y = v[..., 1, :]
+        v[..., 0, :] = x + y
+        v[..., 1, :] = x - y
+        h *= 2
+    return np.moveaxis(a, -1, axis)
 
 
 def gray_code(k: int) -> np.ndarray:

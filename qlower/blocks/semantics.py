@@ -1,4 +1,7 @@
-"""Reference semantics of the ``q``/``host`` ops, in numpy, independent of any circuit.
+"""Reference semantics of the amplitude-encoding ``q``/``host`` ops, in numpy, without circuits.
+
+The block encodings' semantics are their registry entries' ``implemented`` matrices
+(``qlower.blocks.registry``).
 
 ``state_from_angles`` rebuilds the prepared state from the amplitude-encoding angles by the
 multiplexor algebra alone (no simulation), so it checks ``encoding_angles`` — and a kernel's
@@ -6,9 +9,6 @@ simulation checks both.
 """
 
 from __future__ import annotations
-
-import functools
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -75,76 +75,3 @@ def overlap_vectors(x: np.ndarray, w: np.ndarray, size: int) -> np.ndarray:
     xh = np.broadcast_to(xh, lead + wh.shape)
     wh = np.broadcast_to(wh, lead + wh.shape)
     return np.concatenate([xh, wh], axis=-1) / np.sqrt(2.0)
-
-
-@dataclass(frozen=True)
-class BlockPlan:
-    """What lowering needs to know about a block encoding before building its circuit."""
-
-    method: str
-    alpha: float
-    input_qubits: int
-    attrs: dict
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_block(key: bytes, shape: tuple, dtype: str, method: str, threshold: float):
-    from qlower.blocks.block_encoding import block_encoding
-
-    w = np.frombuffer(key, dtype=dtype).reshape(shape)
-    return block_encoding(w, method, threshold=threshold)
-
-
-def cached_block_encoding(w: np.ndarray, method: str, threshold: float = 0.0):
-    """``block_encoding(w, method, threshold=...)``, built once per distinct weights: lowering
-    (α, flags), the reference semantics (the implemented matrix) and the emitter share it."""
-    w = np.ascontiguousarray(w)
-    return _cached_block(w.tobytes(), w.shape, w.dtype.str, method, float(threshold))
-
-
-def block_plan(w: np.ndarray, method: str = "auto", threshold: float = 0.0) -> BlockPlan:
-    """The method, alpha, input qubits and op attributes of a block encoding of ``w``.
-
-    Alpha and the registers come from ``block_alpha`` and ``block_layout``, the functions the
-    circuit builders use, without building the circuit. ``threshold`` compresses FABLE (the
-    other ops take no threshold, so it does not apply to them).
-    """
-    from qlower.blocks.block_encoding import as_matrix, block_alpha, choose_method
-    from qlower.blocks.layout import block_layout
-
-    a = as_matrix(w)
-    if method == "auto":
-        method = choose_method(a)
-    M, N = a.shape
-    if method == "fable":
-        alpha = block_alpha(a, "fable", threshold=threshold)
-        layout = block_layout("fable", M, N)
-        return BlockPlan("fable", alpha, layout.input, {"alpha": alpha, "threshold": float(threshold)})
-    alpha = block_alpha(a, method)
-    attrs: dict = {"alpha": alpha}
-    terms = None
-    if method == "lcu":
-        from qlower.blocks.lcu import pauli_terms
-
-        terms = attrs["terms"] = len(pauli_terms(a)[1])
-    return BlockPlan(method, alpha, block_layout(method, M, N, terms=terms).input, attrs)
-
-
-def implemented_matrix(w: np.ndarray, method: str, threshold: float = 0.0) -> np.ndarray:
-    """The matrix a block encoding of ``w`` implements exactly (``w`` unless compressed)."""
-    if method != "fable" or threshold <= 0:
-        return np.asarray(w)
-    return cached_block_encoding(w, method, threshold).matrix
-
-
-def apply_block(method: str, state: np.ndarray, w: np.ndarray, alpha: float, options: dict) -> np.ndarray:
-    """Post-selected amplitudes after a block encoding of ``w``: ``W x̂ / alpha``, padded."""
-    from qlower.blocks.layout import block_layout
-
-    M, N = w.shape
-    mat = implemented_matrix(w, method, options.get("threshold", 0.0)).astype(np.complex128)
-    psi = state[..., :N] @ mat.T / alpha
-    out = block_layout(method, M, N, terms=options.get("terms")).output
-    res = np.zeros(state.shape[:-1] + (1 << out,), dtype=np.complex128)
-    res[..., :M] = psi
-    return res

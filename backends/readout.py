@@ -1,0 +1,103 @@
+"""Read-out rules: how a kernel's final state, or measurement counts of it, give its value.
+
+One rule per kernel, stated by qubit indices (big-endian: qubit 0 is the most significant bit of
+a basis index), so it reads the same from a :class:`~qlower.backends.cirq_emitter.KernelCircuit`
+as from the ``readout`` entry of ``manifest.json``; every simulator (qsim, Aer, a device) reads
+out through it.
+
+- ``"amplitudes"`` (block encodings): ``psi_i`` = amplitude of |flags = 0, output = i⟩,
+  ``i < size``; from shots (only for ``nonnegative`` outputs) ``psi_i = sqrt(n_i / S)``, standard
+  error ``sqrt((1 - p_i) / (4 S))``.
+- ``"hadamard-test"``: ``2 P(q[measure_qubit] = 0) - 1``; from shots ``2 n_0 / S - 1``,
+  standard error ``2 sqrt(p_0 (1 - p_0) / S)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from qlower.blocks.base import Registers, readout
+
+__all__ = ["ReadoutRule"]
+
+
+@dataclass(frozen=True)
+class ReadoutRule:
+    """A kernel's read-out over ``qubits`` qubits, by qubit index.
+
+    ``output``/``flags``: the output and flag qubits of an ``"amplitudes"`` rule (output listed
+    most significant first); ``measure_qubit``: the qubit of a ``"hadamard-test"``.
+    """
+
+    kernel: str
+    rule: str
+    qubits: int
+    output: tuple[int, ...] = ()
+    flags: tuple[int, ...] = ()
+    size: int = 1
+    nonnegative: bool = False
+    measure_qubit: int = 0
+
+    @classmethod
+    def from_manifest(cls, entry: dict) -> ReadoutRule:
+        """The rule of one kernel entry of ``manifest.json``."""
+        doc = entry["readout"]
+        n = int(entry["qubits"])
+        if doc["rule"] == "hadamard-test":
+            return cls(entry["name"], "hadamard-test", n, measure_qubit=int(doc["measure_qubit"]))
+        if doc["rule"] != "amplitudes":
+            raise ValueError(f"kernel {entry['name']}: unknown read-out rule {doc['rule']!r}")
+        return cls(entry["name"], "amplitudes", n, tuple(map(int, doc["output_qubits"])),
+                   tuple(map(int, doc["flag_qubits"])), int(doc["size"]), bool(doc["nonnegative"]))
+
+    @property
+    def measured(self) -> tuple[int, ...]:
+        """The qubits a shot read-out measures: output then flag qubits (a Hadamard test: its
+        one qubit). Bit k of a program's measurement register holds qubit ``measured[k]``."""
+        if self.rule == "hadamard-test":
+            return (self.measure_qubit,)
+        return self.output + self.flags
+
+    def _amplitudes(self, states: np.ndarray) -> np.ndarray:
+        return readout(states, range(self.qubits), Registers((), self.output, self.flags))
+
+    def _p0(self, weights: np.ndarray) -> np.ndarray:
+        """Total weight of the basis states with q[measure_qubit] = 0, per row."""
+        lead = np.shape(weights)[:-1]
+        m = self.measure_qubit
+        st = np.asarray(weights).reshape(*lead, 1 << m, 2, 1 << (self.qubits - 1 - m))
+        return np.sum(st[..., 0, :].reshape(*lead, 1 << (self.qubits - 1)), axis=-1, dtype=np.float64)
+
+    def exact(self, states: np.ndarray) -> np.ndarray:
+        """The read-out value from final state vectors ``[..., 2**qubits]`` (float64)."""
+        if self.rule == "hadamard-test":
+            return 2 * self._p0(np.abs(states) ** 2) - 1
+        amps = self._amplitudes(states)
+        return np.ascontiguousarray(amps[..., : self.size].real, dtype=np.float64)
+
+    def success_probability(self, states: np.ndarray) -> np.ndarray:
+        """Probability that the flags read 0 (1 for a Hadamard test), per state."""
+        if self.rule == "hadamard-test":
+            return np.ones(np.shape(states)[:-1])
+        return np.sum(np.abs(self._amplitudes(states)) ** 2, axis=-1, dtype=np.float64)
+
+    def estimate(self, counts: np.ndarray, shots: int) -> tuple[np.ndarray, np.ndarray]:
+        """Estimates and standard errors from counts ``[batch, 2**qubits]`` of ``shots`` shots
+        per row (basis index big-endian over all qubits; unmeasured qubits count as 0)."""
+        counts = np.asarray(counts, dtype=np.float64)
+        if self.rule == "hadamard-test":
+            p0 = self._p0(counts) / shots
+            return 2 * p0 - 1, 2 * np.sqrt(p0 * (1 - p0) / shots)
+        if not self.nonnegative:
+            raise ValueError(
+                f"kernel {self.kernel}: its outputs have signs a shot read-out cannot see; "
+                "lower it with signs=offset (the default) or run without shots"
+            )
+        p = self._amplitudes(counts).real[..., : self.size] / shots
+        return np.sqrt(p), np.sqrt((1 - p) / (4 * shots))
+
+    def measured_success(self, counts: np.ndarray, shots: int) -> np.ndarray:
+        """The fraction of shots whose flags read 0, per row (1 for a Hadamard test)."""
+        return self.success_probability(np.sqrt(np.asarray(counts, dtype=np.float64) / shots))

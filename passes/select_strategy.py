@@ -1,0 +1,156 @@
+"""select-strategy: choose each dense layer's lowering, and write it on the layer.
+
+Every ``nn.linear`` with a constant float weight (and a constant bias, if any) and every
+``nn.matmul`` by a constant matrix gets two attributes::
+
+    %y = nn.linear(%x, %w, %b) : ...   ⇒   %y = nn.linear(%x, %w, %b) {method = "fable",
+                                                                        strategy = "block-encoding"}
+
+``strategy`` is ``block-encoding``, ``amplitude-encoding`` or ``host`` (leave it classical);
+``method`` (block encodings only) is a registered block-encoding method
+(``qlower.blocks.registry``). ``lower-linear`` then rewrites each layer as its attributes say.
+The choice: the override that names the layer (its ONNX node name, its output value, or its op
+kind ``nn.linear``/``nn.matmul``), else ``strategy``/``method``; ``auto`` picks the method with
+the fewest CNOTs per successful run for the layer's matrix ``[W | b]``
+(``qlower.blocks.registry.choose_method``).
+
+Options are this dataclass's fields; the command line's ``--strategy``/``--method`` and
+``qlower.compile``'s keywords are derived from them (``passes/options.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from qlower.ir import Graph, Op
+from qlower.passes.base import PipelineError, TransformPass, register_pass
+from qlower.passes.options import Overrides, option
+from qlower.passes.rewrite import Rewriter
+
+STRATEGIES = ("block-encoding", "amplitude-encoding", "host")
+
+
+def methods() -> tuple[str, ...]:
+    """``auto`` and every registered block-encoding method."""
+    from qlower.blocks.registry import method_names
+
+    return ("auto", *method_names())
+
+
+def check_strategy(text: str, where: str) -> tuple[str, str]:
+    """``STRATEGY`` or ``block-encoding:METHOD`` → (strategy, method or '')."""
+    strategy, _, method = text.partition(":")
+    if strategy not in STRATEGIES:
+        raise PipelineError(
+            f"{where}: unknown strategy '{strategy}' (strategies: {', '.join(STRATEGIES)})")
+    if method and (strategy != "block-encoding" or method not in methods()):
+        raise PipelineError(
+            f"{where}: unknown block-encoding method '{method}' (methods: {', '.join(methods())})")
+    return strategy, method
+
+
+def layer_names(op: Op) -> list[str]:
+    """The names a user can give a layer by: ONNX node names, output name, op kind."""
+    return [*op.loc, op.result().name, op.name]
+
+
+def layer_matrix(rw: Rewriter, op: Op) -> np.ndarray | None:
+    """The layer's matrix ``[W | b]`` (``y = W x + b``) if ``op`` can become a kernel, else None."""
+    if op.name == "nn.linear":
+        w = rw.constant(op.operand(1))
+        b = rw.constant(op.operand(2)) if op.operand(2) is not None else None
+        if w is None or (op.operand(2) is not None and b is None):
+            return None
+    elif op.name == "nn.matmul":
+        a, c = rw.constant(op.operand(0)), rw.constant(op.operand(1))
+        rank = rw.tensor_type(op.operand(0 if c is not None else 1)).rank
+        if c is not None and a is None and c.ndim == 2 and rank >= 1:
+            w, b = c.T, None
+        elif a is not None and c is None and a.ndim == 2 and rank >= 2:
+            w, b = a, None
+        else:
+            return None
+    else:
+        return None
+    if w.ndim != 2 or not np.issubdtype(w.dtype, np.floating):
+        return None
+    w = w.astype(np.float64)
+    return w if b is None else np.concatenate([w, b.reshape(-1, 1).astype(np.float64)], axis=1)
+
+
+@register_pass
+@dataclass(frozen=True)
+class SelectStrategy(TransformPass):
+    name = "select-strategy"
+    summary = "choose each dense layer's lowering (strategy and method attributes)"
+
+    strategy: str = option("block-encoding", flag="--strategy", metavar="[OP=]STRATEGY",
+                           help="block-encoding (default), amplitude-encoding or host, for every "
+                           "layer or for one (OP: ONNX node name, output name or op kind like "
+                           "nn.linear); block-encoding:METHOD picks the method; repeatable")
+    method: str = option("auto", flag="--method", choices=methods,
+                         help="block-encoding method (default: auto, the fewest CNOTs per "
+                         "successful run)")
+    overrides: Overrides = option(Overrides(), help="NAME=STRATEGY[:METHOD] per layer "
+                                  "(given through --strategy OP=STRATEGY)")
+
+    def __post_init__(self) -> None:
+        strategy, method = check_strategy(self.strategy, "select-strategy")
+        if method:  # "block-encoding:fable" as the default strategy
+            object.__setattr__(self, "strategy", strategy)
+            object.__setattr__(self, "method", method)
+        if self.method not in methods():
+            raise PipelineError(f"select-strategy: unknown method '{self.method}' (methods: "
+                                f"{', '.join(methods())})")
+        if not isinstance(self.overrides, Overrides):
+            object.__setattr__(self, "overrides", Overrides.parse(self.overrides))
+        for name, text in self.overrides.items:
+            check_strategy(text, f"override '{name}={text}'")
+
+    def choice(self, op: Op) -> tuple[str, str]:
+        """(strategy, method) for ``op`` from the overrides and the defaults (method unresolved)."""
+        table = dict(self.overrides.items)
+        for name in layer_names(op):
+            if name in table:
+                strategy, method = check_strategy(table[name], f"override '{name}'")
+                return strategy, method or self.method
+        return self.strategy, self.method
+
+    def attributes(self, rw: Rewriter, op: Op) -> dict | None:
+        """The attributes ``op`` gets (None: it cannot become a kernel)."""
+        from qlower.blocks.registry import choose_method
+
+        m = layer_matrix(rw, op)
+        if m is None:
+            return None
+        strategy, method = self.choice(op)
+        if strategy != "block-encoding":
+            return {"strategy": strategy}
+        if method == "auto":
+            method = choose_method(m) if np.any(m) else "fable"
+        return {"strategy": strategy, "method": method}
+
+    def apply(self, graph: Graph) -> Graph:
+        rw = Rewriter(graph)
+        for op in list(rw.ops):
+            if op is None or op.name not in ("nn.linear", "nn.matmul"):
+                continue
+            attrs = self.attributes(rw, op)
+            if attrs is not None and any(op.attr(k, None) != v for k, v in attrs.items()):
+                rw.replace(op, [op.with_(attrs={**op.attrs, **attrs})])
+        return rw.finish()
+
+
+def selected(op: Op) -> tuple[str, str] | None:
+    """The (strategy, method) ``select-strategy`` wrote on ``op``, or None."""
+    strategy = op.attr("strategy", None)
+    return None if strategy is None else (strategy, op.attr("method", None) or "auto")
+
+
+FIELDS = tuple(f.name for f in dataclasses.fields(SelectStrategy))
+
+__all__ = ["STRATEGIES", "SelectStrategy", "check_strategy", "layer_matrix", "layer_names",
+           "methods", "selected"]

@@ -1,0 +1,135 @@
+"""What a lowered program costs, read off its kernels' ops: no circuit is built.
+
+Each ``q.*`` op states its resources (``resources(op, weights)`` of its op definition in
+``qlower.ir.dialects.quantum``; a block asks its registry entry), and a kernel's are their sum
+run one after another, with the qubits of its final state type (data and flags). The mean
+success probability comes from the blocks' implemented matrices: with ``C`` the product of the
+blocks (each reading the low indices of the previous one's output, as the circuit connects
+them) on the ``N`` entries the kernel prepares, ``P(flags = 0)`` averaged over unit inputs is
+``‖C‖_F² / N``.
+
+Depth is a bound: the parts' depths added (each a bound of its own where the method says so).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from qlower.blocks.resources import ZERO, Resources
+from qlower.ir import Graph
+from qlower.ir.opdef import op_def
+
+
+@dataclass(frozen=True)
+class KernelEstimate:
+    """One kernel's row of ``qlower compile``/``estimate``: its cost and its success probability.
+
+    ``success_probability``: the probability that the flags read 0, averaged over uniformly
+    random directions of the vector the kernel prepares (1 for a Hadamard test).
+    """
+
+    kernel: str
+    nodes: tuple[str, ...]
+    method: str
+    resources: Resources
+    alpha: float | None
+    success_probability: float
+
+    def as_dict(self) -> dict:
+        r = self.resources
+        return {"kernel": self.kernel, "nodes": list(self.nodes), "method": self.method,
+                "qubits": r.qubits, "cnots": r.cnots, "rotations": r.rotations, "depth": r.depth,
+                "t_estimate": r.t_estimate(), "alpha": self.alpha,
+                "success_probability": self.success_probability}
+
+
+@dataclass(frozen=True)
+class ProgramEstimate:
+    """What a compiled program costs: a row per kernel, the totals, the layers left on the host.
+
+    ``total`` runs the kernels one after another: the most qubits any needs, CNOTs, rotations
+    and depths added, and a T count with every rotation of the program synthesised to a total
+    error of 1e-3 (``Resources.t_estimate``).
+    """
+
+    kernels: tuple[KernelEstimate, ...]
+    host: tuple[str, ...]
+
+    @property
+    def total(self) -> Resources:
+        out = ZERO
+        for k in self.kernels:
+            out = out + k.resources
+        return out
+
+    def total_dict(self) -> dict:
+        t = self.total
+        return {"kernels": len(self.kernels), "max_qubits": t.qubits, "cnots": t.cnots,
+                "rotations": t.rotations, "depth": t.depth, "t_estimate": t.t_estimate()}
+
+
+def _weights(graph: Graph, op) -> np.ndarray | None:
+    if len(op.operands) < 2:
+        return None
+    d = graph.dense(op.operand(1))
+    if d is None:
+        raise ValueError(f"{op.label}: its weights %{op.operand(1)} are not a constant with data")
+    return np.asarray(d.array)
+
+
+def kernel_resources(graph: Graph, kernel) -> Resources:
+    """The kernel's resources: its ops' in sequence, on the qubits of its final state."""
+    total = ZERO
+    for op in kernel.ops:
+        total = total + op_def(op.name).resources(op, _weights(graph, op))
+    final = kernel.ops[-2].result().type if len(kernel.ops) > 1 else kernel.ops[0].result().type
+    return Resources(final.qubits, total.cnots, total.rotations, total.depth,
+                     total.single_qubit, total.t_gates)
+
+
+def transfer(graph: Graph, kernel) -> np.ndarray | None:
+    """The map from the prepared unit vector to the amplitudes at flags = 0 (None for a
+    Hadamard test): the blocks' implemented matrices over their alphas, chained."""
+    blocks = [op for op in kernel.ops if op.name.startswith("q.block.")]
+    if not blocks:
+        return None
+    c = None
+    for op in blocks:
+        d = op_def(op.name)
+        w = _weights(graph, op)
+        from qlower.blocks.registry import as_matrix
+
+        params = d.op_params(op)
+        p = d.entry().implemented(as_matrix(w), params) / params["alpha"]
+        if c is None:
+            c = p[:, : w.shape[1]]
+            continue
+        k = min(p.shape[1], c.shape[0])
+        c = p[:, :k] @ c[:k]
+    return c
+
+
+def kernel_estimate(graph: Graph, kernel) -> KernelEstimate:
+    """A kernel's row: method(s), resources, alpha (the product of its blocks') and mean
+    success probability."""
+    blocks = [op for op in kernel.ops if op.name.startswith("q.block.")]
+    if blocks:
+        method = "+".join(dict.fromkeys(op.name.removeprefix("q.block.") for op in blocks))
+        alpha = float(np.prod([op.attr("alpha") for op in blocks]))
+        c = transfer(graph, kernel)
+        p = float(np.sum(np.abs(c) ** 2) / c.shape[1])
+    else:
+        method, alpha, p = "hadamard-test", None, 1.0
+    return KernelEstimate(kernel.name, tuple(kernel.source), method,
+                          kernel_resources(graph, kernel), alpha, p)
+
+
+def program_estimate(graph: Graph, kernels: Sequence, host: Sequence[str]) -> ProgramEstimate:
+    return ProgramEstimate(tuple(kernel_estimate(graph, k) for k in kernels), tuple(host))
+
+
+__all__ = ["KernelEstimate", "ProgramEstimate", "kernel_estimate", "kernel_resources",
+           "program_estimate", "transfer"]

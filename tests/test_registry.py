@@ -1,0 +1,128 @@
+"""The block-encoding registry: every entry's statements agree with the circuit it builds.
+
+For every registered method and a spread of shapes (rectangular, one row, one column, complex,
+compressed), the entry's layout, alpha, implemented matrix and cost (computed without a
+circuit) are checked against the built circuit: its registers, its alpha, its block simulated
+column by column, and its gates counted one by one.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import cirq
+import numpy as np
+import pytest
+
+from qlower.blocks import readout
+from qlower.blocks.block_encoding import as_matrix
+from qlower.blocks.circuits import count_resources
+from qlower.blocks.registry import block_method, method_names, methods, plan_block
+from qlower.ir.opdef import op_def
+
+SHAPES = [(1, 1), (1, 4), (4, 1), (3, 5), (4, 4), (8, 8), (5, 16)]
+
+
+def weights(shape, complex_=False, seed=0):
+    rng = np.random.default_rng(seed + 7 * shape[0] + shape[1])
+    W = rng.standard_normal(shape)
+    if complex_:
+        W = W + 1j * rng.standard_normal(shape)
+    return W
+
+
+def pauli_sparse(shape):
+    n = max(1, int(np.ceil(np.log2(max(shape)))))
+    X = np.array([[0, 1], [1, 0]])
+    Z = np.diag([1.0, -1.0])
+    P = np.eye(1)
+    for i in range(n):
+        P = np.kron(P, X if i % 2 else Z)
+    W = 0.7 * P + 0.2 * np.eye(1 << n)
+    return W[: shape[0], : shape[1]]
+
+
+def simulated_block(be) -> np.ndarray:
+    """Column j: the amplitudes at flags = 0 from input |j⟩, by cirq's simulator."""
+    qs = list(be.qubits)
+    sim = cirq.Simulator(dtype=np.complex128)
+    inp = list(be.registers.input)
+    cols = []
+    for j in range(1 << len(inp)):
+        index = 0
+        for b, q in enumerate(inp):
+            if (j >> (len(inp) - 1 - b)) & 1:
+                index |= 1 << (len(qs) - 1 - qs.index(q))
+        state = sim.simulate(be.circuit, qubit_order=qs, initial_state=index).final_state_vector
+        cols.append(readout(state, qs, be.registers))
+    return np.stack(cols, axis=1)
+
+
+def cases():
+    for name in method_names():
+        for shape in SHAPES:
+            for complex_ in (False, True):
+                yield name, shape, complex_, 0.0
+        if block_method(name).uses_threshold:
+            yield name, (8, 8), False, 0.05
+            yield name, (4, 8), True, 0.05
+
+
+@pytest.mark.parametrize("name, shape, complex_, threshold", list(cases()),
+                         ids=lambda v: "x".join(map(str, v)) if isinstance(v, tuple) else str(v))
+def test_entry_states_what_its_circuit_does(name, shape, complex_, threshold):
+    entry = block_method(name)
+    W = as_matrix(pauli_sparse(shape) if name == "lcu" else weights(shape, complex_))
+    method, params = plan_block(W, name, threshold)
+    assert method == name
+    try:
+        entry.check_size(*shape, params)
+    except ValueError:
+        pytest.skip(f"{name} does not build {shape}")
+    be = entry.build(W, params)
+    lay = entry.layout(*shape, params)
+    regs = be.registers
+    assert (len(regs.input), len(regs.output), len(regs.flags)) == (lay.input, lay.output, lay.flags)
+    assert len(be.qubits) == entry.qubits(*shape, params)
+    assert params["alpha"] == be.alpha
+    # the reference semantics is what the circuit does, padded rows and columns included
+    block = simulated_block(be)
+    np.testing.assert_allclose(block * be.alpha, entry.implemented(W, params), atol=1e-9 * be.alpha)
+    # the cost, computed without a circuit, is the count of the built circuit's gates
+    want = count_resources(be.circuit, be.qubits)
+    got = entry.cost(W, params)
+    assert (got.qubits, got.t_gates) == (want.qubits, want.t_gates)
+    counts = lambda r: (r.cnots, r.rotations, r.single_qubit)  # noqa: E731
+    if entry.counts_exact(W):
+        assert counts(got) == counts(want)
+    else:  # structured data: the closed forms are upper bounds
+        assert all(g >= w for g, w in zip(counts(got), counts(want))), (got, want)
+    if name == "fable":  # FABLE's depth is exact; the others' a bound
+        assert got.depth == want.depth
+    assert want.depth <= got.depth <= 2 * want.depth + 2
+    # the mean success probability is the one of the simulated block
+    p = np.sum(np.abs(block[:, : shape[1]]) ** 2) / shape[1]
+    assert entry.mean_success_probability(W, params) == pytest.approx(p, rel=1e-9)
+
+
+def test_every_entry_is_an_op_with_its_parameters():
+    for name, entry in methods().items():
+        d = op_def(f"q.block.{name}")
+        assert d is not None, name
+        assert set(d.attrs) == {"alpha", *entry.params}
+        assert entry.summary in (d.__doc__ or "")
+
+
+def test_command_line_methods_are_the_registry():
+    from qlower.cli import add_compile_options
+
+    p = argparse.ArgumentParser()
+    add_compile_options(p)
+    (method,) = [a for a in p._actions if a.dest == "method"]
+    assert tuple(method.choices) == ("auto", *method_names())
+
+
+def test_unknown_method_names_the_choices():
+    with pytest.raises(ValueError, match=r"unknown block-encoding method 'qsvt'; use one of "
+                       + ", ".join(method_names()) + " or 'auto'"):
+        block_method("qsvt")
