@@ -31,7 +31,7 @@ def work(tmp_path, monkeypatch, capsys):
     shutil.copy(ROOT / "examples" / "mlp_inputs.npz", "x.npz")
     model = str(ROOT / "examples" / "mlp.onnx")
     # FABLE for fc2 (its threshold attribute is what some cases edit)
-    pipeline = LOWERED.replace("lower-linear", "lower-linear{overrides=fc2=block-encoding:fable}")
+    pipeline = LOWERED.replace("select-strategy", "select-strategy{overrides=fc2=block-encoding:fable}")
     assert cli(capsys, "inspect", model, "--pipeline", pipeline, "-o", "low.qir",
                "--save-weights")[0] == 0
     assert cli(capsys, "inspect", model, "-o", "can.qir", "--inline-limit", "100")[0] == 0

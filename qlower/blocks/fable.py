@@ -75,22 +75,35 @@ class Multiplexors:
         self.m, self.n, self.k = m, n, m + n
         ay, az, self.w_max = fable_angles(W)
         gray = gray_code(self.k)
-        self.ty = mux_angles(ay)
-        keep_y = np.abs(self.ty) > threshold
-        self.ty_kept = np.where(keep_y, self.ty, 0.0)
-        angles, codes, kinds = [self.ty[keep_y]], [gray[keep_y]], [np.zeros(int(keep_y.sum()), int)]
-        self.tz_kept = None
+        ty = mux_angles(ay)
+        del ay
+        keep_y = np.abs(ty) > threshold
+        self.threshold = threshold
+        self.ty, self.tz = ty, None
+        angles, codes, kinds = [ty[keep_y]], [gray[keep_y]], [np.zeros(int(keep_y.sum()), np.int8)]
+        del keep_y
         if az is not None:
             tz = mux_angles(az)
             keep_z = np.abs(tz) > threshold
-            self.tz_kept = np.where(keep_z, tz, 0.0)
+            self.tz = tz
             # mirrored: reverse emission order (the same operator), so the junction CNOTs cancel
             angles.append(tz[keep_z][::-1])
             codes.append(gray[keep_z][::-1])
-            kinds.append(np.ones(int(keep_z.sum()), int))
-        self.angles = np.concatenate(angles)
-        self.codes = np.concatenate(codes).astype(np.int64)
-        self.kinds = np.concatenate(kinds)  # 0: Ry, 1: Rz
+            kinds.append(np.ones(int(keep_z.sum()), np.int8))
+        del gray
+        self.angles = np.concatenate(angles) if len(angles) > 1 else angles[0]
+        self.codes = (np.concatenate(codes) if len(codes) > 1 else codes[0]).astype(np.int64, copy=False)
+        self.kinds = np.concatenate(kinds) if len(kinds) > 1 else kinds[0]  # 0: Ry, 1: Rz
+
+    @property
+    def ty_kept(self) -> np.ndarray:
+        return np.where(np.abs(self.ty) > self.threshold, self.ty, 0.0)
+
+    @property
+    def tz_kept(self) -> np.ndarray | None:
+        if self.tz is None:
+            return None
+        return np.where(np.abs(self.tz) > self.threshold, self.tz, 0.0)
 
     def cnot_bits(self) -> np.ndarray:
         """Per rotation (and once after the last), the code bits flipped before it."""

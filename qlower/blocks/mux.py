@@ -75,7 +75,9 @@ def mux_angles(a: np.ndarray) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     L = a.shape[-1]
     k = L.bit_length() - 1
-    return fwht(a)[..., gray_code(k)] / L
+    out = fwht(a)[..., gray_code(k)]
+    out /= L
+    return out
 
 
 def pattern_angles(t: np.ndarray) -> np.ndarray:
