@@ -8,7 +8,7 @@ checked against its declared type, so a pass that breaks semantics is caught whe
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -184,11 +184,57 @@ def run_op(op, values: dict[str, np.ndarray], env: Mapping[str, int]) -> None:
         values[r.name] = arr
 
 
+def check_results(op, values: Mapping[str, np.ndarray], env: Mapping[str, int],
+                  names) -> None:
+    """The results ``names`` of ``op`` are in ``values`` and agree with their declared types."""
+    for i, r in enumerate(op.results):
+        if r is None or r.name not in names:
+            continue
+        if r.name not in values:
+            raise RuntimeError(f"{op.label}: produced no value for %{r.name}")
+        _check_result(op, i, values[r.name], env)
+
+
+# dispatch(op, values, env): None to let the op's semantics run, else the names of the results
+# it stored (an op inside a kernel whose value nobody reads may store none)
+Dispatch = Callable[[object, dict, Mapping], "list[str] | None"]
+
+
+def interpret(
+    graph: Graph,
+    inputs: Mapping[str, np.ndarray],
+    *,
+    dispatch: Dispatch | None = None,
+    after: Callable[[object, dict, Mapping], None] | None = None,
+    before: Callable[[Mapping, dict], None] | None = None,
+) -> tuple[dict[str, int], dict[str, np.ndarray]]:
+    """The one interpreter: the reference backend, the compiled program's runtime and ``bind``
+    all run graphs through it.
+
+    It checks the inputs and binds the size symbols, loads the constants with their symbolic
+    sizes resolved, then runs each op in order: ``dispatch(op, values, env)`` may run it itself
+    (a kernel on a simulator) and return the names of the results it stored; otherwise (None)
+    the op's numpy semantics run. Either way every stored result is checked against its
+    declared type, and ``after(op, values, env)`` is called. ``before(env, values)`` runs once
+    the inputs are bound. Returns ``(env, values)``.
+    """
+    env, values = initial_values(graph, inputs)
+    if before is not None:
+        before(env, values)
+    for op in graph.ops:
+        stored = dispatch(op, values, env) if dispatch is not None else None
+        if stored is None:
+            run_op(op, values, env)
+        else:
+            check_results(op, values, env, stored)
+        if after is not None:
+            after(op, values, env)
+    return env, values
+
+
 def run_graph(graph: Graph, inputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Execute ``graph`` on ``inputs``; returns the outputs by name."""
-    env, values = initial_values(graph, inputs)
-    for op in graph.ops:
-        run_op(op, values, env)
+    _, values = interpret(graph, inputs)
     return {name: values[name] for name in graph.outputs}
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from qlower.backends.reference import initial_values, run_op
+from qlower.backends.reference import initial_values, interpret
 from qlower.errors import InputError, OptionError, QlowerError
 from qlower.ir import ConstRef, Graph
 from qlower.kernel_costs import ProgramEstimate, program_estimate
@@ -304,37 +304,41 @@ def run_host(
     outputs the same way. ``before(env, values)`` is called once the inputs are bound;
     ``check_finite`` (without ``run_kernel``) refuses non-finite parameters too.
     """
-    env, values = initial_values(graph, inputs)
-    if before is not None:
-        before(env, values)
     by_output = {b.output: b for b in kernels}
     se: dict[str, np.ndarray] = {}
     tainted: set[str] = set()
     runs: list[KernelRun] = []
     bound: dict[str, np.ndarray] = {}
-    for op in graph.ops:
+
+    def dispatch(op, values, env):
+        if op.dialect != "q" or run_kernel is None:
+            return None  # the op's own semantics
+        b = by_output.get(op.result().name)
+        if b is None:
+            return []  # inside a kernel: the runner computes it
+        check_kernel_data(graph, b, values)
+        bound[b.name] = values[b.parameters]
+        val, err, run = run_kernel(b, values[b.parameters])
+        values[b.output] = val
+        if err is not None:
+            se[b.output] = err
+        runs.append(run)
+        return [b.output]
+
+    def after(op, values, env):
         if op.dialect == "q" and run_kernel is not None:
-            b = by_output.get(op.result().name)
-            if b is None:
-                continue
-            check_kernel_data(graph, b, values)
-            bound[b.name] = values[b.parameters]
-            val, err, run = run_kernel(b, values[b.parameters])
-            values[b.output] = val
-            if err is not None:
-                se[b.output] = err
-            runs.append(run)
-            continue
-        run_op(op, values, env)
+            return
         noisy = [o for o in op.present_operands if o in se or o in tainted]
         if not noisy:
-            continue
+            return
         if op.name == "host.rescale" and noisy == [op.operand(0)] and op.operand(0) in se:
             scale = values[op.operand(1)].astype(np.float64)[..., None]
             alpha = values[op.operand(2)].astype(np.float64)
             se[op.result().name] = np.abs(se[op.operand(0)] * scale * alpha)
         else:
             tainted.update(op.result_names)
+
+    env, values = interpret(graph, inputs, dispatch=dispatch, after=after, before=before)
     if run_kernel is None:
         for b in kernels:
             if b.parameters in values:
