@@ -98,63 +98,145 @@ def _weight(graph: Graph, name: str) -> np.ndarray:
     return np.asarray(d.array)
 
 
-def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
-    """The circuit of ``kernel`` (a chain: encode → [block] → read-out)."""
-    from qlower.blocks.amplitude import amplitude_encoding
+class _Builder:
+    """The state of one kernel's emission while its ops are walked in order.
+
+    The preparation is placed when the state is first used: on the first block's input register
+    (the block's own qubits come first, so a kernel's qubit numbering is the block's), or on
+    fresh qubits for a Hadamard test.
+    """
+
+    def __init__(self, graph: Graph, kernel: Kernel):
+        self.graph, self.kernel = graph, kernel
+        self.size: int | None = None  # the pending preparation's size
+        self.prep = None
+        self.blocks: list = []
+        self.block_ops: list = []
+        self.used: set = set()
+        self.output: tuple = ()
+        self.alpha = 1.0
+        self.result: dict = {}
+
+    def prepare(self, qubits=None):
+        from qlower.blocks.amplitude import amplitude_encoding
+
+        self.prep = amplitude_encoding(size=self.size, qubits=qubits,
+                                       prefix=f"{self.kernel.name}_theta")
+        self.used |= set(self.prep.qubits)
+
+    def fail(self, message: str):
+        raise ValueError(f"kernel {self.kernel.name}: {message}")
+
+
+# The Cirq emission of each q op: one function per op, keyed by op name (every block op shares
+# one, which asks the op's registry entry for its circuit).
+EMITTERS: dict = {}
+
+
+def _emits(*names):
+    def deco(fn):
+        for name in names:
+            EMITTERS[name] = fn
+        return fn
+    return deco
+
+
+@_emits("q.encode.amplitude")
+def _emit_encode(b: _Builder, op) -> None:
+    if b.size is not None or b.blocks:
+        b.fail("a kernel prepares its state once, first")
+    b.size = int(op.attr("size"))
+
+
+def _emit_block(b: _Builder, op) -> None:
     from qlower.blocks.registry import as_matrix
     from qlower.ir.opdef import op_def
 
-    enc, *middle, rd = kernel.ops
-    size = int(enc.attr("size"))
-    prefix = f"{kernel.name}_theta"
-    if rd.name == "q.overlap":
-        if middle:
-            raise ValueError(f"kernel {kernel.name}: a Hadamard test reads a prepared state directly")
-        prep = amplitude_encoding(size=size, prefix=prefix)
-        qubits = tuple(sorted(prep.qubits))
-        top = prep.registers.output[0]
-        ops = list(prep.circuit.all_operations()) + [fast_op(cirq.H, (top,))]
-        regs = Registers((), (top,), tuple(q for q in qubits if q != top))
-        return KernelCircuit(kernel, packed_circuit(ops), qubits, prep.symbols, regs,
-                             "overlap", 1, False, None, "hadamard-test",
-                             cost=kernel_resources(graph, kernel))
-    if not middle or not all(op.name.startswith("q.block.") for op in middle):
-        raise ValueError(f"kernel {kernel.name}: expected block encodings between preparation and read-out")
-    blocks = []
-    for blk in middle:
-        d = op_def(blk.name)
-        params = {key: blk.attr(key, None) for key in d.attrs}
-        blocks.append(d.entry().build(as_matrix(_weight(graph, blk.operand(1))), params))
-    first = blocks[0]
-    block_ops = list(first.circuit.all_operations())
-    used = set(first.qubits)
-    output = first.registers.output
-    alpha = float(first.alpha)
-    for be in blocks[1:]:
-        ops, used, output = _chain(be, output, used)
-        block_ops += ops
-        alpha *= float(be.alpha)
-    # The block reads the low qubits of the prepared state; a wider state's extra, most
-    # significant qubits are flags (the IR's rule), on fresh qubits.
-    # A narrower state is prepared on the block's low input qubits; the high ones stay |0⟩.
-    data = first.registers.input
-    extra = qubits_for(size) - len(data)
-    start = 1 + max((q.x for q in used if isinstance(q, cirq.LineQubit)), default=-1)
-    data = tuple(cirq.LineQubit(start + i) for i in range(max(extra, 0))) + tuple(data)
-    if extra < 0:
-        data = data[-extra:]
-    used |= set(data)
-    prep = amplitude_encoding(size=size, qubits=data, prefix=prefix)
-    qubits = tuple(sorted(used | set(prep.qubits)))
-    regs = Registers(data, output, tuple(q for q in qubits if q not in set(output)))
-    method = "+".join(dict.fromkeys(be.method for be in blocks)) if len(blocks) > 1 else blocks[0].method
-    suffix = packed_circuit(block_ops)
-    ops = list(prep.circuit.all_operations()) + block_ops
+    if b.size is None:
+        b.fail(f"{op.name} before the state preparation")
+    d = op_def(op.name)
+    be = d.entry().build(as_matrix(_weight(b.graph, op.operand(1))), d.op_params(op))
+    if not b.blocks:
+        # The block reads the low qubits of the prepared state; a wider state's extra, most
+        # significant qubits are flags (the IR's rule), on fresh qubits. A narrower state is
+        # prepared on the block's low input qubits; the high ones stay |0⟩.
+        b.block_ops = list(be.circuit.all_operations())
+        b.used = set(be.qubits)
+        b.output = be.registers.output
+        data = be.registers.input
+        extra = qubits_for(b.size) - len(data)
+        start = 1 + max((q.x for q in b.used if isinstance(q, cirq.LineQubit)), default=-1)
+        data = tuple(cirq.LineQubit(start + i) for i in range(max(extra, 0))) + tuple(data)
+        if extra < 0:
+            data = data[-extra:]
+        b.prepare(data)
+        b.result["input_size"] = int(be.shape[1])
+        b.result["data"] = data
+    else:
+        ops, b.used, b.output = _chain(be, b.output, b.used)
+        b.block_ops += ops
+    b.blocks.append(be)
+    b.alpha *= float(be.alpha)
+
+
+@_emits("q.overlap")
+def _emit_overlap(b: _Builder, op) -> None:
+    if b.blocks:
+        b.fail("a Hadamard test reads a prepared state directly")
+    if b.size is None:
+        b.fail("q.overlap before the state preparation")
+    b.prepare()
+    top = b.prep.registers.output[0]
+    qubits = tuple(sorted(b.prep.qubits))
+    b.block_ops = [fast_op(cirq.H, (top,))]
+    b.result.update(readout="overlap", size=1, nonnegative=False, alpha=None,
+                    method="hadamard-test", qubits=qubits,
+                    registers=Registers((), (top,), tuple(q for q in qubits if q != top)))
+
+
+@_emits("q.readout")
+def _emit_readout(b: _Builder, op) -> None:
+    if not b.blocks:
+        b.fail("expected block encodings between preparation and read-out")
+    qubits = tuple(sorted(b.used))
+    out = b.output
+    methods = dict.fromkeys(be.method for be in b.blocks)
+    b.result.update(readout="amplitudes", size=int(op.attr("size")),
+                    nonnegative=bool(op.attr("nonnegative")), alpha=b.alpha,
+                    method="+".join(methods), qubits=qubits,
+                    registers=Registers(b.result["data"], out,
+                                        tuple(q for q in qubits if q not in set(out))))
+
+
+def _register_block_emitters() -> None:
+    from qlower.blocks.registry import method_names
+
+    for name in method_names():
+        EMITTERS[f"q.block.{name}"] = _emit_block
+
+
+_register_block_emitters()
+
+
+def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
+    """The circuit of ``kernel``: each op emitted by its function in :data:`EMITTERS`."""
+    b = _Builder(graph, kernel)
+    for op in kernel.ops:
+        emit = EMITTERS.get(op.name)
+        if emit is None:
+            b.fail(f"{op.name} has no Cirq emission")
+        emit(b, op)
+    if "readout" not in b.result:
+        b.fail("a kernel ends with a read-out (q.readout or q.overlap)")
+    r = b.result
+    prep_ops = list(b.prep.circuit.all_operations())
+    amplitudes = r["readout"] == "amplitudes"
     return KernelCircuit(
-        kernel, packed_circuit(ops), qubits, prep.symbols, regs, "amplitudes",
-        int(rd.attr("size")), bool(rd.attr("nonnegative")), alpha, method,
-        prefix=prep.circuit, suffix=suffix, blocks=tuple(blocks),
-        input_size=int(_weight(graph, middle[0].operand(1)).shape[1]),
+        kernel, packed_circuit(prep_ops + b.block_ops), r["qubits"], b.prep.symbols,
+        r["registers"], r["readout"], r["size"], r["nonnegative"], r["alpha"], r["method"],
+        prefix=b.prep.circuit if amplitudes else None,
+        suffix=packed_circuit(b.block_ops) if amplitudes else None,
+        blocks=tuple(b.blocks), input_size=r.get("input_size", 0),
         cost=kernel_resources(graph, kernel),
     )
 
