@@ -20,6 +20,7 @@ import numpy as np
 
 from qlower.blocks.resources import ZERO, Resources
 from qlower.ir import Graph
+from qlower.ir.dialects.quantum import block_op
 from qlower.ir.opdef import op_def
 
 
@@ -93,12 +94,12 @@ def kernel_resources(graph: Graph, kernel) -> Resources:
 def transfer(graph: Graph, kernel) -> np.ndarray | None:
     """The map from the prepared unit vector to the amplitudes at flags = 0 (None for a
     Hadamard test): the blocks' implemented matrices over their alphas, chained."""
-    blocks = [op for op in kernel.ops if op.name.startswith("q.block.")]
+    blocks = [op for op in kernel.ops if block_op(op) is not None]
     if not blocks:
         return None
     c = None
     for op in blocks:
-        d = op_def(op.name)
+        d = block_op(op)
         w = _weights(graph, op)
         from qlower.blocks.registry import as_matrix
 
@@ -115,9 +116,9 @@ def transfer(graph: Graph, kernel) -> np.ndarray | None:
 def kernel_estimate(graph: Graph, kernel) -> KernelEstimate:
     """A kernel's row: method(s), resources, alpha (the product of its blocks') and mean
     success probability."""
-    blocks = [op for op in kernel.ops if op.name.startswith("q.block.")]
+    blocks = [op for op in kernel.ops if block_op(op) is not None]
     if blocks:
-        method = "+".join(dict.fromkeys(op.name.removeprefix("q.block.") for op in blocks))
+        method = "+".join(dict.fromkeys(block_op(op).method for op in blocks))
         alpha = float(np.prod([op.attr("alpha") for op in blocks]))
         c = transfer(graph, kernel)
         p = float(np.sum(np.abs(c) ** 2) / c.shape[1])

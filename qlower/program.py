@@ -544,10 +544,13 @@ def check_compilable(graph: Graph) -> None:
         if isinstance(c.data, ConstRef):
             raise QlowerError(f"constant %{c.name} has no data (the dump was read without its "
                               "weights .npz)")
+    from qlower.ir.dialects.quantum import block_op
+
     for op in graph.ops:
-        if not op.name.startswith("q.block."):
+        d = block_op(op)
+        if d is None:
             continue
-        method, name = op.name.split(".")[-1], op.operand(1)
+        method, name = d.method, op.operand(1)
         data = graph.dense(name)
         if data is None:
             raise QlowerError(f"{op.label}: its weights %{name} are not a constant")

@@ -380,6 +380,15 @@ class _Block(OpDef):
         return self.entry().cost(as_matrix(weights), self.op_params(op))
 
 
+def block_op(op) -> _Block | None:
+    """The definition of ``op`` if it applies a block encoding (its ``method`` and ``entry()``
+    say which), else None: what callers ask instead of reading op names."""
+    from qlower.ir.opdef import op_def
+
+    d = op_def(op.name)
+    return d if isinstance(d, _Block) else None
+
+
 def _register_blocks() -> None:
     """One ``q.block.<name>`` op per registered method, its attributes alpha and the entry's."""
     from qlower.blocks.registry import methods
