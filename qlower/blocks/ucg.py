@@ -34,31 +34,56 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import cirq
 import numpy as np
 
-from qlower.blocks.amplitude import (
-    AmplitudeEncoding,
-    _as_data,
-    _check_nonzero,
-    _num_qubits,
-    _pad,
-    _qubits,
-    _registers,
-)
-from qlower.blocks.circuits import fast_op, gc_paused, packed_circuit
 from qlower.blocks.mux import cnot_control_bits
+from qlower.blocks.prep_registry import (
+    PrepMethod,
+    as_data,
+    check_nonzero,
+    num_qubits,
+    pad,
+    register_prep,
+)
+from qlower.blocks.resources import Resources
 
-__all__ = ["ucg_cnots", "ucg_state_preparation", "ucg_up_to_diagonal"]
+if TYPE_CHECKING:
+    import cirq
+
+    from qlower.blocks.amplitude import AmplitudeEncoding
+
+__all__ = ["Ucg", "ucg_cnots", "ucg_state_preparation", "ucg_up_to_diagonal"]
 
 _H = np.array([[1, 1], [1, -1]], dtype=np.complex128) / math.sqrt(2.0)
 _SMALL_CHAIN = 16  # below this many pairs per block the diagonal chain runs on Python scalars
 
 
+@register_prep
+class Ucg(PrepMethod):
+    """Uniformly controlled gates up to a diagonal: ``2**n − n − 1`` CNOTs, real or complex."""
+
+    name = "ucg"
+    summary = ("uniformly controlled gates up to a diagonal (Bergholm; Iten): 2^n − n − 1 "
+               "CNOTs for complex data too; numeric data only")
+
+    def cost(self, n, complex_=False):
+        cnots = (1 << n) - n - 1
+        single = (1 << n) - 1
+        # a complex gate has three non-Clifford angles, two for the first on each qubit (it
+        # acts on |0⟩); a real one is a Y rotation up to Cliffords: one
+        rotations = 3 * single - n if complex_ else single
+        return Resources(qubits=n, cnots=cnots, rotations=rotations, depth=cnots + single,
+                         single_qubit=single)
+
+    def build(self, x, qubits=None, *, prefix="amp"):
+        return ucg_state_preparation(x, qubits=qubits)
+
+
 def ucg_cnots(n: int) -> int:
     """CNOTs of :func:`ucg_state_preparation` on ``n`` qubits (exact, any data)."""
-    return (1 << n) - n - 1
+    return Ucg().cost(n).cnots
 
 
 # --------------------------------------------------------------------------- UCG
@@ -177,13 +202,16 @@ def _delta_chain(u: np.ndarray, v: np.ndarray, c: np.ndarray):
 def ucg_state_preparation(x, *, qubits: Sequence[cirq.Qid] | None = None) -> AmplitudeEncoding:
     """Prepare ``x/‖x‖`` (real or complex ``x``, zero-padded to ``2**n``) with ``2**n − n − 1``
     CNOTs; ``qubits[0]`` is the most significant (default ``cirq.LineQubit.range(n)``)."""
-    x = _as_data(x, batch=False, allow_complex=True)
-    _check_nonzero(x)
+    from qlower.blocks.amplitude import AmplitudeEncoding, _qubits, _registers
+    from qlower.blocks.circuits import gc_paused, packed_circuit
+
+    x = as_data(x, batch=False, allow_complex=True)
+    check_nonzero(x)
     size = x.shape[0]
     is_complex = bool(np.iscomplexobj(x))
-    n = _num_qubits(size)
+    n = num_qubits(size)
     qs = _qubits(qubits, n)
-    xp = _pad(x, n).astype(np.complex128)
+    xp = pad(x, n).astype(np.complex128)
     alpha = float(np.linalg.norm(x))
     state = xp / alpha
     with gc_paused():
@@ -226,6 +254,9 @@ def _disentangling_gates(psi: np.ndarray, n: int) -> tuple[list[np.ndarray], com
 
 
 def _ucg_ops(qs, state: np.ndarray) -> list[cirq.Operation]:
+    import cirq
+
+    from qlower.blocks.circuits import fast_op
     n = len(qs)
     steps, final = _disentangling_gates(state, n)
     # preparation = inverse of the disentangling circuit: steps reversed (t = 0 … n−1), each
