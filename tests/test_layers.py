@@ -99,12 +99,13 @@ def imported_by(code: str) -> set[str]:
 
 
 def test_the_ir_and_the_registry_need_no_circuit_library():
-    """Dense weights: LCU (for Pauli-sparse ones) still counts its cost on its circuit."""
+    """Dense weights (SVD wins) and Pauli-sparse ones (LCU's cost is weighed too)."""
     code = ("import numpy as np\nfrom qlower.ir.opdef import registered_ops\n"
             "from qlower.blocks.registry import methods, choose_method\n"
             "registered_ops(); methods()\n"
             "w = np.random.default_rng(0).standard_normal((8, 8))\n"
-            "assert choose_method(w) == 'svd', choose_method(w)")
+            "assert choose_method(w) == 'svd', choose_method(w)\n"
+            "choose_method(np.kron(np.diag([1.0, -1.0]), np.eye(16)) + 0.25 * np.eye(32))")
     assert imported_by(code) & {"cirq", "qsimcirq", "onnx", "sympy"} == set()
 
 

@@ -40,6 +40,7 @@ import numpy as np
 from qlower.blocks.layout import BlockLayout, ceil_log2, lcu_index_qubits
 from qlower.blocks.mux import fwht
 from qlower.blocks.registry import BlockMethod, register
+from qlower.blocks.resources import Resources
 
 if TYPE_CHECKING:
     import cirq
@@ -112,43 +113,42 @@ def _pauli_factors(x: int, z: int, data: list) -> list[tuple[cirq.Qid, str]]:
     return out
 
 
-def _and_ops(c1: cirq.Qid, c2: cirq.Qid, t: cirq.Qid) -> list[cirq.Operation]:
+# SELECT is built as a list of gates ``(name, qubits)`` over any hashable qubits; its cost is
+# counted on that list (no circuit) and :func:`select_ops` turns it into Cirq operations.
+_INVERSE = {"T": "Tdg", "Tdg": "T", "S": "Sdg", "Sdg": "S"}
+
+
+def _and_gates(c1, c2, t) -> list[tuple[str, tuple]]:
     """Gidney's logical AND: ``|a, b, 0⟩ → |a, b, a·b⟩`` exactly (6 CNOT, 4 T)."""
-    import cirq
-
-    return [
-        cirq.H(t), cirq.T(t), cirq.CNOT(c1, t), cirq.CNOT(c2, t), cirq.CNOT(t, c1),
-        cirq.CNOT(t, c2), cirq.T(c1) ** -1, cirq.T(c2) ** -1, cirq.T(t), cirq.CNOT(t, c1),
-        cirq.CNOT(t, c2), cirq.H(t), cirq.S(t),
-    ]
+    return [("H", (t,)), ("T", (t,)), ("CNOT", (c1, t)), ("CNOT", (c2, t)), ("CNOT", (t, c1)),
+            ("CNOT", (t, c2)), ("Tdg", (c1,)), ("Tdg", (c2,)), ("T", (t,)), ("CNOT", (t, c1)),
+            ("CNOT", (t, c2)), ("H", (t,)), ("S", (t,))]
 
 
-def _controlled_pauli(ctrl: cirq.Qid, factors) -> list[cirq.Operation]:
-    import cirq
+def _inverse(gates: list) -> list:
+    return [(_INVERSE.get(name, name), qs) for name, qs in reversed(gates)]
 
-    from qlower.blocks.circuits import fast_op
 
-    ops: list[cirq.Operation] = []
+def _controlled_pauli(ctrl, factors) -> list[tuple[str, tuple]]:
+    gates: list = []
     for q, p in factors:
         if p == "X":
-            ops.append(fast_op(cirq.CNOT, (ctrl, q)))
+            gates.append(("CNOT", (ctrl, q)))
         elif p == "Z":
-            ops.append(fast_op(cirq.CZ, (ctrl, q)))
+            gates.append(("CZ", (ctrl, q)))
         else:  # S X S† = Y
-            ops += [fast_op(cirq.S**-1, (q,)), fast_op(cirq.CNOT, (ctrl, q)), fast_op(cirq.S, (q,))]
-    return ops
+            gates += [("Sdg", (q,)), ("CNOT", (ctrl, q)), ("S", (q,))]
+    return gates
 
 
-def select_ops(index: list, ancillas: list, data: list, xz: np.ndarray) -> list[cirq.Operation]:
-    """Unary-iteration SELECT: ``|k⟩|ψ⟩ → |k⟩ P_k|ψ⟩`` for ``k < K = len(xz)``."""
-    import cirq
-
+def select_gates(index: list, ancillas: list, data: list, xz: np.ndarray) -> list:
+    """Unary-iteration SELECT, ``|k⟩|ψ⟩ → |k⟩ P_k|ψ⟩`` for ``k < K = len(xz)``, as gates."""
     K, L = len(xz), len(index)
-    ops: list[cirq.Operation] = []
+    gates: list = []
 
     def with_value(ctrl, body: list) -> list:
         q, v = ctrl
-        return body if v else [cirq.X(q), *body, cirq.X(q)]
+        return body if v else [("X", (q,)), *body, ("X", (q,))]
 
     def node(depth: int, lo: int, ctrl) -> None:
         if lo >= K:
@@ -156,9 +156,9 @@ def select_ops(index: list, ancillas: list, data: list, xz: np.ndarray) -> list[
         if depth == L:
             factors = _pauli_factors(int(xz[lo, 0]), int(xz[lo, 1]), data)
             if ctrl is None:
-                ops.extend({"X": cirq.X, "Y": cirq.Y, "Z": cirq.Z}[p](q) for q, p in factors)
+                gates.extend((p, (q,)) for q, p in factors)
             else:
-                ops.extend(with_value(ctrl, _controlled_pauli(ctrl[0], factors)))
+                gates.extend(with_value(ctrl, _controlled_pauli(ctrl[0], factors)))
             return
         half = 1 << (L - depth - 1)
         bit = index[depth]
@@ -171,33 +171,53 @@ def select_ops(index: list, ancillas: list, data: list, xz: np.ndarray) -> list[
             return
         anc = ancillas[depth - 1]
         c = ctrl[0]
-        compute = _and_ops(c, bit, anc)
-        ops.extend(with_value(ctrl, [cirq.X(bit), *compute, cirq.X(bit)]))  # anc = c ∧ ¬bit
+        compute = _and_gates(c, bit, anc)
+        gates.extend(with_value(ctrl, [("X", (bit,)), *compute, ("X", (bit,))]))  # c ∧ ¬bit
         node(depth + 1, lo, (anc, 1))
-        ops.extend(with_value(ctrl, [cirq.CNOT(c, anc)]))  # anc = c ∧ bit
+        gates.extend(with_value(ctrl, [("CNOT", (c, anc))]))  # anc = c ∧ bit
         node(depth + 1, lo + half, (anc, 1))
-        ops.extend(with_value(ctrl, cirq.inverse(compute)))
+        gates.extend(with_value(ctrl, _inverse(compute)))
 
     node(0, 0, None)
-    return cancel_x_pairs(ops)
+    return cancel_x_pairs(gates)
 
 
-def cancel_x_pairs(ops: list[cirq.Operation]) -> list[cirq.Operation]:
+def cancel_x_pairs(gates: list) -> list:
     """Remove pairs of X gates on one qubit with nothing between them on that qubit."""
-    import cirq
-
     kept: list = []
-    last: dict = {}  # qubit -> indices in kept of the ops touching it
-    for op in ops:
-        if op.gate == cirq.X:
-            hist = last.setdefault(op.qubits[0], [])
-            if hist and kept[hist[-1]] is not None and kept[hist[-1]].gate == cirq.X:
+    last: dict = {}  # qubit -> indices in kept of the gates touching it
+    for g in gates:
+        name, qs = g
+        if name == "X":
+            hist = last.setdefault(qs[0], [])
+            if hist and kept[hist[-1]] is not None and kept[hist[-1]][0] == "X":
                 kept[hist.pop()] = None
                 continue
-        for q in op.qubits:
+        for q in qs:
             last.setdefault(q, []).append(len(kept))
-        kept.append(op)
-    return [op for op in kept if op is not None]
+        kept.append(g)
+    return [g for g in kept if g is not None]
+
+
+def select_ops(index: list, ancillas: list, data: list, xz: np.ndarray) -> list[cirq.Operation]:
+    """:func:`select_gates` as Cirq operations."""
+    import cirq
+
+    from qlower.blocks.circuits import fast_op
+
+    table = {"X": cirq.X, "Y": cirq.Y, "Z": cirq.Z, "H": cirq.H, "S": cirq.S, "Sdg": cirq.S**-1,
+             "T": cirq.T, "Tdg": cirq.T**-1, "CNOT": cirq.CNOT, "CZ": cirq.CZ}
+    return [fast_op(table[name], qs) for name, qs in select_gates(index, ancillas, data, xz)]
+
+
+def select_cost(gates: list) -> Resources:
+    """What a gate list costs (its qubits not counted): CNOT/CZ, T, one-qubit gates; no
+    rotation (every gate is Clifford or T); depth bounded by the gate count."""
+    cnots = sum(1 for _, qs in gates if len(qs) == 2)
+    tgates = sum(1 for name, _ in gates if name in ("T", "Tdg"))
+    single = sum(1 for _, qs in gates if len(qs) == 1)
+    return Resources(qubits=0, cnots=cnots, rotations=0, depth=len(gates), single_qubit=single,
+                     t_gates=tgates)
 
 
 @register
@@ -208,7 +228,6 @@ class Lcu(BlockMethod):
     summary = "Pauli LCU (unary-iteration SELECT); alpha = Σ|c_k| over the Pauli terms"
     qubit_order = "index (L) + ancillas (L - 1) + D (q)"
     params = {"terms": ("int", None)}
-    cost_from_structure = False
 
     def layout(self, M, N, params):
         terms = params.get("terms")
@@ -227,8 +246,28 @@ class Lcu(BlockMethod):
         return None if isinstance(terms, int) and terms >= 1 else f"terms must be >= 1, got {terms}"
 
     def cost(self, W, params):
-        # counted on the circuit: the SELECT's X pairs cancel by data (to be derived in closed form)
-        return self.build(W, params).count()
+        """SELECT counted on its gate list (exact), the two index preparations from their
+        registry entries' closed forms (exact for generic coefficients; upper bounds where some
+        are equal or the term count is not a power of two)."""
+        from qlower.blocks.prep_registry import choose_prep, prep_method
+
+        M, N = W.shape
+        xz, c = pauli_terms(W)
+        lay = self.layout(M, N, {"terms": len(c)})
+        L = lcu_index_qubits((M, N), len(c))
+        na = lay.flags - L
+        index, ancillas = list(range(L)), list(range(L, L + na))
+        data = list(range(L + na, L + na + lay.input))
+        total = select_cost(select_gates(index, ancillas, data, xz))
+        if L:
+            for complex_ in (bool(np.any(c.imag)), False):  # PREP_R (phases or signs), PREP_L
+                total = total + prep_method(choose_prep(L, complex_)).cost(L, complex_)
+        return Resources(qubits=L + na + lay.input, cnots=total.cnots, rotations=total.rotations,
+                         depth=total.depth, single_qubit=total.single_qubit,
+                         t_gates=total.t_gates)
+
+    def counts_exact(self, W):
+        return False  # the preparations' counts bound structured coefficient vectors
 
     def build(self, W, params, qubits=None):
         return lcu_block(W, qubits=qubits)
