@@ -251,7 +251,11 @@ def match_masked(rw: Rewriter, name: str) -> Masked | None:
                 and w.result().type == out and rw.tensor_type(w.operands[0]).dtype == DType.BOOL:
             for inner2, terms2, ops2 in add_splits(rw, w.operands[1], out):
                 split2 = classify(rw, terms2, out)
-                if split2 is None or (split2[0] and fill != -math.inf):
+                if split2 is not None and split2[0] and fill != -math.inf:
+                    # a causal rule inside a finite-fill select: the two orders differ, so the
+                    # term stays one additive bias, applied before the select as in the graph
+                    split2 = (False, Additive(False, terms2[0])) if len(terms2) == 1 else None
+                if split2 is None:
                     continue
                 scores = match_capped(rw, inner2)
                 if scores is not None:

@@ -177,9 +177,29 @@ class DropNeutralBroadcast:
         return False
 
 
+@dataclass(frozen=True)
+class DropConstantSelect:
+    """``where(true, x, y)`` → ``x`` and ``where(false, x, y)`` → ``y`` (a constant condition,
+    the same everywhere), when broadcasting leaves the kept operand's type as it is (how torch's
+    exporters guard a score tensor with an all-true mask)."""
+
+    roots: tuple[str, ...] = ("nn.where",)
+
+    def rewrite(self, op: Op, rw: Rewriter) -> bool:
+        cond = rw.constant(op.operands[0])
+        if cond is None or cond.dtype != np.bool_ or cond.size == 0:
+            return False
+        if np.all(cond):
+            return forward(rw, op, op.operands[1])
+        if not np.any(cond):
+            return forward(rw, op, op.operands[2])
+        return False
+
+
 # Merging reshapes could swallow either end of a reshape-transpose-reshape chain, so it joins
 # only once that pattern has had its turn.
-FIRST = (DropIdentity(), DropSameType(), ReshapeTransposeReshape(), FoldTransposes(), DropNeutral())
+FIRST = (DropIdentity(), DropSameType(), ReshapeTransposeReshape(), FoldTransposes(), DropNeutral(),
+         DropConstantSelect())
 PATTERNS = FIRST + (FoldReshapes(), DropNeutralBroadcast()) + index_algebra.PATTERNS
 
 

@@ -38,6 +38,7 @@ EXPECTED_OPS = {
     "batched_transpose_negative": {"nn.reshape": 5, "nn.transpose": 3},
     "neutral": {"nn.relu": 1},
     "neutral_negative": {"nn.mul": 2, "nn.div": 1, "nn.sub": 1},
+    "constant_select": {"nn.add": 1, "nn.where": 2},
     # index algebra (passes/index_algebra.py): mask plumbing on symbolic sizes
     "index_causal": {"nn.expand": 2, "nn.trilu": 2, "nn.where": 1, "nn.add": 1},
     "index_flat_gather": {"nn.reshape": 1},
