@@ -14,7 +14,7 @@ line. Everything is derived from ``--seed``: the same arguments give the same ca
 
 The seeds are the shipped models (``examples/``, ``tests/models/``), a few small models that
 exercise Gemm attributes, Gather indices and external data, and IR dumps of every stage
-(imported, canonical, lowered) of some of them. ``tests/test_fuzz_cli.py`` runs a small,
+(imported, canonical, lowered) of some of them. ``tests/cli/test_fuzz_cli.py`` runs a small,
 fixed sample of the same cases in the test suite.
 """
 

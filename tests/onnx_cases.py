@@ -1,4 +1,4 @@
-"""Shared builders for the op-by-op conformance tests (``tests/test_ops_*.py``).
+"""Shared builders for the op-by-op conformance tests (``tests/frontend/test_ops_*.py``).
 
 A :class:`Case` is one small ONNX model plus one or more input sets. ``check_case`` checks the
 model with ONNX's full checker, imports it, and runs qlower's reference backend at the imported

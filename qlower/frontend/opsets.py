@@ -1,7 +1,7 @@
 """The ONNX opsets qlower imports, and every schema version of its ops it was checked against.
 
 ``MAX_OPSET`` is the newest opset qlower has been verified with: a model stamped with a newer one
-is refused (``tests/test_ops_opsets.py`` fails when the installed onnx defines a newer opset, so
+is refused (``tests/frontend/test_ops_opsets.py`` fails when the installed onnx defines a newer opset, so
 the check is made, not forgotten). ``OP_VERSIONS`` lists, for every supported op, each schema
 version in force between ``MIN_OPSET`` and ``MAX_OPSET`` (the first key may be older than
 ``MIN_OPSET``: the version in force there) and what it changed; the same test compares it with

@@ -19,7 +19,7 @@ from util import assert_refused, cli
 
 from qlower.ir.weights import load_weights
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = str(ROOT / "examples" / "mlp.onnx")
 
 

@@ -24,7 +24,7 @@ from qlower.passes import STAGES, run_pipeline
 from qlower.program import BudgetError
 
 H, VI, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto
-MODELS = Path(__file__).parent / "models"
+MODELS = Path(__file__).resolve().parents[1] / "models"
 
 
 def gemm_mlp(sizes=(5, 7, 3), batch="batch", seed=0, gemm_attrs=None, softmax=True, bias=True):

@@ -9,7 +9,7 @@ import pytest
 
 import qlower
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "examples" / "mlp.onnx"
 
 

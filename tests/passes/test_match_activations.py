@@ -14,8 +14,8 @@ from qlower.backends import run_graph
 from qlower.frontend import load_onnx
 from qlower.passes import STAGES, run_pipeline
 
-GOLDEN = Path(__file__).parent / "filecheck" / "match-activations"
-MODELS = Path(__file__).parent / "models"
+GOLDEN = Path(__file__).resolve().parents[1] / "filecheck" / "match-activations"
+MODELS = Path(__file__).resolve().parents[1] / "models"
 
 EXPECTED_OPS = {
     "exact_torch": {"nn.gelu": 1},

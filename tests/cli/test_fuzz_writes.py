@@ -18,7 +18,7 @@ from util import cli
 
 import qlower.backends.manifest as manifest_module
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MLP = str(ROOT / "examples" / "mlp.onnx")  # two kernels
 SDPA = str(ROOT / "tests" / "models" / "torch2.15" / "sdpa_causal_dynamo_opset23.onnx")  # no kernel
 

@@ -26,7 +26,7 @@ from qlower.ir import parse, verify_graph
 from qlower.passes import STAGES, parse_pipeline, registered_passes
 
 vi = h.make_tensor_value_info
-FE = Path(__file__).parent / "models"
+FE = Path(__file__).resolve().parents[1] / "models"
 FE_MODELS = [f"mlp_mse_opset{o}" for o in (18, 23)] + [
     f"torch2.15/{m}_dynamo_opset{o}" for m in ("mha", "encoder") for o in (18, 23)]
 STAGE_NAMES = list(STAGES)

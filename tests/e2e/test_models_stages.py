@@ -16,7 +16,7 @@ from qlower.backends import run_graph
 from qlower.frontend import load_onnx
 from qlower.passes import STAGES, run_pipeline
 
-MODELS = Path(__file__).parent / "models"
+MODELS = Path(__file__).resolve().parents[1] / "models"
 PATHS = sorted(MODELS.rglob("*.onnx"))
 
 

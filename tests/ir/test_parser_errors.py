@@ -179,7 +179,7 @@ def test_weights_for_a_dynamic_reference() -> None:
 
 # -- every message, for any broken text --------------------------------------------------------
 
-GOLDEN = sorted((Path(__file__).parent / "golden").glob("*.qir"))
+GOLDEN = sorted((Path(__file__).resolve().parents[1] / "golden").glob("*.qir"))
 WORDS = r"'[^']+'|integer|float|string|name|identifier|dialect\.name|dtype|end of input"
 SYNTAX_MESSAGE = re.compile(
     rf"line \d+, column \d+: unexpected (?:'.*'|character '.*'|\".*\"|end of input)"

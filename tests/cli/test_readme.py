@@ -10,7 +10,7 @@ import numpy as np
 from qlower.cli import main
 from qlower.passes import STAGES, registered_passes
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 CI = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
 

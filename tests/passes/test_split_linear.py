@@ -11,8 +11,8 @@ from util import assert_same_outputs, check_golden
 from qlower.frontend import load_onnx
 from qlower.passes import run_pipeline
 
-GOLDEN = Path(__file__).parent / "filecheck" / "split-linear"
-MODELS = Path(__file__).parent / "models"
+GOLDEN = Path(__file__).resolve().parents[1] / "filecheck" / "split-linear"
+MODELS = Path(__file__).resolve().parents[1] / "models"
 
 # golden case -> op counts after the pass (and dce)
 EXPECTED = {

@@ -29,7 +29,7 @@ from qlower.ir import (
 )
 from qlower.passes import PassFailure, PipelineError, run_pipeline
 
-ROOT = Path(__file__).parent / "filecheck"
+ROOT = Path(__file__).resolve().parents[1] / "filecheck"
 CASES = sorted(ROOT.glob("**/*.qir"))
 
 

@@ -6,7 +6,7 @@ canonical stage on the numpy interpreter) and with the qsim backend (compiled; `
 ``MatMul`` weights, graph inputs in these tests, are frozen into constants so those layers run
 as quantum kernels) — and must match ONNX's expected outputs (rtol 1e-3, atol 1e-7, dtype and
 shape exactly), or is refused by qlower, for one of the reasons in ``REASONS``, with that error.
-``python tests/test_onnx_backend.py`` prints the counts.
+``PYTHONPATH=tests python tests/frontend/test_onnx_backend.py`` prints the counts.
 """
 
 from __future__ import annotations

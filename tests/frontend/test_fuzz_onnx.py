@@ -18,7 +18,7 @@ from onnx import numpy_helper as nh
 from util import assert_refused, cli, make_model
 
 vi = h.make_tensor_value_info
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RNG = np.random.default_rng(3)
 W = RNG.standard_normal((3, 4)).astype(np.float32)
 B = RNG.standard_normal(3).astype(np.float32)

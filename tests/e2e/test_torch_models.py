@@ -24,7 +24,7 @@ from qlower.frontend import load_onnx
 from qlower.ir import parse, print_graph, referenced_weights
 from qlower.passes import STAGES, run_pipeline
 
-MODELS = Path(__file__).parent / "models"
+MODELS = Path(__file__).resolve().parents[1] / "models"
 FILES = sorted(MODELS.glob("*.onnx")) + sorted(MODELS.glob("torch*/*.onnx"))
 NAME = re.compile(r"(?P<kind>.+?)(_(?P<exporter>dynamo|legacy))?_opset(?P<opset>\d+)")
 

@@ -59,7 +59,7 @@ class Unit(DialectType):
     type_name = "test.unit"
 
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(__file__).resolve().parents[1] / "golden"
 FILES = sorted(GOLDEN.glob("*.qir"))
 COMMENT_LINE = re.compile(r"^[ \t]*//[^\n]*\n", re.M)
 

@@ -254,7 +254,7 @@ def test_match_attention_alone_on_onnx_ops() -> None:
                  run_graph(graph, feeds_for(CASES["where_mask"][0])), ["y"])
 
 
-FE = Path(__file__).parent / "models"
+FE = Path(__file__).resolve().parents[1] / "models"
 # file -> how its causal mask reads: "causal" (the flag, or an exact -inf bias), "bias" (torch's
 # opset-18 is_causal spelling adds 0 / float32.min, which is not the causal rule exactly), None.
 # (Every export of both torch releases and both exporters is in test_torch_models.py.)

@@ -22,8 +22,8 @@ from qlower.frontend import load_model
 from qlower.ir import DType, Graph, Op, TensorType, Value, build_op, parse, verify_graph
 from qlower.passes import run_pipeline
 
-GOLDEN = Path(__file__).parent / "filecheck" / "simplify"
-MODELS = Path(__file__).parent / "models"
+GOLDEN = Path(__file__).resolve().parents[1] / "filecheck" / "simplify"
+MODELS = Path(__file__).resolve().parents[1] / "models"
 PIPELINE = "fold-constants,fuse-linear,onnx-to-nn,simplify,dce"
 
 # golden file -> the ops simplify leaves

@@ -35,7 +35,7 @@ from qlower.ir import (
 )
 from qlower.passes import run_pipeline
 
-GOLDEN = Path(__file__).parent / "filecheck" / "onnx-to-nn"
+GOLDEN = Path(__file__).resolve().parents[1] / "filecheck" / "onnx-to-nn"
 
 # golden file -> the ops onnx-to-nn leaves
 EXPECTED_OPS = {

@@ -19,7 +19,7 @@ from qlower.errors import QlowerError
 from qlower.ir import VerifyError, parse, registered_ops, verify_graph
 from qlower.ir.attributes import ConstRef
 
-ROOT = Path(__file__).parent
+ROOT = Path(__file__).resolve().parents[1]
 FILES = sorted((ROOT / "golden").glob("*.qir")) + sorted((ROOT / "filecheck").glob("**/*.qir"))
 OP_USE = re.compile(r"= ([A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_.]+)\(")
 

@@ -17,7 +17,7 @@ from qlower.ir.attributes import checksum
 from qlower.ir.weights import load_weights, save_weights
 from qlower.passes.stages import LOWERED
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FABLE = "%logits.encoded = q.block.fable (node 'fc2')"
 
 

@@ -23,7 +23,7 @@ from qlower.cli import main
 from qlower.frontend import load_onnx
 from qlower.passes import STAGES, run_pipeline
 
-MODELS = Path(__file__).parent / "models" / "hf"
+MODELS = Path(__file__).resolve().parents[1] / "models" / "hf"
 EXPORTS = ("legacy17", "legacy18", "dynamo18", "dynamo23")
 # torch's TorchScript exporter cannot export GPT-2 without a mask (transformers then looks for
 # packed sequences with torch.diff, which it has no symbolic for); see make_hf_models.py

@@ -31,7 +31,7 @@ from qlower.frontend import import_model
 from qlower.ir import Graph, parse, verify_graph
 from qlower.passes import run_pipeline
 
-GOLDEN = Path(__file__).parent / "filecheck" / "fuse-linear"
+GOLDEN = Path(__file__).resolve().parents[1] / "filecheck" / "fuse-linear"
 
 # golden file -> the ops the pass leaves (fuse-linear alone, no dce)
 EXPECTED_OPS = {
@@ -171,7 +171,7 @@ SHORT = "fold-constants,fuse-linear,match-losses,dce"
 @pytest.mark.parametrize("pipeline", [FULL, SHORT], ids=["with-onnx-to-nn", "without"])
 @pytest.mark.parametrize("opset", [18, 23])
 def test_torch_mlp_matches_onnxruntime(opset: int, pipeline: str) -> None:
-    path = Path(__file__).parent / "models" / f"mlp_mse_opset{opset}.onnx"
+    path = Path(__file__).resolve().parents[1] / "models" / f"mlp_mse_opset{opset}.onnx"
     model = onnx.load(str(path))
     graph = run_pipeline(import_model(model), pipeline)
     counts = op_counts(graph)

@@ -11,7 +11,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # folder in the source tree -> the package it installs as (pyproject's package-dir)
 PACKAGES = {"qlower": "qlower", "ir": "qlower.ir", "passes": "qlower.passes",
             "backends": "qlower.backends"}

@@ -1,7 +1,7 @@
 """The op-by-op suites cover every op the frontend imports, at the opsets that matter.
 
 Each op needs cases at every opset from its first supported one (13, or later where ONNX
-introduced it) to MAX_OPSET (or the newest the installed onnx defines); tests/test_ops_opsets.py sweeps every op over them, the other
+introduced it) to MAX_OPSET (or the newest the installed onnx defines); tests/frontend/test_ops_opsets.py sweeps every op over them, the other
 suites go into each op's variants at the opsets where its signature changes.
 """
 
