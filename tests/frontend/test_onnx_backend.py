@@ -6,7 +6,7 @@ canonical stage on the numpy interpreter) and with the qsim backend (compiled; `
 ``MatMul`` weights, graph inputs in these tests, are frozen into constants so those layers run
 as quantum kernels) — and must match ONNX's expected outputs (rtol 1e-3, atol 1e-7, dtype and
 shape exactly), or is refused by qlower, for one of the reasons in ``REASONS``, with that error.
-``PYTHONPATH=tests python tests/frontend/test_onnx_backend.py`` prints the counts.
+``python tests/frontend/test_onnx_backend.py`` prints the counts.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import pytest
 from onnx import TensorProto
 from onnx.backend.test.loader import load_model_tests
 from onnx.backend.test.runner import Runner, _normalize_tensor
-from util import make_model
 
 import qlower.backend
 from qlower.errors import QlowerError
@@ -189,6 +188,8 @@ def test_the_runner_compares_what_onnx_expects():
 def gemm_model():
     h, vi, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto
     node = h.make_node("Gemm", ["a", "b", "c"], ["y"], transB=1)
+    from util import make_model  # tests/ is on sys.path under pytest (conftest)
+
     return make_model([node], [vi("a", T.FLOAT, [2, 3]), vi("b", T.FLOAT, [4, 3]),
                                vi("c", T.FLOAT, [4])], [vi("y", T.FLOAT, [2, 4])])
 
@@ -237,6 +238,8 @@ def test_backend_options_are_checked():
 def test_run_model_with_shots():
     h, vi, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto
     w = onnx.numpy_helper.from_array(np.eye(2, dtype=np.float32), "w")
+    from util import make_model
+
     model = make_model([h.make_node("MatMul", ["x", "w"], ["y"])], [vi("x", T.FLOAT, [1, 2])],
                        [vi("y", T.FLOAT, [1, 2])], [w])
     (y,) = qlower.backend.run_model(model, [np.array([[0.6, -0.8]], np.float32)], shots=100_000)
