@@ -23,12 +23,12 @@ every entry shares (numpy only).
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from qlower.blocks.entries import Entries
 from qlower.blocks.resources import Resources
 
 if TYPE_CHECKING:
@@ -99,44 +99,27 @@ class PrepMethod:
         return (xp / np.linalg.norm(x)).astype(np.complex128)
 
 
-_PREPS: dict[str, PrepMethod] = {}
-_loaded = False
+_ENTRIES = Entries("amplitude-encoding", _MODULES, registered_as="state-preparation",
+                   reserved=("auto",))
 
 
 def register_prep(cls: type[PrepMethod]) -> type[PrepMethod]:
     """Class decorator: add an entry (one per name)."""
-    if not cls.name or cls.name in _PREPS or cls.name == "auto":
-        raise ValueError(f"state-preparation method {cls.name!r} is unnamed, reserved or "
-                         "registered twice")
-    _PREPS[cls.name] = cls()
-    return cls
-
-
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in _MODULES:
-            importlib.import_module(f"qlower.blocks.{module}")
+    return _ENTRIES.register(cls)
 
 
 def prep_methods() -> dict[str, PrepMethod]:
     """Every entry, name → method, in ``_MODULES`` order."""
-    _load()
-    return {name: _PREPS[name] for name in _MODULES if name in _PREPS} | _PREPS
+    return _ENTRIES.all()
 
 
 def prep_method_names() -> tuple[str, ...]:
-    return tuple(prep_methods())
+    return _ENTRIES.names()
 
 
 def prep_method(name: str) -> PrepMethod:
     """The entry called ``name``; ValueError naming the choices otherwise."""
-    table = prep_methods()
-    if name not in table:
-        raise ValueError(f"unknown amplitude-encoding method {name!r}; use one of "
-                         f"{', '.join(table)} or 'auto'")
-    return table[name]
+    return _ENTRIES.get(name)
 
 
 def choose_prep(n: int, complex_: bool = False) -> str:

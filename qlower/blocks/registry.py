@@ -22,12 +22,12 @@ Importing this module loads numpy and the method modules' numerics, not Cirq.
 
 from __future__ import annotations
 
-import importlib
 import math
 from typing import ClassVar
 
 import numpy as np
 
+from qlower.blocks.entries import Entries
 from qlower.blocks.layout import BlockLayout, ceil_log2
 from qlower.blocks.resources import Resources
 
@@ -108,43 +108,26 @@ class BlockMethod:
         return float(np.sum(np.abs(block) ** 2) / (W.shape[1] * params["alpha"] ** 2))
 
 
-_METHODS: dict[str, BlockMethod] = {}
-_loaded = False
+_ENTRIES = Entries("block-encoding", _MODULES)
 
 
 def register(cls: type[BlockMethod]) -> type[BlockMethod]:
     """Class decorator: add an entry (one per name)."""
-    if not cls.name or cls.name in _METHODS:
-        raise ValueError(f"block-encoding method {cls.name!r} is unnamed or registered twice")
-    _METHODS[cls.name] = cls()
-    return cls
-
-
-def _load() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for module in _MODULES:
-            importlib.import_module(f"qlower.blocks.{module}")
+    return _ENTRIES.register(cls)
 
 
 def methods() -> dict[str, BlockMethod]:
     """Every entry, name → method, in the command line's order."""
-    _load()
-    return {name: _METHODS[name] for name in _MODULES if name in _METHODS} | _METHODS
+    return _ENTRIES.all()
 
 
 def method_names() -> tuple[str, ...]:
-    return tuple(methods())
+    return _ENTRIES.names()
 
 
 def block_method(name: str) -> BlockMethod:
     """The entry called ``name``; ValueError naming the choices otherwise."""
-    table = methods()
-    if name not in table:
-        raise ValueError(f"unknown block-encoding method {name!r}; use one of "
-                         f"{', '.join(table)} or 'auto'")
-    return table[name]
+    return _ENTRIES.get(name)
 
 
 def as_matrix(W) -> np.ndarray:
