@@ -60,16 +60,12 @@ class Overrides:
         return ";".join(f"{k}={v}" for k, v in self.items)
 
 
-def fields(cls) -> dict[str, dataclasses.Field]:
-    return {f.name: f for f in dataclasses.fields(cls)}
-
-
 def keywords(pass_classes: Iterable[type]) -> dict[str, type]:
     """Every option of ``pass_classes``: keyword → the pass class that owns it."""
     out: dict[str, type] = {}
     for cls in pass_classes:
-        for name in fields(cls):
-            out[name] = cls
+        for f in dataclasses.fields(cls):
+            out[f.name] = cls
     return out
 
 

@@ -20,7 +20,6 @@ Options are this dataclass's fields; the command line's ``--strategy``/``--metho
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -149,8 +148,6 @@ def selected(op: Op) -> tuple[str, str] | None:
     strategy = op.attr("strategy", None)
     return None if strategy is None else (strategy, op.attr("method", None) or "auto")
 
-
-FIELDS = tuple(f.name for f in dataclasses.fields(SelectStrategy))
 
 __all__ = ["STRATEGIES", "SelectStrategy", "check_strategy", "layer_matrix", "layer_names",
            "methods", "selected"]

@@ -97,12 +97,12 @@ def transfer(graph: Graph, kernel) -> np.ndarray | None:
     blocks = [op for op in kernel.ops if block_op(op) is not None]
     if not blocks:
         return None
+    from qlower.blocks.registry import as_matrix
+
     c = None
     for op in blocks:
         d = block_op(op)
         w = _weights(graph, op)
-        from qlower.blocks.registry import as_matrix
-
         params = d.op_params(op)
         p = d.entry().implemented(as_matrix(w), params) / params["alpha"]
         if c is None:

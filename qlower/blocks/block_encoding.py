@@ -48,11 +48,11 @@ class BlockEncoding(Block):
     params: dict = field(default_factory=dict)  # the op attributes (registry entry's plan)
 
     def resources(self):
-        """The registry entry's cost (no gate is counted) where the method states one."""
-        entry = block_method(self.method)
-        if not entry.cost_from_structure or not self.params:
+        """The registry entry's cost (no gate is counted); a block built without its entry's
+        parameters is counted on its circuit."""
+        if not self.params:
             return self.count()
-        return entry.cost(self.target, self.params)
+        return block_method(self.method).cost(self.target, self.params)
 
     @property
     def matrix(self) -> np.ndarray:

@@ -318,4 +318,5 @@ def lcu_block(W: np.ndarray, *, threshold: float = 0.0, qubits=None):
         shape=(M, N),
         padded=implemented,
         target=W,
+        params={"alpha": alpha, "terms": len(c)} if not threshold else {},
     )

@@ -46,8 +46,7 @@ class BlockMethod:
     ``qlower ops`` and the command line), ``qubit_order`` (the order of ``build``'s qubits),
     ``params`` (the op's attributes besides alpha: name → (kind, default), kind as
     :class:`qlower.ir.opdef.Attr` takes it; default ``None`` means required), ``max_qubits``
-    (the most qubits it builds, or None), ``uses_threshold`` (whether ``threshold`` changes it),
-    ``cost_from_structure`` (whether ``cost`` is computed without building the circuit).
+    (the most qubits it builds, or None), ``uses_threshold`` (whether ``threshold`` changes it).
     """
 
     name: ClassVar[str] = ""
@@ -56,7 +55,6 @@ class BlockMethod:
     params: ClassVar[dict[str, tuple[str, object]]] = {}
     max_qubits: ClassVar[int | None] = None
     uses_threshold: ClassVar[bool] = False
-    cost_from_structure: ClassVar[bool] = True  # False: ``cost`` counts the built circuit
 
     # -- what subclasses define -------------------------------------------------------------
     def layout(self, M: int, N: int, params: dict) -> BlockLayout:

@@ -56,11 +56,6 @@ class Resources:
             t_gates=self.t_gates + other.t_gates,
         )
 
-    def scaled(self, k: int) -> Resources:
-        """``k`` runs one after another (qubits unchanged)."""
-        return Resources(self.qubits, k * self.cnots, k * self.rotations, k * self.depth,
-                         k * self.single_qubit, k * self.t_gates)
-
 
 ZERO = Resources(qubits=0, cnots=0, rotations=0, depth=0, single_qubit=0)
 

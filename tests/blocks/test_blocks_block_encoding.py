@@ -434,7 +434,7 @@ def independent_costs(W) -> dict[str, float]:
     mag = np.abs(pauli_coefficients(W))
     if np.count_nonzero(mag > 1e-12 * mag.max()) <= 2**q:
         be = block_encoding(W, "lcu")
-        out["lcu"] = be.resources().cnots * N * be.alpha**2 / fro
+        out["lcu"] = be.count().cnots * N * be.alpha**2 / fro
     return out
 
 
