@@ -32,8 +32,8 @@ Error bound (``softmax_qsp_plan``). Let ``u_j = f_d(a_j)``, ``v_j = f(a_j)`` ove
 ``‖v‖ ≥ v_max = c``. So for k = 1/2, ``TV = ½ Σ_j |P_j − softmax_j| ≤ 2√L·δ/c``. For k = 1 the
 same number ``2√L·δ/c`` bounds the amplitude error ``‖p̂_d − p̂‖₂`` (p̂ = softmax/‖softmax‖₂);
 the field is still called ``tv_bound``. The reported δ is the max over a uniform grid of
-[0, 1] (4001 points), an estimate of the sup from below; between grid points the error can only
-be marginally larger (the error curve has ~d/2 extrema, spacing 2.5e-4).
+[0, 1] (4001 points), an estimate of the sup from below: for R ≤ 256, k ∈ {1/2, 1}, d ≤ 100 a
+400001-point grid finds at most 0.35 % more (where the error exceeds 1e-12).
 """
 
 from __future__ import annotations
