@@ -21,6 +21,7 @@ from qlower.blocks.base import Registers
 from qlower.blocks.circuits import Resources, fast_op, packed_circuit
 from qlower.ir import Graph
 from qlower.ir.dialects.quantum import qubits_for
+from qlower.ir.opdef import op_def
 from qlower.kernel_costs import kernel_resources
 from qlower.passes.partition import Kernel
 
@@ -30,7 +31,8 @@ class KernelCircuit:
     """A kernel as a circuit plus the rule to read it.
 
     ``readout`` is ``"amplitudes"`` (``registers.output`` at flags = 0, first ``size``
-    entries) or ``"overlap"`` (Hadamard test on ``qubits[0]``: ``2 P(0) - 1``).
+    entries), ``"probabilities"`` (their Born probabilities given flags = 0), ``"success"``
+    (``P(flags = 0)``) or ``"overlap"`` (Hadamard test on ``qubits[0]``: ``2 P(0) - 1``).
     """
 
     kernel: Kernel
@@ -47,6 +49,7 @@ class KernelCircuit:
     suffix: cirq.Circuit | None = None  # the rest, parameter-free (simulated for a whole batch)
     blocks: tuple = ()  # the BlockEncodings applied one after another
     input_size: int = 0  # entries of the vector the preparation loads (the first block's N)
+    smoothing: float = 0.0  # a "probabilities" read-out's shot smoothing (q.probabilities)
     cost: Resources | None = None  # qlower.kernel_costs.kernel_resources of the kernel
 
     @property
@@ -67,10 +70,10 @@ class KernelCircuit:
         if self.readout == "overlap":
             return ReadoutRule(self.name, "hadamard-test", n,
                                measure_qubit=index[self.registers.output[0]])
-        return ReadoutRule(self.name, "amplitudes", n,
+        return ReadoutRule(self.name, self.readout, n,
                            tuple(index[q] for q in self.registers.output),
                            tuple(index[q] for q in self.registers.flags), self.size,
-                           self.nonnegative)
+                           self.nonnegative, smoothing=self.smoothing)
 
     def exact(self, states: np.ndarray) -> np.ndarray:
         """The read-out value from final state vectors ``[..., 2**n]``."""
@@ -110,6 +113,8 @@ class _Builder:
         self.graph, self.kernel = graph, kernel
         self.size: int | None = None  # the pending preparation's size
         self.prep = None
+        self.placed = False  # a preparation with flags of its own is placed when emitted
+        self.extra_symbols: list = []  # parameters of data blocks, after the preparation's
         self.blocks: list = []
         self.block_ops: list = []
         self.used: set = set()
@@ -150,13 +155,17 @@ def _emit_encode(b: _Builder, op) -> None:
 
 def _emit_block(b: _Builder, op) -> None:
     from qlower.blocks.registry import as_matrix
-    from qlower.ir.opdef import op_def
 
     if b.size is None:
         b.fail(f"{op.name} before the state preparation")
     d = op_def(op.name)
-    be = d.entry().build(as_matrix(_weight(b.graph, op.operand(1))), d.op_params(op))
-    if not b.blocks:
+    _place_block(b, d.entry().build(as_matrix(_weight(b.graph, op.operand(1))), d.op_params(op)))
+
+
+def _place_block(b: _Builder, be) -> None:
+    """Append the block ``be`` (``circuit``, ``qubits``, ``registers``, ``shape``, ``alpha``)
+    to the kernel: on the preparation's register, or after the previous block."""
+    if not b.blocks and not b.placed:
         # The block reads the low qubits of the prepared state; a wider state's extra, most
         # significant qubits are flags (the IR's rule), on fresh qubits. A narrower state is
         # prepared on the block's low input qubits; the high ones stay |0⟩.
@@ -179,6 +188,75 @@ def _emit_block(b: _Builder, op) -> None:
     b.alpha *= float(be.alpha)
 
 
+@dataclass(frozen=True, eq=False)
+class _DataBlock:
+    """A block whose angles are circuit parameters (``q.block.data_fable``)."""
+
+    circuit: cirq.Circuit
+    registers: Registers
+    shape: tuple
+    symbols: tuple
+    alpha: float = 1.0  # its scale is a host value (host.data_fable's alpha)
+    method: str = "data-fable"
+
+    @property
+    def qubits(self) -> tuple:
+        return self.registers.qubits
+
+
+@_emits("q.block.data_fable")
+def _emit_data_fable(b: _Builder, op) -> None:
+    from qlower.blocks.fable_data import data_fable_circuit
+
+    if b.size is None:
+        b.fail(f"{op.name} before the state preparation")
+    rows, cols, first = int(op.attr("rows")), int(op.attr("cols")), int(op.attr("first"))
+    dfc = data_fable_circuit(rows, cols, prefix=f"{b.kernel.name}_data")
+    names = [sympy.Symbol(f"{b.kernel.name}_theta_{first + i}") for i in range(len(dfc.symbols))]
+    circuit = cirq.resolve_parameters(dfc.circuit, dict(zip(dfc.symbols, names)))
+    _place_block(b, _DataBlock(circuit, dfc.registers, (rows, cols), tuple(names)))
+    b.extra_symbols += names
+
+
+def _emit_placed(b: _Builder, op, state) -> None:
+    """A preparation with flags of its own (``state``: ``circuit``, ``qubits``, ``index``,
+    ``symbols``), placed on its own qubits when emitted; blocks after it read its index."""
+    if b.size is not None or b.blocks:
+        b.fail("a kernel prepares its state once, first")
+    b.size = int(op.attr("size"))
+    b.prep = _Prepared(state.circuit, state.qubits, state.symbols)
+    b.placed = True
+    b.used = set(state.qubits)
+    b.output = state.index
+    b.result["data"] = state.index
+    b.result["input_size"] = b.size
+
+
+@_emits("q.encode.softmax")
+def _emit_encode_softmax(b: _Builder, op) -> None:
+    from qlower.blocks.softmax import softmax_state
+
+    _emit_placed(b, op, softmax_state(max(int(op.attr("size")), 2),
+                                      prefix=f"{b.kernel.name}_theta"))
+
+
+@_emits("q.encode.softmax_qsp")
+def _emit_encode_softmax_qsp(b: _Builder, op) -> None:
+    from qlower.blocks.softmax_qsp import qsp_softmax_state
+
+    _emit_placed(b, op, qsp_softmax_state(max(int(op.attr("size")), 2), op.attr("phases"),
+                                          prefix=f"{b.kernel.name}_theta"))
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """A state preparation placed on its qubits (what the kernel's prefix is)."""
+
+    circuit: cirq.Circuit
+    qubits: tuple
+    symbols: tuple
+
+
 @_emits("q.overlap")
 def _emit_overlap(b: _Builder, op) -> None:
     if b.blocks:
@@ -194,15 +272,21 @@ def _emit_overlap(b: _Builder, op) -> None:
                     registers=Registers((), (top,), tuple(q for q in qubits if q != top)))
 
 
-@_emits("q.readout")
+@_emits("q.readout", "q.probabilities", "q.success")
 def _emit_readout(b: _Builder, op) -> None:
-    if not b.blocks:
+    if not b.blocks and not b.placed:
         b.fail("expected block encodings between preparation and read-out")
     qubits = tuple(sorted(b.used))
     out = b.output
     methods = dict.fromkeys(be.method for be in b.blocks)
-    b.result.update(readout="amplitudes", size=int(op.attr("size")),
-                    nonnegative=bool(op.attr("nonnegative")), alpha=b.alpha,
+    if b.placed:
+        methods = {op_def(b.kernel.encode.name).summary(b.kernel.encode)["method"]: None,
+                   **methods}
+    kind = {"q.readout": "amplitudes", "q.probabilities": "probabilities", "q.success": "success"}
+    b.result.update(readout=kind[op.name], size=int(op.attr("size", 1)),
+                    nonnegative=bool(op.attr("nonnegative", True)),
+                    smoothing=float(op.attr("smoothing", 0.0)),
+                    alpha=b.alpha if b.blocks and not b.extra_symbols else None,
                     method="+".join(methods), qubits=qubits,
                     registers=Registers(b.result["data"], out,
                                         tuple(q for q in qubits if q not in set(out))))
@@ -227,16 +311,20 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
             b.fail(f"{op.name} has no Cirq emission")
         emit(b, op)
     if "readout" not in b.result:
-        b.fail("a kernel ends with a read-out (q.readout or q.overlap)")
+        b.fail("a kernel ends with a read-out (q.readout, q.probabilities, q.success or "
+               "q.overlap)")
     r = b.result
     prep_ops = list(b.prep.circuit.all_operations())
-    amplitudes = r["readout"] == "amplitudes"
+    # a parameter-free rest runs for a whole batch at once after the per-row preparation
+    split = r["readout"] != "overlap" and bool(b.block_ops) and not b.extra_symbols
     return KernelCircuit(
-        kernel, packed_circuit(prep_ops + b.block_ops), r["qubits"], b.prep.symbols,
+        kernel, packed_circuit(prep_ops + b.block_ops), r["qubits"],
+        tuple(b.prep.symbols) + tuple(b.extra_symbols),
         r["registers"], r["readout"], r["size"], r["nonnegative"], r["alpha"], r["method"],
-        prefix=b.prep.circuit if amplitudes else None,
-        suffix=packed_circuit(b.block_ops) if amplitudes else None,
+        prefix=b.prep.circuit if split else None,
+        suffix=packed_circuit(b.block_ops) if split else None,
         blocks=tuple(b.blocks), input_size=r.get("input_size", 0),
+        smoothing=r.get("smoothing", 0.0),
         cost=kernel_resources(graph, kernel),
     )
 

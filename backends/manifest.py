@@ -53,6 +53,28 @@ def _readout_doc(kc) -> dict:
             "value": "2 * P(q[measure_qubit] = 0) - 1",
             "estimator": "2 * n0 / shots - 1, standard error 2 * sqrt(p0 (1 - p0) / shots)",
         }
+    if kc.readout == "success":
+        return {
+            "rule": "success",
+            "output_qubits": [index[q] for q in kc.registers.output],
+            "flag_qubits": [index[q] for q in kc.registers.flags],
+            "value": "P(flags = 0): the squared norm the blocks leave of the prepared unit vector",
+            "estimator": "n_0 / shots, n_0 = shots with every flag 0 (only the flags are "
+                         "measured); standard error sqrt(p (1 - p) / shots)",
+        }
+    if kc.readout == "probabilities":
+        return {
+            "rule": "probabilities",
+            "output_qubits": [index[q] for q in kc.registers.output],
+            "flag_qubits": [index[q] for q in kc.registers.flags],
+            "size": kc.size,
+            "value": "p_i = P(output = i | flags = 0), i < size (output qubits big-endian: the "
+                     "first listed is the most significant bit)",
+            "smoothing": kc.smoothing,
+            "estimator": "p_i = (n_i + smoothing) / (n_0 + size * smoothing), n_i = shots with "
+                         "flags = 0 and output = i, n_0 = shots with flags = 0; standard error "
+                         "sqrt(p_i (1 - p_i) / n_0)",
+        }
     doc = {
         "rule": "amplitudes",
         "output_qubits": [index[q] for q in kc.registers.output],
@@ -132,7 +154,7 @@ def manifest(program, files: dict[str, str], measure: bool = True) -> dict:
         "inputs": [v.name for v in g.inputs],
         "outputs": list(g.outputs),
         "kernels": kernels,
-        "host_layers": [label for _, label in program.host_ops],
+        "host_layers": [dict(h) for h in program.host_ops],
         "options": program.options,
     }
 

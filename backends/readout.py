@@ -8,6 +8,12 @@ out through it.
 - ``"amplitudes"`` (block encodings): ``psi_i`` = amplitude of |flags = 0, output = i⟩,
   ``i < size``; from shots (only for ``nonnegative`` outputs) ``psi_i = sqrt(n_i / S)``, standard
   error ``sqrt((1 - p_i) / (4 S))``.
+- ``"probabilities"`` (softmax states): ``p_i = P(output = i | flags = 0)``, ``i < size``; from
+  shots ``p_i = (n_i + s) / (S_0 + size·s)`` (``S_0`` the shots whose flags read 0, ``s`` the
+  smoothing, 0 unless a loss asks for ½), standard error ``sqrt(p_i (1 - p_i) / S_0)``; NaN
+  where no shot passed.
+- ``"success"`` (a squared norm): ``P(flags = 0)``, summed over the output qubits; from shots
+  (of the flags alone) ``n_0 / S``, standard error ``sqrt(p (1 - p) / S)``.
 - ``"hadamard-test"``: ``2 P(q[measure_qubit] = 0) - 1``; from shots ``2 n_0 / S - 1``,
   standard error ``2 sqrt(p_0 (1 - p_0) / S)``.
 """
@@ -39,6 +45,7 @@ class ReadoutRule:
     size: int = 1
     nonnegative: bool = False
     measure_qubit: int = 0
+    smoothing: float = 0.0  # "probabilities": shots estimate (n_k + s) / (n_0 + size·s)
 
     @classmethod
     def from_manifest(cls, entry: dict) -> ReadoutRule:
@@ -47,9 +54,16 @@ class ReadoutRule:
         n = int(entry["qubits"])
         if doc["rule"] == "hadamard-test":
             return cls(entry["name"], "hadamard-test", n, measure_qubit=int(doc["measure_qubit"]))
+        if doc["rule"] == "success":
+            return cls(entry["name"], "success", n, tuple(map(int, doc["output_qubits"])),
+                       tuple(map(int, doc["flag_qubits"])))
+        if doc["rule"] == "probabilities":
+            return cls(entry["name"], "probabilities", n, tuple(map(int, doc["output_qubits"])),
+                       tuple(map(int, doc["flag_qubits"])), int(doc["size"]), True,
+                       smoothing=float(doc.get("smoothing", 0.0)))
         if doc["rule"] != "amplitudes":
             raise ValueError(f"kernel {entry['name']}: unknown read-out rule {doc['rule']!r}")
-        return cls(entry["name"], "amplitudes", n, tuple(map(int, doc["output_qubits"])),
+        return cls(entry["name"], doc["rule"], n, tuple(map(int, doc["output_qubits"])),
                    tuple(map(int, doc["flag_qubits"])), int(doc["size"]), bool(doc["nonnegative"]))
 
     @property
@@ -58,6 +72,8 @@ class ReadoutRule:
         one qubit). Bit k of a program's measurement register holds qubit ``measured[k]``."""
         if self.rule == "hadamard-test":
             return (self.measure_qubit,)
+        if self.rule == "success":
+            return self.flags
         return self.output + self.flags
 
     def _amplitudes(self, states: np.ndarray) -> np.ndarray:
@@ -74,8 +90,20 @@ class ReadoutRule:
         """The read-out value from final state vectors ``[..., 2**qubits]`` (float64)."""
         if self.rule == "hadamard-test":
             return 2 * self._p0(np.abs(states) ** 2) - 1
+        if self.rule == "success":
+            return self.success_probability(states)
         amps = self._amplitudes(states)
+        if self.rule == "probabilities":
+            return self._conditional(np.abs(amps.astype(np.complex128)) ** 2)[0]
         return np.ascontiguousarray(amps[..., : self.size].real, dtype=np.float64)
+
+    def _conditional(self, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``weights`` of the output indices at flags = 0 normalised to probabilities (first
+        ``size``), and their total (NaN probabilities where it is 0)."""
+        total = np.sum(weights, axis=-1, keepdims=True, dtype=np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = weights[..., : self.size] / total
+        return np.ascontiguousarray(p, dtype=np.float64), total[..., 0]
 
     def success_probability(self, states: np.ndarray) -> np.ndarray:
         """Probability that the flags read 0 (1 for a Hadamard test), per state."""
@@ -90,6 +118,16 @@ class ReadoutRule:
         if self.rule == "hadamard-test":
             p0 = self._p0(counts) / shots
             return 2 * p0 - 1, 2 * np.sqrt(p0 * (1 - p0) / shots)
+        if self.rule == "success":
+            p = self.success_probability(np.sqrt(counts / shots))
+            return p, np.sqrt(p * (1 - p) / shots)
+        if self.rule == "probabilities":
+            n = self._amplitudes(counts).real[..., : self.size]
+            passed = np.sum(self._amplitudes(counts).real, axis=-1)
+            s = self.smoothing
+            with np.errstate(invalid="ignore", divide="ignore"):
+                p = (n + s) / (passed[..., None] + self.size * s)
+                return p, np.sqrt(p * (1 - p) / passed[..., None])
         if not self.nonnegative:
             raise ValueError(
                 f"kernel {self.kernel}: its outputs have signs a shot read-out cannot see; "

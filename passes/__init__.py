@@ -6,6 +6,7 @@ from qlower.passes import (  # noqa: F401  (importing registers the passes)
     fold_constants,
     fuse_linear,
     lower_linear,
+    lower_quantum,
     match_activations,
     match_attention,
     match_losses,

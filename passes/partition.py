@@ -1,9 +1,10 @@
 """partition-kernels: group the q.* ops of a lowered graph into quantum kernels.
 
 A kernel is a connected set of ``q.*`` ops joined by ``!q.state`` values: one state
-preparation (``q.encode.*``), the quantum operations on it, and one read-out (``q.readout``
-or ``q.overlap``). Everything else is host work that runs between kernels. Kernels are named
-``k0``, ``k1``, ... in the graph's order; that order is also a valid execution order.
+preparation (``q.encode.*``), the quantum operations on it, and one read-out (``q.readout``,
+``q.probabilities``, ``q.success`` or ``q.overlap``). Everything else is host work that runs between kernels.
+Kernels are named ``k0``, ``k1``, ... in the graph's order; that order is also a valid
+execution order.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from qlower.ir import Graph, Op
 from qlower.ir.dialects.quantum import QState
 from qlower.passes.base import AnalysisPass, register_pass
 
-READOUTS = ("q.readout", "q.overlap")
+READOUTS = ("q.readout", "q.probabilities", "q.success", "q.overlap")
 
 
 class PartitionError(QlowerError):

@@ -14,6 +14,10 @@ kind ``nn.linear``/``nn.matmul``), else ``strategy``/``method``; ``auto`` picks 
 the fewest CNOTs per successful run for the layer's matrix ``[W | b]``
 (``qlower.blocks.registry.choose_method``).
 
+Ops with quantum lowerings of their own (``lower-quantum``: ``nn.softmax``, …) get a
+``strategy`` attribute only where an override names them (by node, output or op kind:
+``--strategy nn.softmax=exact``); without one they stay on the host.
+
 Options are this dataclass's fields; the command line's ``--strategy``/``--method`` and
 ``qlower.compile``'s keywords are derived from them (``passes/options.py``).
 """
@@ -33,10 +37,11 @@ STRATEGIES = ("block-encoding", "amplitude-encoding", "host")
 
 
 def methods() -> tuple[str, ...]:
-    """``auto`` and every registered block-encoding method."""
-    from qlower.blocks.registry import method_names
+    """``auto`` and every general registered block-encoding method (a structured one, such as
+    ``combine``, is chosen by the lowering that builds its form)."""
+    from qlower.blocks.registry import methods as entries
 
-    return ("auto", *method_names())
+    return ("auto", *(name for name, e in entries().items() if e.general))
 
 
 def check_strategy(text: str, where: str) -> tuple[str, str]:
@@ -49,6 +54,29 @@ def check_strategy(text: str, where: str) -> tuple[str, str]:
         raise PipelineError(
             f"{where}: unknown block-encoding method '{method}' (methods: {', '.join(methods())})")
     return strategy, method
+
+
+DENSE = ("nn.linear", "nn.matmul")
+
+
+def op_kinds() -> dict[str, tuple[str, ...]]:
+    """Op kind → its strategies, for the kinds with quantum lowerings (``lower-quantum``)."""
+    from qlower.passes.lower_quantum import op_strategies
+
+    return {k: (*v, "host") for k, v in op_strategies().items()}
+
+
+def all_op_strategies() -> tuple[str, ...]:
+    return tuple(dict.fromkeys(s for v in op_kinds().values() for s in v))
+
+
+def check_op_strategy(kind: str, text: str, where: str) -> str:
+    """A strategy of an op of ``kind`` (``nn.softmax``: ``exact``, ``qsp``, ``host``)."""
+    choices = op_kinds()[kind]
+    if text not in choices:
+        raise PipelineError(f"{where}: {kind} has no strategy '{text}' (strategies: "
+                            f"{', '.join(choices)})")
+    return text
 
 
 def layer_names(op: Op) -> list[str]:
@@ -106,8 +134,22 @@ class SelectStrategy(TransformPass):
                                 f"{', '.join(methods())})")
         if not isinstance(self.overrides, Overrides):
             object.__setattr__(self, "overrides", Overrides.parse(self.overrides))
+        kinds = op_kinds()
         for name, text in self.overrides.items:
-            check_strategy(text, f"override '{name}={text}'")
+            where = f"override '{name}={text}'"
+            if name in kinds:
+                check_op_strategy(name, text, where)
+            elif name in DENSE or text not in all_op_strategies():
+                check_strategy(text, where)  # a dense layer's, or no op's: say which there are
+
+    def op_choice(self, op: Op) -> str | None:
+        """The strategy an override gives a non-dense op (``op`` of a kind with quantum
+        lowerings), or None."""
+        table = dict(self.overrides.items)
+        for name in layer_names(op):
+            if name in table:
+                return check_op_strategy(op.name, table[name], f"override '{name}={table[name]}'")
+        return None
 
     def choice(self, op: Op) -> tuple[str, str]:
         """(strategy, method) for ``op`` from the overrides and the defaults (method unresolved)."""
@@ -134,8 +176,14 @@ class SelectStrategy(TransformPass):
 
     def apply(self, graph: Graph) -> Graph:
         rw = Rewriter(graph)
+        kinds = op_kinds()
         for op in list(rw.ops):
-            if op is None or op.name not in ("nn.linear", "nn.matmul"):
+            if op is not None and op.name in kinds:
+                strategy = self.op_choice(op)
+                if strategy is not None and op.attr("strategy", None) != strategy:
+                    rw.replace(op, [op.with_(attrs={**op.attrs, "strategy": strategy})])
+                continue
+            if op is None or op.name not in DENSE:
                 continue
             attrs = self.attributes(rw, op)
             if attrs is not None and any(op.attr(k, None) != v for k, v in attrs.items()):
@@ -149,5 +197,5 @@ def selected(op: Op) -> tuple[str, str] | None:
     return None if strategy is None else (strategy, op.attr("method", None) or "auto")
 
 
-__all__ = ["STRATEGIES", "SelectStrategy", "check_strategy", "layer_matrix", "layer_names",
+__all__ = ["DENSE", "STRATEGIES", "SelectStrategy", "check_op_strategy", "check_strategy", "layer_matrix", "layer_names",
            "methods", "selected"]

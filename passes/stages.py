@@ -17,7 +17,7 @@ CANONICAL = ",".join([
     "dce",
 ])
 
-LOWERED = CANONICAL + ",select-strategy,lower-linear,dce"  # what compile runs
+LOWERED = CANONICAL + ",select-strategy,lower-linear,lower-quantum,dce"  # what compile runs
 
 STAGES: dict[str, str] = {
     "imported": "",

@@ -260,7 +260,7 @@ def progress_bar(done: int, total: int, name: str) -> None:
     sys.stderr.flush()
 
 
-def format_table(rows: list[dict], host: list[str]) -> str:
+def format_table(rows: list[dict], host: list[dict]) -> str:
     head = ["kernel", "nodes", "method", "qubits", "CNOTs", "rotations", "depth", "alpha", "p_succ"]
     body = []
     for r in rows:
@@ -273,7 +273,8 @@ def format_table(rows: list[dict], host: list[str]) -> str:
     lines += ["  ".join(c.ljust(w) for c, w in zip(b, widths)).rstrip() for b in body]
     if not body:
         lines.append("(no quantum kernels: no layer was lowered)")
-    lines.append("on the host: " + (", ".join(host) if host else "nothing"))
+    names = [f"{h['op']} '{h['node']}'" for h in host]
+    lines.append("on the host: " + (", ".join(names) if names else "nothing"))
     return "\n".join(lines) + "\n"
 
 

@@ -13,7 +13,8 @@ Depth is a bound: the parts' depths added (each a bound of its own where the met
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,7 +30,8 @@ class KernelEstimate:
     """One kernel's row of ``qlower compile``/``estimate``: its cost and its success probability.
 
     ``success_probability``: the probability that the flags read 0, averaged over uniformly
-    random directions of the vector the kernel prepares (1 for a Hadamard test).
+    random directions of the vector the kernel prepares (1 for a Hadamard test); for a softmax
+    state, its lower bound ``1/L`` (the value where one score dominates).
     """
 
     kernel: str
@@ -38,13 +40,20 @@ class KernelEstimate:
     resources: Resources
     alpha: float | None
     success_probability: float
+    ops: tuple[dict, ...] = ()  # {"op", "node", "strategy"}: the layers the kernel implements
+    approximation: dict | None = None  # an approximate lowering's degree and error bound
 
     def as_dict(self) -> dict:
         r = self.resources
-        return {"kernel": self.kernel, "nodes": list(self.nodes), "method": self.method,
-                "qubits": r.qubits, "cnots": r.cnots, "rotations": r.rotations, "depth": r.depth,
-                "t_estimate": r.t_estimate(), "alpha": self.alpha,
-                "success_probability": self.success_probability}
+        out = {"kernel": self.kernel, "nodes": list(self.nodes), "method": self.method,
+               "ops": [dict(o) for o in self.ops],
+               "strategy": "+".join(dict.fromkeys(o["strategy"] for o in self.ops)) or None,
+               "qubits": r.qubits, "cnots": r.cnots, "rotations": r.rotations, "depth": r.depth,
+               "t_estimate": r.t_estimate(), "alpha": self.alpha,
+               "success_probability": self.success_probability}
+        if self.approximation is not None:
+            out["approximation"] = dict(self.approximation)
+        return out
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ class ProgramEstimate:
     """
 
     kernels: tuple[KernelEstimate, ...]
-    host: tuple[str, ...]
+    host: tuple[dict, ...]  # {"op", "node"} of each op left on the host
 
     @property
     def total(self) -> Resources:
@@ -73,8 +82,8 @@ class ProgramEstimate:
 
 
 def _weights(graph: Graph, op) -> np.ndarray | None:
-    if len(op.operands) < 2:
-        return None
+    if len(op.operands) < 2 or block_op(op) is None:
+        return None  # only a constant block's cost depends on its weights
     d = graph.dense(op.operand(1))
     if d is None:
         raise ValueError(f"{op.label}: its weights %{op.operand(1)} are not a constant with data")
@@ -113,23 +122,41 @@ def transfer(graph: Graph, kernel) -> np.ndarray | None:
     return c
 
 
-def kernel_estimate(graph: Graph, kernel) -> KernelEstimate:
+def kernel_estimate(graph: Graph, kernel, origins: Mapping[str, dict] | None = None
+                    ) -> KernelEstimate:
     """A kernel's row: method(s), resources, alpha (the product of its blocks') and mean
-    success probability."""
+    success probability; ``origins`` (node name → ``{"op", "node", "strategy"}``) names the
+    layers it implements."""
     blocks = [op for op in kernel.ops if block_op(op) is not None]
-    if blocks:
+    approx = None
+    summary = getattr(op_def(kernel.encode.name), "summary", None)
+    data = [op for op in kernel.ops if op.name == "q.block.data_fable"]
+    if data:
+        # a block of data (attention's K or V): its scale and success probability depend on
+        # the activations, so the table has none to state
+        first = summary(kernel.encode)["method"] if summary is not None else "amplitude"
+        method, alpha, p = f"{first}+data-fable", None, math.nan
+    elif summary is not None and not blocks:
+        # a preparation with flags of its own states its method and its worst-case success
+        doc = summary(kernel.encode)
+        method, p, approx = doc["method"], doc["success_probability"], doc["approximation"]
+        alpha = None
+    elif blocks:
         method = "+".join(dict.fromkeys(block_op(op).method for op in blocks))
         alpha = float(np.prod([op.attr("alpha") for op in blocks]))
         c = transfer(graph, kernel)
         p = float(np.sum(np.abs(c) ** 2) / c.shape[1])
     else:
         method, alpha, p = "hadamard-test", None, 1.0
+    ops = tuple(origins[n] for n in kernel.source if origins and n in origins)
     return KernelEstimate(kernel.name, tuple(kernel.source), method,
-                          kernel_resources(graph, kernel), alpha, p)
+                          kernel_resources(graph, kernel), alpha, p, ops, approx)
 
 
-def program_estimate(graph: Graph, kernels: Sequence, host: Sequence[str]) -> ProgramEstimate:
-    return ProgramEstimate(tuple(kernel_estimate(graph, k) for k in kernels), tuple(host))
+def program_estimate(graph: Graph, kernels: Sequence, host: Sequence[dict],
+                     origins: Mapping[str, dict] | None = None) -> ProgramEstimate:
+    return ProgramEstimate(tuple(kernel_estimate(graph, k, origins) for k in kernels),
+                           tuple(dict(h) for h in host))
 
 
 __all__ = ["KernelEstimate", "ProgramEstimate", "kernel_estimate", "kernel_resources",

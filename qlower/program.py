@@ -29,6 +29,7 @@ import numpy as np
 from qlower.backends.reference import initial_values, interpret
 from qlower.errors import InputError, OptionError, QlowerError
 from qlower.ir import ConstRef, Graph
+from qlower.ir.opdef import op_def
 from qlower.kernel_costs import ProgramEstimate, program_estimate
 
 if TYPE_CHECKING:
@@ -138,7 +139,8 @@ class CompiledProgram:
     kernels: list  # KernelCircuit, in execution order
     target: str = "cirq"
     options: dict = field(default_factory=dict)
-    host_ops: list = field(default_factory=list)  # (op name, label) of layers left classical
+    host_ops: list = field(default_factory=list)  # {"op", "node"} of the ops left classical
+    origins: dict = field(default_factory=dict)  # node → {"op", "node", "strategy"} it became
 
     def kernel(self, name: str):
         for k in self.kernels:
@@ -152,8 +154,8 @@ class CompiledProgram:
     def estimate(self) -> ProgramEstimate:
         """Per kernel: resources, alpha and mean success probability; plus the host layers
         (from the kernels' ops and the registry's costs: ``qlower.kernel_costs``)."""
-        return program_estimate(self.graph, [k.kernel for k in self.kernels],
-                                [label for _, label in self.host_ops])
+        return program_estimate(self.graph, [k.kernel for k in self.kernels], self.host_ops,
+                                self.origins)
 
     # -- running ---------------------------------------------------------------------------
     def run(
@@ -331,7 +333,16 @@ def run_host(
         noisy = [o for o in op.present_operands if o in se or o in tainted]
         if not noisy:
             return
-        if op.name == "host.rescale" and noisy == [op.operand(0)] and op.operand(0) in se:
+        carry = getattr(op_def(op.name), "std_error", None)
+        if op.name == "host.cast" and op.operand(0) in se:
+            se[op.result().name] = se[op.operand(0)]
+        elif carry is not None and noisy == [op.operand(0)]:
+            err = carry(op, values, se)
+            if err is None:
+                tainted.update(op.result_names)
+            else:
+                se[op.result().name] = err
+        elif op.name == "host.rescale" and noisy == [op.operand(0)] and op.operand(0) in se:
             scale = values[op.operand(1)].astype(np.float64)[..., None]
             alpha = values[op.operand(2)].astype(np.float64)
             se[op.result().name] = np.abs(se[op.operand(0)] * scale * alpha)
@@ -370,6 +381,8 @@ def check_kernel_data(graph: Graph, binding: KernelBinding, values: Mapping) -> 
     """A circuit encodes finite numbers only: NaN or ±Inf reaching a kernel is refused."""
     producer = graph.producer(binding.parameters)
     data = [values[o] for o in producer.present_operands] if producer is not None else []
+    if producer is not None and getattr(op_def(producer.name), "infinite_inputs", False):
+        data = []  # -inf is data there (a masked score); its angles are still checked
     for arr in [*data, values[binding.parameters]]:
         arr = np.asarray(arr)
         if arr.dtype.kind not in "fc" or arr.ndim == 0 or np.isfinite(arr).all():
@@ -586,9 +599,10 @@ def compile_graph(
 
 def lowering_passes() -> tuple[type, ...]:
     from qlower.passes.lower_linear import LowerLinear
+    from qlower.passes.lower_quantum import LowerQuantum
     from qlower.passes.select_strategy import SelectStrategy
 
-    return (SelectStrategy, LowerLinear)
+    return (SelectStrategy, LowerLinear, LowerQuantum)
 
 
 def lower_graph(graph: Graph, **options):
@@ -612,21 +626,39 @@ def lower_graph(graph: Graph, **options):
     except TypeError as e:
         raise OptionError(f"compile: {e}") from None
     canonical = to_stage(graph, pipeline=CANONICAL)
-    lowered = PassManager([*passes, DeadCodeElimination()], True).run(canonical)
+    selected = PassManager(passes[:1], True).run(canonical)  # select-strategy
+    origins = layer_origins(selected)
+    lowered = PassManager([*passes[1:], DeadCodeElimination()], True).run(selected)
     try:
         kernels = partition(lowered)
     except PartitionError as e:
         raise QlowerError(str(e)) from None
-    host = [(op.name, op.label) for op in lowered.ops if op.dialect == "nn"]
-    return lowered, kernels, host
+    host = [{"op": op.name, "node": op.loc[0] if op.loc else f"%{op.result().name}"}
+            for op in lowered.ops if op.dialect == "nn"]
+    return lowered, kernels, host, origins
+
+
+def layer_origins(graph: Graph) -> dict[str, dict]:
+    """ONNX node name → the layer it became and its chosen strategy (``{"op", "node",
+    "strategy"}``), from the graph ``select-strategy`` wrote: what a kernel's row lists."""
+    out: dict[str, dict] = {}
+    for op in graph.ops:
+        strategy = op.attr("strategy", None) if "strategy" in op.attrs else None
+        if strategy is None or strategy == "host":
+            continue
+        if op.attr("method", None):
+            strategy = f"{strategy}:{op.attr('method')}"
+        for node in op.loc:
+            out.setdefault(node, {"op": op.name, "node": node, "strategy": strategy})
+    return out
 
 
 def estimate_graph(graph: Graph, **options) -> ProgramEstimate:
     """What compiling ``graph`` with ``options`` would cost, per kernel and in total, without
     building a circuit (``qlower.estimate``)."""
     with one_blas_thread():
-        lowered, kernels, host = lower_graph(graph, **options)
-        return program_estimate(lowered, kernels, [label for _, label in host])
+        lowered, kernels, host, origins = lower_graph(graph, **options)
+        return program_estimate(lowered, kernels, host, origins)
 
 
 def _compile(graph, target, options, progress) -> CompiledProgram:
@@ -634,7 +666,7 @@ def _compile(graph, target, options, progress) -> CompiledProgram:
 
     if target not in TARGETS:
         raise OptionError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
-    lowered, kernels, host = lower_graph(graph, **options)
+    lowered, kernels, host, origins = lower_graph(graph, **options)
     built = []
     for i, k in enumerate(kernels):
         if progress is not None:
@@ -642,7 +674,7 @@ def _compile(graph, target, options, progress) -> CompiledProgram:
         built.append(build_kernel(lowered, k))
     if progress is not None:
         progress(len(kernels), len(kernels), "")
-    return CompiledProgram(lowered, built, target, full_options(options), host)
+    return CompiledProgram(lowered, built, target, full_options(options), host, origins)
 
 
 def full_options(options: Mapping) -> dict:

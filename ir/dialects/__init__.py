@@ -15,8 +15,12 @@ from qlower.ir.dialects import (  # noqa: F401
     linalg,
     losses,
     quantum,
+    quantum_attention,
+    quantum_losses,
+    quantum_softmax,
     reductions,
     reshape,
     sequences,
+    strategies,  # noqa: F401, E402  (after every op is registered)
     variadic,
 )

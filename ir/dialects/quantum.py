@@ -26,9 +26,11 @@ Ops (``...`` is the batch shape):
   to the input so that every output of the block encoding is non-negative (then a read-out
   from counts needs no sign).
 - ``host.append(x, t)``: ``[..., N]``, ``[..., 1]`` -> ``[..., N+1]``.
+- ``host.cast(x) {dtype}``: a read-out's f64 values in the layer's element type.
 - ``host.rescale(psi, scale, alpha, t?) {dtype, shift}``: ``psi * scale[..., None] * alpha -
   shift * t`` (``alpha`` a scalar or a vector over the last axis), cast to ``dtype``.
-- ``q.encode.amplitude(angles) {size}``: the state prepared by those angles.
+- ``q.encode.amplitude(angles) {size, extra}``: the state prepared by those angles (the first
+  ``2**n - 1``; ``extra`` more after them belong to later ops of the kernel).
 - ``q.block.<method>(state, W) {alpha, ...}``, one op per registered block-encoding method
   (``fable``, ``svd``, ``dilation``, ``lcu``: ``qlower.blocks.registry``): apply a block
   encoding of the constant ``W`` (``[M, N]``); post-selected amplitudes become ``W x̂ / alpha``.
@@ -38,6 +40,13 @@ Ops (``...`` is the batch shape):
 - ``q.readout(state) {size, nonnegative}``: the first ``size`` amplitudes at flags = 0 (real
   part), f64. ``nonnegative`` promises they are >= 0 (an offset made them so): a shot
   read-out then estimates each as ``sqrt(counts / shots)``.
+- ``q.probabilities(state) {size, smoothing}``: the Born probabilities of the data register
+  given flags = 0, ``P(k | flags = 0)`` for ``k < size``, f64. From shots:
+  ``(n_k + s) / (S_0 + size·s)`` (``S_0`` the shots whose flags read 0, ``s`` the smoothing,
+  default 0), standard error ``sqrt(p_k (1 - p_k) / S_0)``.
+- ``q.success(state)``: ``P(flags = 0)``, f64 ``[...]`` (the squared norm of what the blocks
+  made of the prepared unit vector); from shots ``n_0 / S``, standard error
+  ``sqrt(p (1 - p) / S)``.
 - ``q.overlap(state)``: Hadamard test on the most significant data qubit of a state
   ``(|0⟩|a⟩ + |1⟩|b⟩)/√2``: ``Re⟨a|b⟩ = 2 P(top = 0) - 1``, f64 ``[...]``.
 """
@@ -50,7 +59,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from qlower.blocks.resources import ZERO, Resources
-from qlower.ir.opdef import Attr, OpContext, OpDef, register_op
+from qlower.ir.opdef import ABSENT, Attr, OpContext, OpDef, register_op
 from qlower.ir.symbolic import Dim
 from qlower.ir.types import DialectType, DType, TensorType, register_type
 
@@ -287,6 +296,23 @@ class Rescale(OpDef):
         return y.astype(c.attr("dtype").numpy)
 
 
+@register_op
+class HostCast(OpDef):
+    """A read-out's float64 values in the layer's element type."""
+
+    name = "host.cast"
+    operands = ("x",)
+    attrs = {"dtype": Attr("dtype", DType.F32)}
+
+    def infer(self, c):
+        if not c.attr("dtype").is_float:
+            c.fail(f"dtype must be a float type, got {c.attr('dtype')}")
+        return [TensorType(c.attr("dtype"), c.tensor(0).dims)]
+
+    def evaluate(self, c, x):
+        return x.astype(c.attr("dtype").numpy)
+
+
 # ---------------------------------------------------------------------------------- q
 
 
@@ -296,7 +322,8 @@ class EncodeAmplitude(OpDef):
 
     name = "q.encode.amplitude"
     operands = ("angles",)
-    attrs = {"size": Attr("int")}
+    # extra: parameters after this op's angles that later ops of the kernel read
+    attrs = {"size": Attr("int"), "extra": Attr("int", ABSENT)}
 
     def infer(self, c):
         lead, k = _last_dim(c, 0, "angles")
@@ -305,14 +332,18 @@ class EncodeAmplitude(OpDef):
         size = c.attr("size")
         _check_size(c, None, size, "angles")
         want = max(size, 2) - 1
-        if isinstance(k, int) and k != want:
-            c.fail(f"size {size} takes {want} angles, got {k}")
+        extra = c.attr("extra", 0)
+        if extra < 0:
+            c.fail(f"extra must be >= 0, got {extra}")
+        if isinstance(k, int) and k != want + extra:
+            c.fail(f"size {size} takes {want} angles"
+                   + (f" and {extra} more" if extra else "") + f", got {k}")
         return [QState(tuple(lead), qubits_for(size), 0)]
 
     def evaluate(self, c, angles):
         from qlower.blocks.semantics import state_from_angles
 
-        return state_from_angles(angles, c.attr("size"))
+        return state_from_angles(angles[..., : max(c.attr("size"), 2) - 1], c.attr("size"))
 
     def resources(self, op, weights=None) -> Resources:
         """The symbolic Möttönen circuit: 2^n − 1 rotations and 2^n − n − 1 CNOTs, in series."""
@@ -427,6 +458,57 @@ class Readout(OpDef):
 
     def resources(self, op, weights=None) -> Resources:
         return ZERO  # a measurement of every qubit
+
+
+@register_op
+class Probabilities(OpDef):
+    """Born probabilities of the data register given flags = 0, first ``size`` entries (f64)."""
+
+    name = "q.probabilities"
+    operands = ("state",)
+    # smoothing s: a shot read-out estimates (n_k + s)/(n_0 + size·s) (no class read as 0)
+    attrs = {"size": Attr("int"), "smoothing": Attr("float", ABSENT)}
+
+    def verify(self, c):
+        if not (0 <= c.attr("smoothing", 0.0) < math.inf):
+            c.fail(f"smoothing must be a finite number >= 0, got {c.attr('smoothing')!r}")
+
+    def infer(self, c):
+        s = _qstate(c, 0)
+        size = c.attr("size")
+        if not 1 <= size <= 1 << s.data:
+            c.fail(f"size {size} does not fit {s.data} data qubits")
+        return [_f64(s.shape + (size,))]
+
+    def evaluate(self, c, state):
+        w = np.abs(state) ** 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = w / np.sum(w, axis=-1, keepdims=True)  # NaN where nothing reads flags = 0
+        return np.ascontiguousarray(p[..., : c.attr("size")], dtype=np.float64)
+
+    def resources(self, op, weights=None) -> Resources:
+        return ZERO  # a measurement of every qubit
+
+
+@register_op
+class Success(OpDef):
+    """The probability that the flags read 0 (f64, one per sweep): a squared norm, read
+    without signs (a residual's ‖r‖², for a loss)."""
+
+    name = "q.success"
+    operands = ("state",)
+
+    def infer(self, c):
+        s = _qstate(c, 0)
+        if s.flags < 1:
+            c.fail("the state has no flag qubits to read")
+        return [_f64(s.shape)]
+
+    def evaluate(self, c, state):
+        return np.sum(np.abs(state) ** 2, axis=-1, dtype=np.float64)
+
+    def resources(self, op, weights=None) -> Resources:
+        return ZERO  # a measurement of the flags
 
 
 @register_op

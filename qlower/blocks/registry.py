@@ -32,7 +32,7 @@ from qlower.blocks.layout import BlockLayout, ceil_log2
 from qlower.blocks.resources import Resources
 
 # The modules that define the entries, in the order the command line lists them.
-_MODULES = ("fable", "svd", "dilation", "lcu")
+_MODULES = ("fable", "svd", "dilation", "lcu", "combine")
 # choose_method considers LCU only where W has at most this many Pauli terms per dimension
 # (2**q terms for a 2**q square): beyond that its SELECT outgrows every other method.
 LCU_TERMS_PER_DIM = 1
@@ -46,7 +46,8 @@ class BlockMethod:
     ``qlower ops`` and the command line), ``qubit_order`` (the order of ``build``'s qubits),
     ``params`` (the op's attributes besides alpha: name → (kind, default), kind as
     :class:`qlower.ir.opdef.Attr` takes it; default ``None`` means required), ``max_qubits``
-    (the most qubits it builds, or None), ``uses_threshold`` (whether ``threshold`` changes it).
+    (the most qubits it builds, or None), ``uses_threshold`` (whether ``threshold`` changes it),
+    ``general`` (False for a structured method: ``applies`` says which matrices it takes).
     """
 
     name: ClassVar[str] = ""
@@ -55,6 +56,8 @@ class BlockMethod:
     params: ClassVar[dict[str, tuple[str, object]]] = {}
     max_qubits: ClassVar[int | None] = None
     uses_threshold: ClassVar[bool] = False
+    # False for a structured method, which encodes only matrices of its own form (``applies``)
+    general: ClassVar[bool] = True
 
     # -- what subclasses define -------------------------------------------------------------
     def layout(self, M: int, N: int, params: dict) -> BlockLayout:
@@ -75,6 +78,11 @@ class BlockMethod:
 
     def build(self, W: np.ndarray, params: dict, qubits=None):
         raise NotImplementedError
+
+    def applies(self, W: np.ndarray) -> bool:
+        """Whether the method encodes this W at all (a structured method: only its own form);
+        ``auto`` weighs only methods that apply."""
+        return True
 
     def counts_exact(self, W: np.ndarray) -> bool:
         """Whether ``cost`` counts every gate of ``build``'s circuit for this W (else its counts
@@ -151,12 +159,14 @@ def as_matrix(W) -> np.ndarray:
 
 
 def candidates(a: np.ndarray) -> list[str]:
-    """The methods ``auto`` weighs for the validated matrix ``a``: every method that builds a
-    block of its size, LCU only where ``a`` is Pauli-sparse."""
+    """The methods ``auto`` weighs for the validated matrix ``a``: every general method that
+    builds a block of its size, LCU only where ``a`` is Pauli-sparse."""
     from qlower.blocks.lcu import PAULI_TOL, pauli_coefficients
 
     out = []
     for name, entry in methods().items():
+        if not entry.general or not entry.applies(a):
+            continue  # a structured method is chosen by the lowering that builds its form
         params = {}
         if name == "lcu" and max(a.shape) > 1 << LCU_MAX_QUBITS:
             continue

@@ -26,12 +26,12 @@ from qlower.blocks import block_encoding, readout
 from qlower.blocks.block_encoding import block_alpha
 from qlower.blocks.layout import block_layout
 from qlower.blocks.lcu import pauli_terms
-from qlower.blocks.registry import method_names, plan_block
+from qlower.blocks.registry import block_method, method_names, plan_block
 from qlower.cli import main
 from qlower.ir.dialects.quantum import QState
 
 H, VI, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto
-METHODS = list(method_names())
+METHODS = [m for m in method_names() if block_method(m).general]  # any W
 SHAPES = [(1, 1), (1, 2), (2, 1), (1, 5), (5, 1), (1, 8), (3, 7), (4, 4)]
 PAULI = {"I": np.eye(2), "X": np.array([[0, 1], [1, 0]]), "Y": np.array([[0, -1j], [1j, 0]]),
          "Z": np.diag([1.0, -1.0])}

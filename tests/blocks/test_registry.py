@@ -43,6 +43,8 @@ def pauli_sparse(shape):
 
 def cases():
     for name in method_names():
+        if not block_method(name).general:
+            continue  # a structured method has tests of its own (test_combine.py, ...)
         for shape in SHAPES:
             for complex_ in (False, True):
                 yield name, shape, complex_, 0.0
@@ -99,7 +101,8 @@ def test_command_line_methods_are_the_registry():
     p = argparse.ArgumentParser()
     add_compile_options(p)
     (method,) = [a for a in p._actions if a.dest == "method"]
-    assert tuple(method.choices) == ("auto", *method_names())
+    general = [m for m in method_names() if block_method(m).general]
+    assert tuple(method.choices) == ("auto", *general) and "combine" not in general
 
 
 def test_unknown_method_names_the_choices():

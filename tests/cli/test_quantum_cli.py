@@ -26,7 +26,7 @@ def test_compile_qasm3_table_and_files(capsys, tmp_path, model):
     assert lines[0].split() == ["kernel", "nodes", "method", "qubits", "CNOTs", "rotations",
                                 "depth", "alpha", "p_succ"]
     assert lines[1].split()[:2] == ["k0", "fc1"] and lines[2].split()[:2] == ["k1", "fc2"]
-    assert "on the host: %r = nn.relu (node 'relu')" in out
+    assert "on the host: nn.relu 'relu'" in out
     manifest = json.loads((tmp_path / "k" / "manifest.json").read_text())
     assert [k["file"] for k in manifest["kernels"]] == ["k0.qasm", "k1.qasm"]
     k0 = manifest["kernels"][0]
@@ -46,7 +46,7 @@ def test_compile_strategy_overrides(capsys, tmp_path, model):
                          "--strategy", "fc1=amplitude-encoding", "--strategy", "fc2=host")
     assert status == 0
     assert out.splitlines()[1].split()[:3] == ["k0", "fc1", "hadamard-test"]
-    assert "(node 'fc2')" in out and len(out.splitlines()) == 4
+    assert "nn.linear 'fc2'" in out and len(out.splitlines()) == 4
     import cirq
 
     circuit = cirq.read_json(tmp_path / "c" / "k0.json")
@@ -62,7 +62,10 @@ def test_estimate_json(capsys, model):
     # FABLE on W'' = [W | b | kappa]: 6x7 pads to 8x8 -> 64 CNOTs; state prep of 8: 2^3 - 3 - 1
     assert rows[0]["qubits"] == 3 + 3 + 1 and rows[0]["cnots"] == 64 + 4
     assert doc["total"]["cnots"] == sum(r["cnots"] for r in rows)
-    assert doc["host"] == ["%r = nn.relu (node 'relu')"]
+    assert doc["host"] == [{"op": "nn.relu", "node": "relu"}]
+    # each kernel names the layer it implements and the strategy chosen for it
+    assert rows[0]["ops"] == [{"op": "nn.linear", "node": "fc1", "strategy": "block-encoding:fable"}]
+    assert rows[1]["strategy"] == "block-encoding:fable"
 
 
 def test_estimate_text(capsys, model):

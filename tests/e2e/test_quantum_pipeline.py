@@ -174,7 +174,7 @@ def test_lowered_stage_round_trips(tmp_path, pipeline):
 
 
 def test_inspect_stage_lowered():
-    assert STAGES["lowered"].endswith("lower-linear,dce")
+    assert STAGES["lowered"].endswith("lower-linear,lower-quantum,dce")
 
 
 # -- the angle semantics -----------------------------------------------------------------------
