@@ -240,7 +240,7 @@ def _emit_encode_softmax(b: _Builder, op) -> None:
                                       prefix=f"{b.kernel.name}_theta"))
 
 
-@_emits("q.encode.softmax_qsp")
+@_emits("q.encode.softmax_qsp", "q.encode.qsp_activation")
 def _emit_encode_softmax_qsp(b: _Builder, op) -> None:
     from qlower.blocks.softmax_qsp import qsp_softmax_state
 

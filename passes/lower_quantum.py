@@ -28,7 +28,8 @@ from qlower.passes.rewrite import Rewriter
 Lowering = Callable[[Rewriter, Op, "LowerQuantum"], "list[Op]"]
 
 _LOWERINGS: dict[tuple[str, str], Lowering] = {}
-_MODULES = ("lower_softmax", "lower_attention", "lower_residual", "lower_losses")
+_MODULES = ("lower_softmax", "lower_attention", "lower_activations", "lower_residual",
+            "lower_losses")
 
 
 def lowering(kind: str, strategy: str):
@@ -109,14 +110,39 @@ class LowerQuantum(TransformPass):
                                 help="declared range max(s) - min(s) of the scores a qsp softmax "
                                 "sees (default 16); scores further below the maximum are clipped")
 
+    activation_bound: float = option(0.0, flag="--activation-bound", metavar="B",
+                                     help="declared bound |x| <= B of the inputs of qsvt "
+                                     "activations (default: from --calibration)")
+    calibration: str = option("", flag="--calibration", metavar="X.npz",
+                              help="inputs whose run sets each qsvt activation's input bound "
+                              "(1.25 x the largest |x| seen)")
+
     def __post_init__(self) -> None:
+        if not self.activation_bound >= 0:
+            raise PipelineError(f"lower-quantum: activation bound must be >= 0, got "
+                                f"{self.activation_bound}")
         if not 0 < self.epsilon < 1:
             raise PipelineError(f"lower-quantum: epsilon must be in (0, 1), got {self.epsilon}")
         if not self.score_range > 0:
             raise PipelineError(f"lower-quantum: score range must be > 0, got {self.score_range}")
 
+    def calibrated(self, graph: Graph, names: list[str]) -> dict[str, float]:
+        """The largest |value| of each of ``names`` over the calibration inputs' run."""
+        if not self.calibration or not names:
+            return {}
+        from qlower.api import load_inputs
+        from qlower.backends.reference import interpret
+
+        inputs = load_inputs(self.calibration)
+        _, values = interpret(graph, inputs)
+        return {n: float(np.nanmax(np.abs(values[n]))) if np.size(values[n]) else 0.0
+                for n in names}
+
     def apply(self, graph: Graph) -> Graph:
         table = lowerings()
+        wanted = [op.operand(0) for op in graph.ops if op.attr("strategy", None) == "qsvt"] \
+            if any("strategy" in op.attrs for op in graph.ops) else []
+        object.__setattr__(self, "ranges", self.calibrated(graph, wanted))
         rw = Rewriter(graph)
         for op in list(rw.ops):
             if op is None:

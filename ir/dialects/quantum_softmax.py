@@ -14,16 +14,22 @@
 - ``q.encode.softmax_qsp(angles) {size, phases, range, poly_error, tv_bound}``: ``ℓ`` data qubits
   and two flags (signal, real part); Born probabilities at flags = 0 are softmax(s) within
   ``tv_bound`` in total variation (scores whose range is at most ``range``).
+- ``host.qsp_activation_angles(x) {size, bound}``, ``q.encode.qsp_activation(angles) {size,
+  phases, function, bound, error}``, ``host.qsp_values(psi) {K, shift, count}``: an activation
+  ``f`` as the same QSP circuit on ``a = √((x + B)/(2B))`` (``qlower.blocks.qsp_activation``):
+  ``f(x) ≈ K·√n·ψ − shift`` within ``error`` for ``|x| <= bound``.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from qlower.blocks.resources import Resources
 from qlower.ir.dialects.quantum import QState, _check_size, _f64, _last_dim, _require_float
 from qlower.ir.opdef import ABSENT, Attr, OpDef, register_op
-from qlower.ir.types import DType
+from qlower.ir.types import DType, TensorType
 
 
 @register_op
@@ -168,3 +174,86 @@ class EncodeSoftmaxQsp(OpDef):
                 "success_probability": (c - delta) ** 2 / (1 << index_qubits(op.attr("size"))),
                 "approximation": {"degree": len(op.attr("phases")) - 1, "range": op.attr("range"),
                                   "poly_error": delta, "tv_bound": op.attr("tv_bound")}}
+
+
+@register_op
+class QspActivationAngles(OpDef):
+    """Parameters of a QSP activation state: the valid entries' indicator, then the signal
+    angles of ``a_k = √((clip(x_k, −B, B) + B)/(2B))``."""
+
+    name = "host.qsp_activation_angles"
+    operands = ("x",)
+    attrs = {"size": Attr("int"), "bound": Attr("float")}
+
+    def verify(self, c):
+        if not (np.isfinite(c.attr("bound")) and c.attr("bound") > 0):
+            c.fail(f"bound must be a positive number, got {c.attr('bound')!r}")
+
+    def infer(self, c):
+        lead, n = _last_dim(c, 0, "input")
+        _require_float(c, 0, "input")
+        size = c.attr("size")
+        _check_size(c, n, size, "input")
+        return [_f64(lead + (2 * max(size, 2) - 1,))]
+
+    def evaluate(self, c, x):
+        from qlower.blocks.qsp_activation import signal_values
+        from qlower.blocks.softmax_qsp import qsp_diagonal_angles
+
+        size = max(c.attr("size"), 2)
+        a = np.zeros(x.shape[:-1] + (size,))
+        valid = np.zeros_like(a)
+        a[..., : x.shape[-1]] = signal_values(x, c.attr("bound"))
+        a[..., : x.shape[-1]] = np.where(np.isnan(x), np.nan, a[..., : x.shape[-1]])
+        valid[..., : x.shape[-1]] = 1.0
+        return qsp_diagonal_angles(a, valid, size)
+
+
+@register_op
+class EncodeQspActivation(OpDef):
+    """A QSP state whose amplitudes at flags = 0 are ``h_d(a_k)/√n``, ``h_d`` the polynomial of
+    ``phases`` approximating ``(f(x) + shift)/K`` (``qlower.blocks.qsp_activation``); ``error``
+    is the plan's max |f_QSP − f| for inputs within ``bound``."""
+
+    name = "q.encode.qsp_activation"
+    operands = ("angles",)
+    attrs = {"size": Attr("int"), "phases": Attr("floats"), "function": Attr("str"),
+             "bound": Attr("float"), "error": Attr("float")}
+
+    verify = EncodeSoftmaxQsp.verify
+    infer = EncodeSoftmaxQsp.infer
+    evaluate = EncodeSoftmaxQsp.evaluate
+    resources = EncodeSoftmaxQsp.resources
+
+    def summary(self, op) -> dict:
+        from qlower.blocks.softmax import index_qubits
+
+        return {"method": "qsp-activation",
+                "success_probability": math.nan,  # h_d(a)² averaged: data-dependent
+                "approximation": {"degree": len(op.attr("phases")) - 1, "function":
+                                  op.attr("function"), "bound": op.attr("bound"),
+                                  "error": op.attr("error"),
+                                  "index_qubits": index_qubits(op.attr("size"))}}
+
+
+@register_op
+class QspValues(OpDef):
+    """``y = K·√count·ψ − shift``: an activation's values from its QSP kernel's read-out."""
+
+    name = "host.qsp_values"
+    operands = ("psi",)
+    attrs = {"K": Attr("float"), "shift": Attr("float"), "count": Attr("int"),
+             "dtype": Attr("dtype", DType.F32)}
+
+    def infer(self, c):
+        return [TensorType(c.attr("dtype"), c.tensor(0).dims)]
+
+    def _scale(self, op) -> float:
+        return op.attr("K") * math.sqrt(op.attr("count"))
+
+    def evaluate(self, c, psi):
+        y = psi.astype(np.float64) * self._scale(c.op) - c.attr("shift")
+        return y.astype(c.attr("dtype").numpy)
+
+    def std_error(self, op, values, se):
+        return se[op.operand(0)] * self._scale(op) if op.operand(0) in se else None

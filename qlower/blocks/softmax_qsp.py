@@ -57,14 +57,21 @@ def signal_values(s: np.ndarray, size: int, score_range: float) -> tuple[np.ndar
     return a, valid
 
 
-def qsp_softmax_angles(s: np.ndarray, size: int, score_range: float) -> np.ndarray:
-    """The kernel's parameters for scores ``s``: indicator angles, then signal angles."""
+def qsp_diagonal_angles(a: np.ndarray, valid: np.ndarray, size: int) -> np.ndarray:
+    """The circuit's parameters for signal values ``a`` and the indicator ``valid`` (both
+    ``[..., 2**ℓ]``): indicator angles, then signal angles. The circuit is a QSP sequence on a
+    diagonal signal, whatever function its phases implement (softmax, an activation)."""
     from qlower.blocks.semantics import encoding_angles
 
-    a, valid = signal_values(s, size, score_range)
     prep = encoding_angles(valid, 1 << index_qubits(size))  # a row with no entry: basis state 0
     signal = mux_angles(-2 * np.arccos(a))
     return np.ascontiguousarray(np.concatenate([prep, signal], axis=-1))
+
+
+def qsp_softmax_angles(s: np.ndarray, size: int, score_range: float) -> np.ndarray:
+    """The kernel's parameters for scores ``s``: indicator angles, then signal angles."""
+    a, valid = signal_values(s, size, score_range)
+    return qsp_diagonal_angles(a, valid, size)
 
 
 def qsp_softmax_amplitudes(angles: np.ndarray, size: int, phases) -> np.ndarray:
@@ -141,5 +148,5 @@ def qsp_softmax_state(size: int, phases, prefix: str = "s") -> QspSoftmaxState:
     return QspSoftmaxState(packed_circuit(ops), qs, sig, real, symbols)
 
 
-__all__ = ["QspSoftmaxState", "qsp_softmax_amplitudes", "qsp_softmax_angles",
+__all__ = ["QspSoftmaxState", "qsp_diagonal_angles", "qsp_softmax_amplitudes", "qsp_softmax_angles",
            "qsp_softmax_resources", "qsp_softmax_state", "signal_values"]
