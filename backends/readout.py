@@ -131,7 +131,8 @@ class ReadoutRule:
         if not self.nonnegative:
             raise ValueError(
                 f"kernel {self.kernel}: its outputs have signs a shot read-out cannot see; "
-                "lower it with signs=offset (the default) or run without shots"
+                "lower it with signs=offset (the default; a layer norm's centring kernel has "
+                "no offset) or run without shots"
             )
         p = self._amplitudes(counts).real[..., : self.size] / shots
         return np.sqrt(p), np.sqrt((1 - p) / (4 * shots))

@@ -28,8 +28,8 @@ from qlower.passes.rewrite import Rewriter
 Lowering = Callable[[Rewriter, Op, "LowerQuantum"], "list[Op]"]
 
 _LOWERINGS: dict[tuple[str, str], Lowering] = {}
-_MODULES = ("lower_softmax", "lower_attention", "lower_activations", "lower_residual",
-            "lower_losses")
+_MODULES = ("lower_softmax", "lower_attention", "lower_layer_norm", "lower_activations",
+            "lower_residual", "lower_losses")
 
 
 def lowering(kind: str, strategy: str):

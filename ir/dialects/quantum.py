@@ -27,8 +27,9 @@ Ops (``...`` is the batch shape):
   from counts needs no sign).
 - ``host.append(x, t)``: ``[..., N]``, ``[..., 1]`` -> ``[..., N+1]``.
 - ``host.cast(x) {dtype}``: a read-out's f64 values in the layer's element type.
-- ``host.rescale(psi, scale, alpha, t?) {dtype, shift}``: ``psi * scale[..., None] * alpha -
-  shift * t`` (``alpha`` a scalar or a vector over the last axis), cast to ``dtype``.
+- ``host.rescale(psi, scale, alpha, t?, beta?) {dtype, shift}``: ``psi * scale[..., None] *
+  alpha - shift * t + beta`` (``alpha`` a scalar or a vector over the last axis, ``beta`` a
+  vector over it), cast to ``dtype``.
 - ``q.encode.amplitude(angles) {size, extra}``: the state prepared by those angles (the first
   ``2**n - 1``; ``extra`` more after them belong to later ops of the kernel).
 - ``q.block.<method>(state, W) {alpha, ...}``, one op per registered block-encoding method
@@ -266,7 +267,7 @@ class Rescale(OpDef):
     """psi * scale[..., None] * alpha - shift * t: read-out amplitudes back to the layer's values."""
 
     name = "host.rescale"
-    operands = ("psi", "scale", "alpha", "t?")
+    operands = ("psi", "scale", "alpha", "t?", "beta?")
     attrs = {"dtype": Attr("dtype", DType.F32), "shift": Attr("float", 0.0)}
 
     def verify(self, c):
@@ -284,15 +285,19 @@ class Rescale(OpDef):
             c.fail(f"scale must have psi's leading shape {list(lead)}, got {s}")
         if c.has(3) and (c.tensor(3).rank != len(lead) + 1 or c.tensor(3).dims[-1] != 1):
             c.fail(f"t must have psi's leading shape and a last axis of 1, got {c.tensor(3)}")
+        if c.has(4) and (c.tensor(4).rank != 1 or c.tensor(4).dims[0] != n):
+            c.fail(f"beta must be a vector over psi's last axis ({n}), got {c.tensor(4)}")
         dtype = c.attr("dtype")
         if not dtype.is_float:
             c.fail(f"dtype must be a float type, got {dtype}")
         return [TensorType(dtype, c.tensor(0).dims)]
 
-    def evaluate(self, c, psi, scale, alpha, t=None):
+    def evaluate(self, c, psi, scale, alpha, t=None, beta=None):
         y = psi.astype(np.float64) * scale.astype(np.float64)[..., None] * alpha.astype(np.float64)
         if t is not None:
             y = y - c.attr("shift") * t.astype(np.float64)
+        if beta is not None:
+            y = y + beta.astype(np.float64)
         return y.astype(c.attr("dtype").numpy)
 
 

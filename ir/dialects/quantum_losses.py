@@ -20,7 +20,7 @@ import numpy as np
 
 from qlower.ir.dialects import kernels
 from qlower.ir.dialects.losses import REDUCTIONS
-from qlower.ir.dialects.quantum import _check_size, _last_dim, _require_float
+from qlower.ir.dialects.quantum import _check_size, _f64, _last_dim, _require_float
 from qlower.ir.opdef import ABSENT, Attr, OpDef, register_op
 from qlower.ir.types import DType, TensorType
 
@@ -134,3 +134,28 @@ class Nll(OpDef):
             return e
         total = np.sqrt(np.sum(e ** 2))
         return np.asarray(total / np.sum(w) if red == "mean" else total)
+
+
+@register_op
+class LnScale(OpDef):
+    """``‖x‖ / √(σ² + ε)`` per row (``σ²`` the population variance of the last axis): the scale
+    that turns the centring kernel's read-out into the normalised values."""
+
+    name = "host.ln_scale"
+    operands = ("x",)
+    attrs = {"epsilon": Attr("float")}
+
+    def verify(self, c):
+        if not (np.isfinite(c.attr("epsilon")) and c.attr("epsilon") >= 0):
+            c.fail(f"epsilon must be a finite number >= 0, got {c.attr('epsilon')!r}")
+
+    def infer(self, c):
+        lead, _ = _last_dim(c, 0, "input")
+        _require_float(c, 0, "input")
+        return [_f64(lead)]
+
+    def evaluate(self, c, x):
+        x = x.astype(np.float64)
+        var = np.var(x, axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.linalg.norm(x, axis=-1) / np.sqrt(var + c.attr("epsilon"))

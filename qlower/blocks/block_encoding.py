@@ -97,12 +97,14 @@ def block_encoding(W, method: str = "auto", *, threshold: float = 0.0, qubits=No
         W: a finite, nonzero 2-D array; rectangular and non-power-of-two sizes are padded
             with zeros.
         method: a registered method (``qlower.blocks.registry.method_names()``: ``fable``,
-            ``svd``, ``dilation``, ``lcu``) or ``"auto"`` (:func:`choose_method`).
+            ``svd``, ``dilation``, ``lcu``, ``centring`` for a layer norm's matrix only) or
+            ``"auto"`` (:func:`choose_method`).
         threshold: FABLE drops multiplexor angles with ``|θ| <= threshold``; LCU drops Pauli
             terms with ``|c| <= threshold``; ignored by the exact methods. ``matrix`` and
             ``error`` report what the circuit then implements.
         qubits: the block's qubits in the method's documented order (default LineQubits):
-            fable ``[a] + R + C``; svd and dilation ``[flag] + D``; lcu ``index + ancillas + D``.
+            fable ``[a] + R + C``; svd and dilation ``[flag] + D``; lcu ``index + ancillas + D``;
+            centring ``[f, g] + D``.
 
     Returns:
         a :class:`BlockEncoding`.

@@ -10,7 +10,10 @@ An entry (a :class:`BlockMethod`) states, for an M×N matrix W:
 - ``cost(W, params)``: its :class:`Resources`, from closed forms or from its angle tables,
   without building a circuit;
 - ``build(W, params, qubits)``: its circuit, a :class:`qlower.blocks.block_encoding.BlockEncoding`
-  (the only part that loads Cirq).
+  (the only part that loads Cirq);
+- ``applies(W)``: whether it encodes W at all (default: every matrix; ``centring`` only a layer
+  norm's); ``auto`` weighs only the entries that apply, and ``example(M, N)`` gives tests a
+  matrix of the form an entry encodes.
 
 Everything else asks the entry: the type inference of the ``q.block.*`` ops (one op per entry,
 ``qlower.ir.dialects.quantum``), lowering (``passes/lower_linear.py``), the emitter, ``estimate``,
@@ -32,7 +35,7 @@ from qlower.blocks.layout import BlockLayout, ceil_log2
 from qlower.blocks.resources import Resources
 
 # The modules that define the entries, in the order the command line lists them.
-_MODULES = ("fable", "svd", "dilation", "lcu", "combine")
+_MODULES = ("fable", "svd", "dilation", "lcu", "combine", "centring")
 # choose_method considers LCU only where W has at most this many Pauli terms per dimension
 # (2**q terms for a 2**q square): beyond that its SELECT outgrows every other method.
 LCU_TERMS_PER_DIM = 1
@@ -79,11 +82,6 @@ class BlockMethod:
     def build(self, W: np.ndarray, params: dict, qubits=None):
         raise NotImplementedError
 
-    def applies(self, W: np.ndarray) -> bool:
-        """Whether the method encodes this W at all (a structured method: only its own form);
-        ``auto`` weighs only methods that apply."""
-        return True
-
     def counts_exact(self, W: np.ndarray) -> bool:
         """Whether ``cost`` counts every gate of ``build``'s circuit for this W (else its counts
         are upper bounds; the qubits are always exact)."""
@@ -92,6 +90,20 @@ class BlockMethod:
     def check_params(self, params: dict) -> str | None:
         """A message if ``params`` (the op's attributes) are not valid for this method."""
         return None
+
+    def applies(self, W: np.ndarray) -> bool:
+        """Whether the method encodes ``W`` (a validated matrix) at all: a method for matrices
+        of one form (``centring``: a layer norm's; ``combine``) says False for the others.
+        Default: every matrix."""
+        return True
+
+    def example(self, M: int, N: int, complex_: bool = False, rng=None) -> np.ndarray | None:
+        """An M×N matrix (complex if ``complex_``) that the method encodes, for tests and
+        documentation; None if it encodes none of that shape and kind. Default (a method for
+        every matrix): a standard Gaussian one from ``numpy.random.default_rng(rng)``."""
+        rng = np.random.default_rng(rng)
+        W = rng.standard_normal((M, N))
+        return W + 1j * rng.standard_normal((M, N)) if complex_ else W
 
     # -- shared ------------------------------------------------------------------------------
     def qubits(self, M: int, N: int, params: dict) -> int:

@@ -7,20 +7,17 @@ CNOTs are the closed forms; grouped-query attention is refused."""
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 from test_quantum_pipeline import save, three_way
-from util import cli, make_model
+from util import make_model
 
 import qlower
 from qlower.api import onnxruntime_outputs
 from qlower.backends import run_graph
-from qlower.errors import QlowerError
 
 H, VI, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto
 MODELS = Path(__file__).resolve().parents[1] / "models"
@@ -31,7 +28,7 @@ SCORES, VALUES = "data-fable", "softmax-exact+data-fable"  # KernelCircuit.metho
 # -- models ---------------------------------------------------------------------------------------
 
 
-def attention_op(q, k, v, mask=None, causal=0, heads=None, scale=None, name="att"):
+def attention_op(q, k, v, mask=None, causal=0, heads=None, scale=None, softcap=None, name="att"):
     """ONNX ``Attention`` (opset 23) on inputs q, k, v and, with ``mask = (shape, dtype)``, an
     ``attn_mask`` input m; ``heads = (q_num_heads, kv_num_heads)`` for 3-D inputs."""
     ins = [VI("q", T.FLOAT, list(q)), VI("k", T.FLOAT, list(k)), VI("v", T.FLOAT, list(v))]
@@ -45,6 +42,8 @@ def attention_op(q, k, v, mask=None, causal=0, heads=None, scale=None, name="att
         attrs.update(q_num_heads=heads[0], kv_num_heads=heads[1])
     if scale is not None:
         attrs["scale"] = scale
+    if softcap is not None:
+        attrs["softcap"] = softcap
     node = H.make_node("Attention", names, ["y"], name=name, **attrs)
     return make_model([node], ins, [VI("y", T.FLOAT, None)], opset=23)
 
@@ -128,19 +127,135 @@ def test_the_torch_attention_models_are_all_there():
     assert len(TORCH) == 48
 
 
+def rows_of(op) -> int:
+    """Query rows of an ``nn.attention`` (every axis of its result but the last; symbols = 2)."""
+    dims = op.result().tensor_type.dims[:-1]
+    return int(np.prod([d if isinstance(d, int) else d.evaluate(dict.fromkeys(d.symbols, 2))
+                        for d in dims]))
+
+
 @pytest.mark.parametrize("path", TORCH, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_torch_attention_three_way(path):
-    model = onnx.load(path)
-    feeds = feeds_for(model, seed=len(path.stem))
+    feeds = feeds_for(onnx.load(path), seed=len(path.stem))
     program = three_way(path, feeds, overrides=QUANTUM)
-    pairs = attention_kernels(program)
-    assert len(pairs) == (2 if path.name.startswith("encoder_") or True else 1) or pairs
-    # one attention per model: its two kernels sweep batch x heads x query rows
-    assert len(pairs) == 1
+    (att,) = [op for op in qlower.to_stage(qlower.load(path), "canonical").ops
+              if op.name == "nn.attention"]
+    # one attention: a scores and a value kernel, both from its node, swept over its query rows
+    ((ks, kv),) = attention_kernels(program)
+    assert ks.kernel.source == kv.kernel.source == tuple(att.loc)
+    sweeps = {k.name: k.sweeps for k in program.run(feeds).kernels}
+    assert sweeps[ks.name] == sweeps[kv.name] == rows_of(att)
+    # everything else that became a kernel is a dense layer (nn.linear), never the attention
+    assert {kc.method for kc in program.kernels} - {SCORES, VALUES} <= {"svd"}
+
+
+# -- 2. hand-built graphs: bias, masks, causal, empty rows, 3-D, odd sizes ------------------------
+
+Lq, Lk, D, DV = 3, 5, 3, 2  # odd sizes throughout
+
+
+def four_d(b, h=2):
+    return dict(q=(b, h, Lq, D), k=(b, h, Lk, D), v=(b, h, Lk, DV))
+
+
+def three_d(b):
+    return dict(q=(b, Lq, D), k=(b, Lk, D), v=(b, Lk, DV))
+
+
+CASES = {
+    # ONNX Attention: a float mask is an additive bias; size-1 axes broadcast
+    "op-plain": lambda b: attention_op(**four_d(b)),
+    "op-bias-1x1xLqxLk": lambda b: attention_op(**four_d(b), mask=((1, 1, Lq, Lk), float)),
+    "op-bias-1xHxLqxLk": lambda b: attention_op(**four_d(b), mask=((1, 2, Lq, Lk), float)),
+    "op-bias-LqxLk": lambda b: attention_op(**four_d(b), mask=((Lq, Lk), float)),
+    "op-bool-mask": lambda b: attention_op(**four_d(b), mask=((b, 1, Lq, Lk), bool)),
+    "op-causal": lambda b: attention_op(**four_d(b), causal=1),
+    "op-causal-bool-mask": lambda b: attention_op(**four_d(b), mask=((Lq, Lk), bool), causal=1),
+    "op-scale-softcap": lambda b: attention_op(**four_d(b), scale=0.8, softcap=1.5),
+    "op-3d-one-head": lambda b: attention_op(**three_d(b), heads=(1, 1)),
+    "op-3d-two-heads": lambda b: attention_op(q=(b, Lq, 2 * D), k=(b, Lk, 2 * D),
+                                              v=(b, Lk, 2 * DV), heads=(2, 2)),
+    "op-shared-kv-head": lambda b: attention_op(q=(b, 2, Lq, D), k=(b, 1, Lk, D), v=(b, 1, Lk, DV)),
+    # spelled out: MatMul / Softmax / MatMul
+    "expanded-3d": lambda b: expanded(**three_d(b)),
+    "expanded-bias-Bx1x1xLk": lambda b: expanded(**four_d(b), bias=(b, 1, 1, Lk)),
+    "expanded-bias-1x1xLqx1": lambda b: expanded(**four_d(b), bias=(1, 1, Lq, 1)),
+    "expanded-bool-mask": lambda b: expanded(**three_d(b), mask=(b, Lq, Lk)),
+    "expanded-bool-mask-finite-fill": lambda b: expanded(**four_d(b), mask=(1, 1, Lq, Lk), fill=-1e4),
+    "expanded-causal": lambda b: expanded(**three_d(b), causal=True),
+}
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("case", CASES)
+def test_hand_built_attention_three_way(tmp_path, case, batch):
+    path = save(CASES[case](batch), tmp_path)
     canon = qlower.to_stage(qlower.load(path), "canonical")
-    (att,) = [op for op in canon.ops if op.name == "nn.attention"]
-    qt = canon.tensor_type(att.operand(0))
-    rows = int(np.prod([2 if not isinstance(d, int) else d for d in qt.dims[:-1]]))
-    run = program.run(feeds)
-    by_name = {k.name: k for k in run.kernels}
-    assert [by_name[kc.name].sweeps for kc in pairs[0]] == [rows, rows]
+    (att,) = [op for op in canon.ops if op.name == "nn.attention"]  # matched, not left as it is
+    feeds = feeds_for(onnx.load(path), seed=batch)
+    program = three_way(path, feeds, overrides=QUANTUM)
+    ((ks, kv),) = attention_kernels(program)
+    assert len(program.kernels) == 2  # nothing else in these graphs is a kernel
+    sweeps = [k.sweeps for k in program.run(feeds).kernels]
+    assert sweeps == [rows_of(att)] * 2
+
+
+def test_attention_by_node_name(tmp_path):
+    path = save(attention_op(**four_d(2), mask=((1, 1, Lq, Lk), float)), tmp_path)
+    feeds = feeds_for(onnx.load(path), seed=5)
+    program = three_way(path, feeds, overrides={"att": "quantum"})
+    assert [kc.method for kc in program.kernels] == [SCORES, VALUES]
+    assert [kc.kernel.source for kc in program.kernels] == [("att",), ("att",)]
+
+
+def empty_row_mask(shape):
+    m = np.ones(shape, dtype=bool)
+    m[..., 1, :] = False  # query row 1: every key excluded
+    m[..., 0, 2] = False
+    return m
+
+
+def test_fully_masked_row_of_onnx_attention_is_zero(tmp_path):
+    path = save(attention_op(**four_d(2), mask=((2, 1, Lq, Lk), bool)), tmp_path)
+    feeds = feeds_for(onnx.load(path), seed=6, masks={"m": empty_row_mask((2, 1, Lq, Lk))})
+    (att,) = [op for op in qlower.to_stage(qlower.load(path), "canonical").ops
+              if op.name == "nn.attention"]
+    assert att.attr("empty_rows") == "zero"
+    program = agree(path, feeds, overrides=QUANTUM)
+    y = program.run(feeds)["y"]
+    assert np.all(y[:, :, 1] == 0) and np.all(np.abs(y[:, :, 0]) > 0)
+    assert np.all(onnxruntime_outputs(path, feeds)["y"][:, :, 1] == 0)
+
+
+def test_fully_masked_row_of_expanded_attention_is_nan(tmp_path):
+    path = save(expanded(**three_d(2), mask=(2, Lq, Lk)), tmp_path)
+    feeds = feeds_for(onnx.load(path), seed=7, masks={"m": empty_row_mask((2, Lq, Lk))})
+    (att,) = [op for op in qlower.to_stage(qlower.load(path), "canonical").ops
+              if op.name == "nn.attention"]
+    assert att.attr("empty_rows") == "nan"
+    y = agree(path, feeds, overrides=QUANTUM).run(feeds)["y"]
+    assert np.all(np.isnan(y[:, 1])) and not np.any(np.isnan(y[:, [0, 2]]))
+
+
+# -- 3. shots -------------------------------------------------------------------------------------
+
+
+def test_shots_land_within_four_standard_errors(tmp_path):
+    path = save(attention_op(**four_d(2), mask=((1, 2, Lq, Lk), float)), tmp_path)
+    feeds = feeds_for(onnx.load(path), seed=8)
+    program = qlower.compile(path, "cirq", overrides=QUANTUM)
+    exact = program.run(feeds)["y"]
+    S = 200_000
+    est = program.run(feeds, shots=S, seed=3)
+    # the output depends on shot noise through host.attention_scores/softmax (not analytic):
+    # its errors are the spread of repeated runs with other seeds
+    se = est.std_errors["y"]
+    assert set(est.std_errors) == {"y"} and se.shape == exact.shape and np.all(se > 0)
+    assert np.all(np.abs(est["y"] - exact) <= 4 * se)
+    assert not np.array_equal(est["y"], exact)
+    # ~1/sqrt(shots): ten times fewer shots, about sqrt(10) = 3.16 times the error
+    coarse = program.run(feeds, shots=S // 10, seed=3).std_errors["y"]
+    assert 2.4 <= np.mean(coarse) / np.mean(se) <= 4.2
+    # and the stated errors are the spread of independent runs (20 seeds, on average)
+    runs = np.stack([program.run(feeds, shots=S, seed=50 + s, repetitions=2)["y"] for s in range(20)])
+    assert 0.6 <= np.mean(runs.std(axis=0, ddof=1)) / np.mean(se) <= 1.6
