@@ -282,6 +282,8 @@ def _emit_readout(b: _Builder, op) -> None:
     if b.placed:
         methods = {op_def(b.kernel.encode.name).summary(b.kernel.encode)["method"]: None,
                    **methods}
+    elif b.extra_symbols:  # a data block on an amplitude encoding (attention's scores)
+        methods = {"amplitude": None, **methods}
     kind = {"q.readout": "amplitudes", "q.probabilities": "probabilities", "q.success": "success"}
     b.result.update(readout=kind[op.name], size=int(op.attr("size", 1)),
                     nonnegative=bool(op.attr("nonnegative", True)),

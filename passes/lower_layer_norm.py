@@ -16,6 +16,10 @@ of ``x``; the read-out is ``γ ⊙ (x − μ)/(max|γ| ‖x‖)``, and the host 
 
 The outputs have signs, so the kernel reads exactly (a shot run is refused, saying so): an
 offset column would break the centring's structure.
+
+``dense`` — the same matrix ``W_c = diag(γ)(I − 1·1ᵀ/N)`` as a dense layer (``lower-linear``'s
+block encoding, ``auto`` method, with its sign-offset column, so shots read it), then
+``y = W_c x / √(σ² + ε) + β`` on the host (``host.normalize``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,45 @@ from qlower.passes.lower_quantum import known_sweeps, lowering, static_size, uns
 from qlower.passes.rewrite import Rewriter
 
 
+def _checked(rw: Rewriter, op: Op, strategy: str):
+    """``(N, γ, β or None)`` of a layer norm the lowerings apply to."""
+    x = op.operand(0)
+    t = rw.tensor_type(x)
+    if t.rank < 1 or op.attr("axis") % t.rank != t.rank - 1:
+        raise unsupported(op, strategy, "it normalises over more than the last axis")
+    N = static_size(rw, op, strategy, x, "the normalised axis")
+    if N < 2:
+        raise unsupported(op, strategy, "one entry normalises to its bias")
+    known_sweeps(rw, op, strategy, x)
+    gamma = rw.constant(op.operand(1))
+    beta = rw.constant(op.operand(2)) if op.operand(2) is not None else None
+    if gamma is None or (op.operand(2) is not None and beta is None):
+        raise unsupported(op, strategy, "its scale and bias are not constants")
+    gamma = np.broadcast_to(gamma.astype(np.float64), (N,))
+    if not np.any(gamma):
+        raise unsupported(op, strategy, "its scale is zero (the output is its bias)")
+    beta = None if beta is None else np.broadcast_to(beta.astype(np.float64), (N,)).copy()
+    return N, gamma, beta
+
+
+@lowering("nn.layer_norm", "dense")
+def lower_layer_norm_dense(rw: Rewriter, op: Op, options) -> list[Op]:
+    from qlower.blocks.centring import centring_matrix
+    from qlower.passes.lower_linear import lower_chain
+
+    x, out = op.operand(0), op.result().name
+    N, gamma, beta = _checked(rw, op, "dense")
+    dtype = rw.tensor_type(out).dtype
+    w = rw.add_constant(centring_matrix(gamma).astype(dtype.numpy), f"{out}.centring")
+    mid = rw.fresh(f"{out}.centred")
+    lin = rw.build("nn.linear", [x, w], results=[mid], loc=op.loc)
+    ops = lower_chain(rw, [lin], ["auto"], 0.0, "offset")
+    operands = [mid, x] + ([rw.add_constant(beta, f"{out}.beta")] if beta is not None else [])
+    y = rw.build("host.normalize", operands, {"epsilon": float(op.attr("epsilon")),
+                                              "dtype": dtype}, results=[out], loc=op.loc)
+    return [*ops, y]
+
+
 @lowering("nn.layer_norm", "quantum")
 def lower_layer_norm(rw: Rewriter, op: Op, options) -> list[Op]:
     from qlower.blocks.centring import centring_matrix
@@ -35,19 +78,7 @@ def lower_layer_norm(rw: Rewriter, op: Op, options) -> list[Op]:
 
     x, out = op.operand(0), op.result().name
     t = rw.tensor_type(x)
-    if t.rank < 1 or op.attr("axis") % t.rank != t.rank - 1:
-        raise unsupported(op, "quantum", "it normalises over more than the last axis")
-    N = static_size(rw, op, "quantum", x, "the normalised axis")
-    if N < 2:
-        raise unsupported(op, "quantum", "one entry normalises to its bias")
-    known_sweeps(rw, op, "quantum", x)
-    gamma = rw.constant(op.operand(1))
-    beta = rw.constant(op.operand(2)) if op.operand(2) is not None else None
-    if gamma is None or (op.operand(2) is not None and beta is None):
-        raise unsupported(op, "quantum", "its scale and bias are not constants")
-    gamma = np.broadcast_to(gamma.astype(np.float64), (N,))
-    if not np.any(gamma):
-        raise unsupported(op, "quantum", "its scale is zero (the output is its bias)")
+    N, gamma, beta = _checked(rw, op, "quantum")
     W = centring_matrix(gamma)
     method, attrs = plan_block(W, "centring")
     size = 1 << max(1, ceil_log2(N))
@@ -66,8 +97,7 @@ def lower_layer_norm(rw: Rewriter, op: Op, options) -> list[Op]:
     alpha = rw.add_constant(np.array(attrs["alpha"], dtype=np.float64), f"{out}.alpha")
     operands = [psi.result().name, nx.result().name, alpha]
     if beta is not None:
-        b_name = rw.add_constant(np.broadcast_to(beta.astype(np.float64), (N,)).copy(),
-                                 f"{out}.beta")
+        b_name = rw.add_constant(beta, f"{out}.beta")
         operands += [None, b_name]
     y = rw.build("host.rescale", operands, {"dtype": t.dtype}, results=[out], loc=loc)
     return [nx, ang, st, blk, psi, y]

@@ -8,7 +8,7 @@ encoded and ``combine([I | −I])`` (one ``Ry`` on the selector qubit, alpha = �
     %nu  = host.norm(%u)
     %s1  = q.block.combine(q.encode.amplitude(...), [I | −I]) {alpha = 1.4142}
     %p   = q.success(%s1)                                   P(flags = 0), per row
-    %y   = host.mse(%p, %nu) {alpha = 1.4142, elements = E, reduction = "mean"}
+    %y   = host.mse(%p, %nu) {alpha = 1.4142, features = M, reduction = "mean"}
 
 ``MSE = Σ_rows α² ‖u‖² p / E``; from S shots per row ``p̂ = n₀/S`` with variance ``p(1 − p)/S``,
 so ``Var(MSE) = Σ_rows (α² ‖u‖²/E)² p(1 − p)/S`` (relative error ≈ (pS)^(-1/2)).
@@ -23,8 +23,6 @@ log-softmax's input.
 """
 
 from __future__ import annotations
-
-import math
 
 from qlower.blocks.layout import ceil_log2
 from qlower.blocks.softmax import index_qubits
@@ -54,9 +52,6 @@ def lower_mse(rw: Rewriter, op: Op, options) -> list[Op]:
                           f">= 1 (no broadcasting), got {ta} and {tt}")
     M = static_size(rw, op, "quantum", a, "the last axis")
     known_sweeps(rw, op, "quantum", a)
-    if any(not isinstance(d, int) for d in ta.dims):
-        raise unsupported(op, "quantum", f"the mean needs the element count, and {ta} has a "
-                          "symbolic size")
     K = 1 << ceil_log2(M)
     u = rw.build("host.stack", [a, t], {"size": K}, results=[rw.fresh(f"{out}.stacked")],
                  loc=op.loc)
@@ -64,7 +59,7 @@ def lower_mse(rw: Rewriter, op: Op, options) -> list[Op]:
                                                combination(M, (1.0, -1.0)), out, "combine")
     p = rw.build("q.success", [state], results=[rw.fresh(f"{out}.p")], loc=op.loc)
     y = rw.build("host.mse", [p.result().name, norm],
-                 {"alpha": float(alpha), "elements": int(math.prod(ta.dims)), "reduction": red,
+                 {"alpha": float(alpha), "features": M, "reduction": red,
                   "dtype": rw.tensor_type(out).dtype}, results=[out], loc=op.loc)
     return [u, *ops, p, y]
 

@@ -57,6 +57,25 @@ def check_inspect_args(args: argparse.Namespace) -> None:
                           f"{args.format}")
 
 
+def lowered_pipeline(args: argparse.Namespace) -> str | None:
+    """``--pipeline``, or for ``--stage lowered`` the lowered stage's passes with the lowering
+    options given (``--strategy``, ``--method``, ...): the graph ``compile`` builds from."""
+    if args.pipeline is not None or args.stage != "lowered":
+        return args.pipeline
+    from qlower.passes import CANONICAL
+    from qlower.passes.base import PipelineError, pipeline_text
+    from qlower.passes.dce import DeadCodeElimination
+    from qlower.passes.options import options_from_args, split_keywords
+    from qlower.program import lowering_passes
+
+    options = options_from_args(args, lowering_passes())
+    try:
+        passes = [cls(**kw) for cls, kw in split_keywords(lowering_passes(), options).items()]
+    except PipelineError as e:
+        raise OptionError(str(e)) from None
+    return CANONICAL + "," + pipeline_text([*passes, DeadCodeElimination()])
+
+
 def collect_weights(graphs: list[Graph], inline_limit: int) -> dict[str, np.ndarray]:
     """The arrays the dumps of ``graphs`` print by reference; every one must have its data."""
     arrays: dict[str, np.ndarray] = {}
@@ -95,7 +114,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             sys.stdout.flush()  # a later pass may fail: what was dumped is already out
         dumps_text.append(text)
 
-    final = api.to_stage(graph, args.stage, args.pipeline, dump_after=args.dump_after,
+    final = api.to_stage(graph, args.stage, lowered_pipeline(args), dump_after=args.dump_after,
                          on_dump=on_dump)
     if args.dump_after and not dumped:
         raise OptionError("--dump-after: the pipeline is empty, there is nothing to dump")
@@ -463,6 +482,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the arrays printed by reference to FILE.npz beside -o FILE")
     p.add_argument("--inline-limit", type=nonneg(int), default=DEFAULT_INLINE_LIMIT, metavar="N",
                    help=f"print constants of up to N elements inline (default {DEFAULT_INLINE_LIMIT})")
+    add_compile_options(p)  # what --stage lowered lowers with
     p.set_defaults(func=cmd_inspect)
 
     p = sub.add_parser("run", parents=[common], help="run a model on inputs from an .npz file")

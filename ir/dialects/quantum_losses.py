@@ -3,9 +3,10 @@
 - ``host.stack(a, b, c?) {size}``: ``[..., M]`` each (``c`` may have a last axis of 1, broadcast)
   -> ``[..., k·size]``: each vector zero-padded to ``size`` entries, one slot after another (the
   input of a ``q.block.combine``).
-- ``host.mse(p, norm) {alpha, elements, reduction, dtype}``: ``p`` ``[...]`` the success
+- ``host.mse(p, norm) {alpha, features, reduction, dtype}``: ``p`` ``[...]`` the success
   probabilities of ``combine([I | −I])`` on ``[a; t]``, ``norm`` ``[...]`` = ``‖[a; t]‖``:
-  ``‖a − t‖² = alpha² norm² p`` per row, summed (``sum``) or over ``elements`` (``mean``).
+  ``‖a − t‖² = alpha² norm² p`` per row, summed (``sum``) or over rows × ``features``
+  (``mean``).
 - ``host.nll(p, target, weight?) {reduction, ignore_index?, dtype}``: ``p`` ``[N, d…, C]``
   class probabilities (the class axis last), ``target`` ``[N, d…]``: ONNX's
   NegativeLogLikelihoodLoss of ``log p`` (weights, ignored classes, reductions).
@@ -62,20 +63,24 @@ class Mse(OpDef):
 
     name = "host.mse"
     operands = ("p", "norm")
-    attrs = {"alpha": Attr("float"), "elements": Attr("int"),
+    attrs = {"alpha": Attr("float"), "features": Attr("int"),
              "reduction": Attr("str", "mean", choices=("mean", "sum")),
              "dtype": Attr("dtype", DType.F32)}
 
     def infer(self, c):
         if c.tensor(0).dims != c.tensor(1).dims:
             c.fail(f"p and norm must have one shape, got {c.tensor(0)} and {c.tensor(1)}")
-        if c.attr("elements") < 1:
-            c.fail(f"elements must be >= 1, got {c.attr('elements')}")
+        if c.attr("features") < 1:
+            c.fail(f"features must be >= 1, got {c.attr('features')}")
         return [TensorType(c.attr("dtype"), ())]
 
     def _weights(self, op, norm):
+        """Each row's ‖a − t‖² per unit of p, over the element count for a mean (rows ×
+        features: the rows are counted when the op runs, a batch may be symbolic)."""
         w = op.attr("alpha") ** 2 * norm.astype(np.float64) ** 2
-        return w / op.attr("elements") if op.attr("reduction") == "mean" else w
+        if op.attr("reduction") == "mean":
+            w = w / max(norm.size * op.attr("features"), 1)
+        return w
 
     def evaluate(self, c, p, norm):
         total = np.sum(self._weights(c.op, norm) * p)
@@ -159,3 +164,33 @@ class LnScale(OpDef):
         var = np.var(x, axis=-1)
         with np.errstate(invalid="ignore", divide="ignore"):
             return np.linalg.norm(x, axis=-1) / np.sqrt(var + c.attr("epsilon"))
+
+
+@register_op
+class Normalize(OpDef):
+    """``y / √(σ²(x) + ε) + β``: a layer norm's values from the block-encoded ``W_c x`` of its
+    dense lowering (``σ²`` the population variance of ``x``'s last axis)."""
+
+    name = "host.normalize"
+    operands = ("y", "x", "beta?")
+    attrs = {"epsilon": Attr("float"), "dtype": Attr("dtype", DType.F32)}
+
+    def infer(self, c):
+        if c.tensor(0).dims != c.tensor(1).dims:
+            c.fail(f"y and x must have one shape, got {c.tensor(0)} and {c.tensor(1)}")
+        return [TensorType(c.attr("dtype"), c.tensor(0).dims)]
+
+    def _inv(self, op, x):
+        return 1 / np.sqrt(np.var(x.astype(np.float64), axis=-1, keepdims=True)
+                           + op.attr("epsilon"))
+
+    def evaluate(self, c, y, x, beta=None):
+        out = y.astype(np.float64) * self._inv(c.op, x)
+        if beta is not None:
+            out = out + beta
+        return out.astype(c.attr("dtype").numpy)
+
+    def std_error(self, op, values, se):
+        if op.operand(0) not in se:
+            return None
+        return np.abs(se[op.operand(0)] * self._inv(op, values[op.operand(1)]))

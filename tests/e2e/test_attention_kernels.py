@@ -7,22 +7,24 @@ CNOTs are the closed forms; grouped-query attention is refused."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
 from test_quantum_pipeline import save, three_way
-from util import make_model
+from util import cli, make_model
 
 import qlower
 from qlower.api import onnxruntime_outputs
 from qlower.backends import run_graph
+from qlower.errors import QlowerError
 
 H, VI, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto
 MODELS = Path(__file__).resolve().parents[1] / "models"
 QUANTUM = {"nn.attention": "quantum"}
-SCORES, VALUES = "data-fable", "softmax-exact+data-fable"  # KernelCircuit.method of the two
+SCORES, VALUES = "amplitude+data-fable", "softmax-exact+data-fable"  # KernelCircuit.method of the two
 
 
 # -- models ---------------------------------------------------------------------------------------
@@ -208,6 +210,29 @@ def test_attention_by_node_name(tmp_path):
     assert [kc.kernel.source for kc in program.kernels] == [("att",), ("att",)]
 
 
+@pytest.mark.parametrize("q,k,v", [((1, 2, 4, 7), (1, 2, 8, 7), (1, 2, 8, 5)),  # d + 1 = Lk = 8
+                                   ((2, 1, 1, 1), (2, 1, 9, 1), (2, 1, 9, 1)),  # 9 keys, d = 1
+                                   ((2, 2, 3, 3), (2, 2, 1, 3), (2, 2, 1, 2))],  # one key
+                         ids=["powers-of-two", "nine-keys", "one-key"])
+def test_sizes_at_the_register_boundaries(tmp_path, q, k, v):
+    path = save(attention_op(q=q, k=k, v=v), tmp_path)
+    program = three_way(path, feeds_for(onnx.load(path), seed=q[-1]), overrides=QUANTUM)
+    assert [kc.method for kc in program.kernels] == [SCORES, VALUES]
+
+
+def test_zero_keys_values_and_query_rows(tmp_path):
+    # K = 0 (κ = 0, t = 0), V = 0 (c = 0: a zero block), a zero query row (‖[q; t]‖ = 0)
+    path = save(attention_op(**four_d(2)), tmp_path)
+    feeds = feeds_for(onnx.load(path), seed=10)
+    feeds["k"][1] = 0
+    feeds["v"][0] = 0
+    feeds["q"][0, 1, 2] = 0
+    program = three_way(path, feeds, overrides=QUANTUM)
+    y = program.run(feeds)["y"]
+    assert np.all(y[0] == 0) and np.all(np.isfinite(y))
+    # zero keys: uniform weights, every row the mean of the values
+    assert np.allclose(y[1], feeds["v"][1].mean(axis=-2, keepdims=True), atol=1e-5)
+
 def empty_row_mask(shape):
     m = np.ones(shape, dtype=bool)
     m[..., 1, :] = False  # query row 1: every key excluded
@@ -259,3 +284,108 @@ def test_shots_land_within_four_standard_errors(tmp_path):
     # and the stated errors are the spread of independent runs (20 seeds, on average)
     runs = np.stack([program.run(feeds, shots=S, seed=50 + s, repetitions=2)["y"] for s in range(20)])
     assert 0.6 <= np.mean(runs.std(axis=0, ddof=1)) / np.mean(se) <= 1.6
+
+
+# -- 4. OpenQASM 3: the two kernels in Qiskit ----------------------------------------------------
+
+
+def test_qasm3_attention_kernels_in_qiskit_equal_qsim(tmp_path):
+    import openqasm3
+    import qiskit.qasm3
+    from qiskit.quantum_info import Statevector
+
+    from qlower.backends.qsim import QsimRunner
+
+    path = save(attention_op(**four_d(1), mask=((1, 2, Lq, Lk), float)), tmp_path)
+    feeds = feeds_for(onnx.load(path), seed=9)
+    program = qlower.compile(path, "qasm3", overrides=QUANTUM)
+    program.write(tmp_path / "out")
+    bound_rows = program.bind(feeds)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    entries = {k["name"]: k for k in manifest["kernels"]}
+    ((ks, kv),) = attention_kernels(program)
+    for kc in (ks, kv):
+        text = (tmp_path / "out" / f"{kc.name}.qasm").read_text()
+        openqasm3.parse(text)
+        qc = qiskit.qasm3.loads(text)
+        qc.remove_final_measurements()
+        rows = bound_rows[kc.name]
+        assert rows.shape == (2 * Lq, len(kc.symbols))  # heads x query rows, then the parameters
+        assert len(qc.parameters) == len(kc.symbols)
+        sim = QsimRunner().states(kc.circuit, kc.qubits, kc.resolvers(rows))
+        n = len(kc.qubits)
+        for row, want in zip(rows, sim):
+            values = {p: float(row[int(p.name.split("_")[-1])]) for p in qc.parameters}
+            got = Statevector(qc.assign_parameters(values)).data
+            got = np.asarray(got).reshape([2] * n).transpose(range(n)[::-1]).reshape(-1)
+            assert np.max(np.abs(got - want)) < 1e-5
+        params = entries[kc.name]["parameters"]
+        assert " = host.concat_params(" in params["computed_by"]
+        assert params["names"] == [s.name for s in kc.symbols]
+        assert entries[kc.name]["source_nodes"] == ["att"]
+
+
+# -- 5. the estimate: CNOTs are the closed forms ---------------------------------------------------
+
+
+def clog2(n: int) -> int:
+    return max(0, (n - 1).bit_length())
+
+
+@pytest.mark.parametrize("model", ["hand-built", "torch2.15/mha_dynamo_opset23"])
+def test_estimate_counts_are_the_closed_forms(tmp_path, capsys, model):
+    from qlower.blocks.fable_data import data_fable_resources
+
+    if model == "hand-built":
+        path = save(attention_op(**four_d(2), mask=((Lq, Lk), bool)), tmp_path)
+    else:
+        path = MODELS / f"{model}.onnx"
+    canon = qlower.to_stage(qlower.load(path), "canonical")
+    (att,) = [op for op in canon.ops if op.name == "nn.attention"]
+    node = att.loc[0] if len(att.loc) == 1 else None
+    d = canon.type_of(att.operand(0)).dims[-1]
+    lk = canon.type_of(att.operand(1)).dims[-2]
+    dv = canon.type_of(att.operand(2)).dims[-1]
+    code, out, _ = cli(capsys, "estimate", path, "--strategy", "nn.attention=quantum", "--json")
+    assert code == 0
+    doc = json.loads(out)
+    ks, kv = [k for k in doc["kernels"] if k["ops"] and k["ops"][0]["op"] == "nn.attention"]
+    for k in (ks, kv):
+        assert k["ops"] == [{"op": "nn.attention", "node": k["ops"][0]["node"], "strategy": "quantum"}]
+        assert k["strategy"] == "quantum" and k["alpha"] is None
+        if node is not None:
+            assert k["ops"][0]["node"] == node
+    # scores: amplitude encoding of [q; t] (d + 1 entries in 2^n), data FABLE of [K | κ1]
+    n = max(1, clog2(d + 1))
+    fable_k = data_fable_resources(lk, d + 1)
+    assert fable_k.cnots == 2 ** (clog2(lk) + clog2(d + 1))  # uncompressed: one CNOT per angle
+    assert ks["cnots"] == (2 ** n - n - 1) + fable_k.cnots
+    assert ks["rotations"] == (2 ** n - 1) + fable_k.rotations
+    # value: the exact softmax state over 2^ℓ keys, data FABLE of (V + c)ᵀ (dv x Lk)
+    ell = max(1, clog2(lk))
+    fable_v = data_fable_resources(dv, lk)
+    assert fable_v.cnots == 2 ** (clog2(dv) + clog2(lk))
+    assert kv["cnots"] == (2 ** ell - 1) + fable_v.cnots
+    assert kv["rotations"] == 2 ** ell + fable_v.rotations
+    assert ks["method"] == "amplitude+data-fable" and kv["method"] == VALUES
+
+
+def test_kernel_method_is_the_estimates(tmp_path):
+    path = save(attention_op(**four_d(1)), tmp_path)
+    program = qlower.compile(path, "cirq", overrides=QUANTUM)
+    est = qlower.estimate(path, overrides=QUANTUM)
+    assert [kc.method for kc in program.kernels] == [k.method for k in est.kernels]
+
+
+# -- 6. what is refused ---------------------------------------------------------------------------
+
+
+def test_grouped_query_attention_is_refused(tmp_path):
+    path = save(attention_op(q=(1, 4, 3, 2), k=(1, 2, 3, 2), v=(1, 2, 3, 2), scale=0.5), tmp_path)
+    with pytest.raises(QlowerError) as e:
+        qlower.compile(path, "cirq", overrides={"att": "quantum"})
+    assert str(e.value) == (
+        f"{path}: node 'att' (nn.attention): strategy 'quantum' does not apply: grouped-query "
+        "attention (4 query heads on 2 key heads) is not lowered; repeat the key/value heads "
+        "(use --strategy att=host to keep it classical)")
+    assert qlower.compile(path, "cirq", overrides={"att": "host"}).kernels == []  # host: fine

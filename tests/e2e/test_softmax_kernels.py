@@ -232,3 +232,14 @@ def test_qsp_kernel_in_qiskit_equals_qsim(tmp_path):
         bound = qc.assign_parameters({p: float(row[int(p.name.split("_")[-1])]) for p in qc.parameters})
         got = np.asarray(Statevector(bound).data).reshape([2] * n).transpose(range(n)[::-1]).reshape(-1)
         assert np.max(np.abs(got - want)) < 1e-5
+
+
+def test_inspect_lowered_takes_the_lowering_options(tmp_path, capsys):
+    from util import cli
+
+    path = save(softmax_model((2, 5)), tmp_path)
+    code, out, _ = cli(capsys, "inspect", str(path), "--stage", "lowered",
+                       "--strategy", "nn.softmax=qsp", "--epsilon", "0.01")
+    assert code == 0 and "q.encode.softmax_qsp" in out and "nn.softmax" not in out
+    code, out, _ = cli(capsys, "inspect", str(path), "--stage", "lowered")
+    assert code == 0 and "nn.softmax" in out and "q." not in out  # the default: on the host
