@@ -560,6 +560,8 @@ def check_compilable(graph: Graph) -> None:
     from qlower.ir.dialects.quantum import block_op
 
     for op in graph.ops:
+        if op.name == "q.block.data_fable":
+            check_data_block(graph, op)
         d = block_op(op)
         if d is None:
             continue
@@ -581,6 +583,26 @@ def check_compilable(graph: Graph) -> None:
             if not same:
                 raise QlowerError(f"{op.label}: {key} {given!r} is not the {key} of the {method} "
                                   f"encoding of its weights %{name} ({value!r})")
+
+
+def check_data_block(graph: Graph, op) -> None:
+    """A data block reads the parameters after its kernel's preparation's own, all the rest:
+    the two slices of one parameter vector may not overlap (their symbols would clash)."""
+    from qlower.blocks.fable_data import data_layout
+
+    params = op.operand(1)
+    encodes = [u for u in graph.users.get(params, ()) if u.name.startswith("q.encode.")]
+    t = graph.type_of(params)
+    total = t.dims[-1] if t is not None and getattr(t, "rank", 0) else None
+    if len(encodes) != 1 or not isinstance(total, int):
+        raise QlowerError(f"{op.label}: its parameters %{params} are not those of one state "
+                          "preparation")
+    own = total - int(encodes[0].attr("extra", 0))
+    m, n = data_layout(op.attr("rows"), op.attr("cols"))
+    if op.attr("first") != own or own + (1 << (m + n)) != total:
+        raise QlowerError(f"{op.label}: reads entries {op.attr('first')}..."
+                          f"{op.attr('first') + (1 << (m + n)) - 1} of %{params}, but "
+                          f"{encodes[0].name} uses the first {own} of its {total}")
 
 
 def compile_graph(

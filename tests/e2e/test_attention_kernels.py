@@ -8,6 +8,7 @@ CNOTs are the closed forms; grouped-query attention is refused."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -389,3 +390,23 @@ def test_grouped_query_attention_is_refused(tmp_path):
         "attention (4 query heads on 2 key heads) is not lowered; repeat the key/value heads "
         "(use --strategy att=host to keep it classical)")
     assert qlower.compile(path, "cirq", overrides={"att": "host"}).kernels == []  # host: fine
+
+
+def test_a_dump_whose_data_block_overlaps_the_preparation_is_refused(tmp_path, capsys):
+    """A data block reads the parameters after its preparation's own: in a dump that says
+    otherwise, the two slices would share circuit symbols (found by mutating dumps)."""
+    from util import cli
+
+    path = save(attention_op(**four_d(1)), tmp_path)
+    code, _, _ = cli(capsys, "inspect", str(path), "--stage", "lowered", "--strategy",
+                     "nn.attention=quantum", "-o", str(tmp_path / "low.qir"), "--save-weights")
+    assert code == 0
+    text = (tmp_path / "low.qir").read_text()
+    first = re.search(r"q\.block\.data_fable\(%[\w.]+, %[\w.]+\) \{cols = \d+, first = (\d+)", text)
+    bad = text[:first.start(1)] + "2" + text[first.end(1):]
+    (tmp_path / "bad.qir").write_text(bad)
+    (tmp_path / "bad.npz").write_bytes((tmp_path / "low.npz").read_bytes())
+    code, out, err = cli(capsys, "compile", str(tmp_path / "bad.qir"), "-o", str(tmp_path / "o"))
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "q.block.data_fable (node 'att'): reads entries 2..." in err
+    assert "uses the first" in err
