@@ -28,16 +28,29 @@ from qlower.passes.rewrite import Rewriter
 Lowering = Callable[[Rewriter, Op, "LowerQuantum"], "list[Op]"]
 
 _LOWERINGS: dict[tuple[str, str], Lowering] = {}
+# (kind, strategy) -> predicate: which ops of the kind a kind-wide override should lower
+_APPLIES: dict[tuple[str, str], Callable[[Rewriter, Op], bool]] = {}
 _MODULES = ("lower_softmax", "lower_attention", "lower_layer_norm", "lower_activations",
             "lower_residual", "lower_losses")
 
 
-def lowering(kind: str, strategy: str):
-    """Register ``fn`` as the ``strategy`` lowering of ops of ``kind``."""
+def lowering(kind: str, strategy: str, applies: Callable[[Rewriter, Op], bool] | None = None):
+    """Register ``fn`` as the ``strategy`` lowering of ops of ``kind``. ``applies(rw, op)``
+    picks the ops a kind-wide override (``--strategy nn.add=quantum``) means — a residual add,
+    not a bias add; an override naming the node lowers it or says why not."""
     def deco(fn: Lowering) -> Lowering:
         _LOWERINGS[(kind, strategy)] = fn
+        if applies is not None:
+            _APPLIES[(kind, strategy)] = applies
         return fn
     return deco
+
+
+def kind_wide_applies(rw: Rewriter, op: Op, strategy: str) -> bool:
+    """Whether a kind-wide override of ``strategy`` is meant for ``op``."""
+    lowerings()
+    check = _APPLIES.get((op.name, strategy))
+    return check is None or check(rw, op)
 
 
 def lowerings() -> dict[tuple[str, str], Lowering]:

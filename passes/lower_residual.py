@@ -47,7 +47,14 @@ def combination(M: int, c) -> np.ndarray:
     return W
 
 
-@lowering("nn.add", "quantum")
+def is_residual(rw: Rewriter, op: Op) -> bool:
+    """Two activations of one shape (a bias or a broadcast add is not a residual)."""
+    a, b = op.operand(0), op.operand(1)
+    return (rw.constant(a) is None and rw.constant(b) is None
+            and rw.tensor_type(a).dims == rw.tensor_type(b).dims)
+
+
+@lowering("nn.add", "quantum", applies=is_residual)
 def lower_residual(rw: Rewriter, op: Op, options) -> list[Op]:
     a, b = op.operand(0), op.operand(1)
     out = op.result().name

@@ -142,13 +142,19 @@ class SelectStrategy(TransformPass):
             elif name in DENSE or text not in all_op_strategies():
                 check_strategy(text, where)  # a dense layer's, or no op's: say which there are
 
-    def op_choice(self, op: Op) -> str | None:
+    def op_choice(self, rw: Rewriter, op: Op) -> str | None:
         """The strategy an override gives a non-dense op (``op`` of a kind with quantum
-        lowerings), or None."""
+        lowerings), or None. An override by op kind skips the ops its lowering is not meant
+        for (``nn.add=quantum``: residual adds, not bias adds); one naming the node does not."""
+        from qlower.passes.lower_quantum import kind_wide_applies
+
         table = dict(self.overrides.items)
         for name in layer_names(op):
             if name in table:
-                return check_op_strategy(op.name, table[name], f"override '{name}={table[name]}'")
+                strategy = check_op_strategy(op.name, table[name], f"override '{name}={table[name]}'")
+                if name == op.name and not kind_wide_applies(rw, op, strategy):
+                    return None
+                return strategy
         return None
 
     def choice(self, op: Op) -> tuple[str, str]:
@@ -179,7 +185,7 @@ class SelectStrategy(TransformPass):
         kinds = op_kinds()
         for op in list(rw.ops):
             if op is not None and op.name in kinds:
-                strategy = self.op_choice(op)
+                strategy = self.op_choice(rw, op)
                 if strategy is not None and op.attr("strategy", None) != strategy:
                     rw.replace(op, [op.with_(attrs={**op.attrs, "strategy": strategy})])
                 continue

@@ -27,9 +27,11 @@ from qlower.ir.weights import WeightsError, load_weights
 from qlower.passes import STAGES, Pass, PassManager, parse_pipeline
 
 
-def load(path: str | Path, weights: str | Path | None = None) -> Graph:
-    """Returns the verified graph of an ``.onnx`` model or an IR text dump (and its weights)."""
-    return load_model(path, weights)
+def load(path: str | Path, weights: str | Path | None = None,
+         sizes: Mapping[str, int] | None = None) -> Graph:
+    """Returns the verified graph of an ``.onnx`` model or an IR text dump (and its weights);
+    ``sizes`` fixes named input dimensions of an ONNX model (``{"seq": 8}``)."""
+    return load_model(path, weights, sizes)
 
 
 def stage_pipeline(stage: str) -> str:

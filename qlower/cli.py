@@ -57,6 +57,17 @@ def check_inspect_args(args: argparse.Namespace) -> None:
                           f"{args.format}")
 
 
+def sizes_of(args: argparse.Namespace) -> dict[str, int]:
+    """``--size NAME=N`` (repeatable) as a mapping."""
+    out: dict[str, int] = {}
+    for item in getattr(args, "size", None) or ():
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip() or not value.strip().isdigit() or int(value) < 1:
+            raise OptionError(f"--size {item}: expected NAME=N with N a positive integer")
+        out[name.strip()] = int(value)
+    return out
+
+
 def lowered_pipeline(args: argparse.Namespace) -> str | None:
     """``--pipeline``, or for ``--stage lowered`` the lowered stage's passes with the lowering
     options given (``--strategy``, ``--method``, ...): the graph ``compile`` builds from."""
@@ -102,7 +113,7 @@ def write_output(path: str | Path, data: str | bytes) -> None:
 def cmd_inspect(args: argparse.Namespace) -> int:
     """``qlower inspect``: print (or write) the IR at a stage, or dumps after passes."""
     check_inspect_args(args)
-    graph = api.load(args.model, args.weights)
+    graph = api.load(args.model, args.weights, sizes_of(args))
     dumps_text: list[str] = []
     dumped: list[Graph] = []
 
@@ -206,7 +217,7 @@ def run_json(args, outputs: dict[str, np.ndarray], report: api.CheckReport | Non
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``qlower run``: outputs on the given inputs, optionally checked against onnxruntime."""
-    graph = api.load(args.model, args.weights)
+    graph = api.load(args.model, args.weights, sizes_of(args))
     if args.check and is_ir_file(args.model):
         raise OptionError(f"--check needs an ONNX model ({args.model} is IR text; onnxruntime "
                           "runs only ONNX files)")
@@ -302,7 +313,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     if args.no_measure and args.target != "qasm3":
         raise OptionError(f"--no-measure applies to --target qasm3 (--target {args.target} "
                           "kernels carry no measurements)")
-    graph = api.load(args.model, args.weights)
+    graph = api.load(args.model, args.weights, sizes_of(args))
     program = api.compile(graph, args.target, **compile_options(args))
     try:
         program.write(args.output, measure=not args.no_measure)
@@ -334,7 +345,7 @@ def cmd_bind(args: argparse.Namespace) -> int:
 
 def cmd_estimate(args: argparse.Namespace) -> int:
     """``qlower estimate``: resources per ONNX node and in total, without simulating."""
-    graph = api.load(args.model, args.weights)
+    graph = api.load(args.model, args.weights, sizes_of(args))
     est = api.estimate(graph, **compile_options(args))  # no circuit is built
     rows = [k.as_dict() for k in est.kernels]
     total = est.total_dict()
@@ -459,6 +470,9 @@ def add_stage_options(p: argparse.ArgumentParser) -> None:
                    "e.g. 'fold-constants,dce'")
     p.add_argument("--weights", metavar="W.npz",
                    help="weights of an IR text dump (default: the .npz beside it)")
+    p.add_argument("--size", action="append", default=[], metavar="NAME=N",
+                   help="fix a named input dimension of an ONNX model (e.g. seq=8): kernels "
+                   "need their register sizes when they are built; repeatable")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -513,6 +527,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("compile", parents=[common], help="compile a model to quantum kernels")
     p.add_argument("model", metavar="MODEL", help="an .onnx model or an IR text dump")
     p.add_argument("--weights", metavar="W.npz", help="weights of an IR text dump")
+    p.add_argument("--size", action="append", default=[], metavar="NAME=N",
+                   help="fix a named input dimension of an ONNX model (e.g. seq=8): kernels "
+                   "need their register sizes when they are built; repeatable")
     p.add_argument("--target", choices=["qasm3", "cirq"], default="qasm3")
     p.add_argument("-o", "--output", required=True, metavar="DIR",
                    help="folder for the kernels and manifest.json")
@@ -534,6 +551,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="resources per ONNX node and in total, without simulating")
     p.add_argument("model", metavar="MODEL", help="an .onnx model or an IR text dump")
     p.add_argument("--weights", metavar="W.npz", help="weights of an IR text dump")
+    p.add_argument("--size", action="append", default=[], metavar="NAME=N",
+                   help="fix a named input dimension of an ONNX model (e.g. seq=8): kernels "
+                   "need their register sizes when they are built; repeatable")
     p.add_argument("--json", action="store_true")
     add_compile_options(p)
     p.set_defaults(func=cmd_estimate)

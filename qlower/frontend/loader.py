@@ -6,6 +6,7 @@ model is loaded: reading an IR dump loads neither onnx nor protobuf.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from qlower.errors import QlowerError
@@ -51,10 +52,18 @@ def looks_like_ir(data: bytes) -> bool:
     return False
 
 
-def load_model(path: str | Path, weights: str | Path | None = None) -> Graph:
-    """Load an ``.onnx`` model or an IR text dump (with its weights ``.npz`` if present)."""
+def load_model(path: str | Path, weights: str | Path | None = None,
+               sizes: Mapping[str, int] | None = None) -> Graph:
+    """Load an ``.onnx`` model or an IR text dump (with its weights ``.npz`` if present).
+
+    ``sizes`` fixes named input dimensions of an ONNX model (``{"seq": 8}``) before it is
+    imported: a kernel's registers need sizes known at compile time.
+    """
     data = read_bytes(path, "model file")
     if looks_like_ir(data):
+        if sizes:
+            raise QlowerError(f"--size applies to ONNX models, but {path} is IR text (its sizes "
+                              "are in its types)")
         return load_ir(path, data, weights)
     if weights is not None:
         raise QlowerError(f"--weights applies to IR text, but {path} is an ONNX model")
@@ -67,7 +76,7 @@ def load_model(path: str | Path, weights: str | Path | None = None) -> Graph:
             raise QlowerError(
                 f"{path}: neither an ONNX model nor IR text (IR text starts with 'graph')"
             ) from None
-    return load_onnx(path, data)
+    return load_onnx(path, data, sizes)
 
 
 def looks_like_text(data: bytes) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -357,9 +358,28 @@ def load_onnx_proto(path: str | Path, data: bytes | None = None) -> onnx.ModelPr
     return model
 
 
-def load_onnx(path: str | Path, data: bytes | None = None) -> Graph:
+def load_onnx(path: str | Path, data: bytes | None = None,
+              sizes: Mapping[str, int] | None = None) -> Graph:
     model = load_onnx_proto(path, data)
+    if sizes:
+        fix_sizes(path, model, sizes)
     return import_model(model, str(path), str(Path(path).parent))
+
+
+def fix_sizes(path, model: onnx.ModelProto, sizes: Mapping[str, int]) -> None:
+    """Give the inputs' named dimensions the sizes asked for (``--size seq=8``)."""
+    used = set()
+    for vi in model.graph.input:
+        for d in vi.type.tensor_type.shape.dim:
+            if d.HasField("dim_param") and d.dim_param in sizes:
+                used.add(d.dim_param)
+                d.dim_value = int(sizes[d.dim_param])
+    unknown = sorted(set(sizes) - used)
+    if unknown:
+        names = sorted({d.dim_param for vi in model.graph.input
+                        for d in vi.type.tensor_type.shape.dim if d.HasField("dim_param")} - used)
+        raise QlowerError(f"{path}: no input dimension is named {', '.join(map(repr, unknown))} "
+                          f"(named dimensions: {', '.join(names) or 'none'})")
 
 
 

@@ -123,3 +123,51 @@ def test_every_encoder_kernel_in_qiskit_equals_qsim(tmp_path):
         methods.add(kc.method)
     assert {"svd", "combine", "centring", "qsp-activation", "amplitude+data-fable",
             "softmax-exact+data-fable"} <= methods
+
+
+@pytest.mark.parametrize("name", ["bert_dynamo18", "distilbert_nomask_dynamo23"])
+def test_hugging_face_encoder_with_its_sequence_fixed(name):
+    """A Hugging Face export has a symbolic sequence; --size seq=8 fixes it, and attention,
+    layer norms and residual adds become kernels (a kind-wide nn.add override takes the
+    residual adds and leaves the bias adds of the embeddings alone)."""
+    path = MODELS / "hf" / f"{name}.onnx"
+    graph = qlower.load(path, sizes={"seq": 8})
+    program = qlower.compile(graph, "cirq", overrides=EXACT)
+    ops = {o["op"] for k in program.estimate().kernels for o in k.ops}
+    assert {"nn.attention", "nn.layer_norm", "nn.add"} <= ops
+    rng = np.random.default_rng(3)
+    inputs = {"input_ids": rng.integers(0, 64, (2, 8)).astype(np.int64)}
+    if "nomask" not in name:
+        inputs["attention_mask"] = np.array([[1] * 8, [1] * 5 + [0] * 3], dtype=np.int64)
+    ort = onnxruntime_outputs(path, inputs)
+    sim = program.run(inputs)
+    for k, want in ort.items():
+        assert np.max(np.abs(sim[k] - want)) <= 1e-4 * np.max(np.abs(want)), k
+
+
+def test_size_of_an_unknown_dimension_is_refused(capsys):
+    from util import cli
+
+    path = MODELS / "hf" / "bert_dynamo18.onnx"
+    code, out, err = cli(capsys, "estimate", str(path), "--size", "tokens=8")
+    assert code == 2 and out == ""
+    assert err == (f"error: {path}: no input dimension is named 'tokens' (named dimensions: "
+                   "batch, seq)\n")
+    code, _, err = cli(capsys, "estimate", str(path), "--size", "seq=0")
+    assert code == 2 and err == "error: --size seq=0: expected NAME=N with N a positive integer\n"
+
+
+def test_a_bias_add_named_by_node_says_why(tmp_path):
+    from qlower.errors import QlowerError
+
+    path = MODELS / "hf" / "bert_dynamo18.onnx"
+    graph = qlower.load(path, sizes={"seq": 8})
+    bias_add = next(op for op in qlower.to_stage(graph, "canonical").ops
+                    if op.name == "nn.add" and any(
+                        qlower.to_stage(graph, "canonical").dense(o) is not None
+                        for o in op.operands))
+    node = bias_add.loc[0]
+    with pytest.raises(QlowerError) as e:
+        qlower.compile(graph, "cirq", overrides={node: "quantum"})
+    assert f"node '{node}' (nn.add): strategy 'quantum' does not apply: one operand is a " \
+           "constant" in str(e.value)
