@@ -39,6 +39,14 @@ block of ``(V + c)ᵀ``, ``c = max|V|``: every entry is non-negative, and since 
 
 Every scale factor — ``α_K``, ``κ``, ``t``, ``‖[q; t]‖``, ``Z``, ``α_V``, ``c`` — is a value in
 the lowered IR. Key/value heads must equal the query heads or be one shared head.
+
+``qsp`` — the value kernel's state is the QSP softmax state with the amplitude target
+``0.9·e^{R(a² − 1)}`` (``u_k = f_d(a_k) ≈ 0.9·e^{s_k − max s}``, ``qlower.blocks.qsp.
+attention_qsp_plan``), and ``Z = Σ_k u_k/√n`` (``host.qsp_normaliser``, the polynomial the
+phases implement, evaluated by the host) makes ``o = α_V φ/Z − c = Vᵀ(u/Σu)`` exactly: the
+kernel's distribution ``u/Σu`` is within ``tv_bound`` (≤ ``--epsilon``) of softmax in total
+variation, so every output is within ``2·max|V|·tv_bound`` of attention's (scores spanning at
+most ``--score-range``).
 """
 
 from __future__ import annotations
@@ -63,13 +71,22 @@ def _static(rw: Rewriter, op: Op, name: str, what: str) -> tuple:
 
 @lowering("nn.attention", "quantum")
 def lower_attention(rw: Rewriter, op: Op, options) -> list[Op]:
+    return _lower(rw, op, options, "quantum")
+
+
+@lowering("nn.attention", "qsp")
+def lower_attention_qsp(rw: Rewriter, op: Op, options) -> list[Op]:
+    return _lower(rw, op, options, "qsp")
+
+
+def _lower(rw: Rewriter, op: Op, options, strategy: str) -> list[Op]:
     q, k, v = op.operand(0), op.operand(1), op.operand(2)
     bias, mask = op.operand(3), op.operand(4)
     out = op.result().name
     tq, tk = rw.tensor_type(q), rw.tensor_type(k)
     dtype = tq.dtype
     if tq.rank == 4 and tk.dims[1] not in (1, tq.dims[1]):
-        raise unsupported(op, "quantum", f"grouped-query attention ({tq.dims[1]} query heads "
+        raise unsupported(op, strategy, f"grouped-query attention ({tq.dims[1]} query heads "
                           f"on {tk.dims[1]} key heads) is not lowered; repeat the key/value heads")
     Lq, d = _static(rw, op, q, "query")
     Lk, _ = _static(rw, op, k, "key")
@@ -109,21 +126,40 @@ def lower_attention(rw: Rewriter, op: Op, options) -> list[Op]:
     # -- output: the softmax state (amplitudes ∝ p) and a data block of (V + c)ᵀ
     ell = index_qubits(Lk)
     size_s = 1 << ell
-    ang = build("host.softmax_angles", [s.result().name], {"size": size_s, "power": 1.0},
-                base="p.angles")
-    z = build("host.softmax_normaliser", [s.result().name], base="z")
     fv = build("host.data_fable", [v], {"shift": True, "transpose": True}, results=[
         rw.fresh(f"{out}.v.angles"), rw.fresh(f"{out}.v.alpha"), rw.fresh(f"{out}.v.shift")])
     mv, nv = data_layout(*encoded_shape(Lk, dv, False, True))
+    extra = 1 << (mv + nv)
+    if strategy == "qsp":
+        from qlower.blocks.qsp import attention_qsp_plan
+
+        try:
+            plan = attention_qsp_plan(options.score_range, options.epsilon, Lk)
+        except ValueError as e:
+            raise unsupported(op, strategy, str(e)) from None
+        phases = tuple(float(p) for p in plan.phases)
+        ang = build("host.qsp_softmax_angles", [s.result().name],
+                    {"size": size_s, "range": plan.R}, base="p.angles")
+        z = build("host.qsp_normaliser", [s.result().name],
+                  {"size": size_s, "range": plan.R, "phases": phases}, base="z")
+        own, scale = 2 * size_s - 1, 1
+        prep = ("q.encode.softmax_qsp", {"size": size_s, "phases": phases, "range": plan.R,
+                                         "poly_error": float(plan.poly_error),
+                                         "tv_bound": float(plan.tv_bound), "extra": extra})
+    else:
+        ang = build("host.softmax_angles", [s.result().name], {"size": size_s, "power": 1.0},
+                    base="p.angles")
+        z = build("host.softmax_normaliser", [s.result().name], base="z")
+        own, scale = size_s, size_s
+        prep = ("q.encode.softmax", {"size": size_s, "power": 1.0, "extra": extra})
     pv = build("host.concat_params", [ang.result().name, fv.result_names[0]], base="v.params")
-    t0 = build("q.encode.softmax", [pv.result().name],
-               {"size": size_s, "power": 1.0, "extra": 1 << (mv + nv)}, base="p.state")
+    t0 = build(prep[0], [pv.result().name], prep[1], base="p.state")
     t1 = build("q.block.data_fable", [t0.result().name, pv.result().name],
-               {"rows": dv, "cols": Lk, "first": size_s}, base="v.encoded")
+               {"rows": dv, "cols": Lk, "first": own}, base="v.encoded")
     phi = build("q.readout", [t1.result().name], {"size": dv, "nonnegative": True}, base="v.psi")
     o = rw.build("host.attention_output", [phi.result().name, z.result().name,
                                            fv.result_names[1], fv.result_names[2]],
-                 {"size": size_s, "empty_rows": op.attr("empty_rows"), "dtype": dtype},
+                 {"size": scale, "empty_rows": op.attr("empty_rows"), "dtype": dtype},
                  results=[out], loc=loc)
     return [t, qa, nq, aq, fk, pk, s0, s1, psi, raw, s, ang, z, fv, pv, t0, t1, phi, o]
 

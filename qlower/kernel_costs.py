@@ -134,8 +134,10 @@ def kernel_estimate(graph: Graph, kernel, origins: Mapping[str, dict] | None = N
     if data:
         # a block of data (attention's K or V): its scale and success probability depend on
         # the activations, so the table has none to state
-        first = summary(kernel.encode)["method"] if summary is not None else "amplitude"
-        method, alpha, p = f"{first}+data-fable", None, math.nan
+        doc = summary(kernel.encode) if summary is not None else {"method": "amplitude",
+                                                                   "approximation": None}
+        method, alpha, p = f"{doc['method']}+data-fable", None, math.nan
+        approx = doc["approximation"]
     elif summary is not None and not blocks:
         # a preparation with flags of its own states its method and its worst-case success
         doc = summary(kernel.encode)

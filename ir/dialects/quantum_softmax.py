@@ -136,7 +136,8 @@ class EncodeSoftmaxQsp(OpDef):
     name = "q.encode.softmax_qsp"
     operands = ("angles",)
     attrs = {"size": Attr("int"), "phases": Attr("floats"), "range": Attr("float"),
-             "poly_error": Attr("float"), "tv_bound": Attr("float")}
+             "poly_error": Attr("float"), "tv_bound": Attr("float"),
+             "extra": Attr("int", ABSENT)}
 
     def verify(self, c):
         if len(c.attr("phases")) < 3 or len(c.attr("phases")) % 2 == 0:
@@ -152,14 +153,19 @@ class EncodeSoftmaxQsp(OpDef):
         size = c.attr("size")
         _check_size(c, None, size, "angles")
         ell = index_qubits(size)
-        if isinstance(k, int) and k != 2 * (1 << ell) - 1:
-            c.fail(f"size {size} takes {2 * (1 << ell) - 1} angles, got {k}")
+        extra = c.attr("extra", 0)
+        if isinstance(k, int) and k != 2 * (1 << ell) - 1 + extra:
+            c.fail(f"size {size} takes {2 * (1 << ell) - 1} angles"
+                   + (f" and {extra} more" if extra else "") + f", got {k}")
         return [QState(tuple(lead), ell, 2)]
 
     def evaluate(self, c, angles):
+        from qlower.blocks.softmax import index_qubits
         from qlower.blocks.softmax_qsp import qsp_softmax_amplitudes
 
-        return qsp_softmax_amplitudes(angles, max(c.attr("size"), 2), c.attr("phases"))
+        size = max(c.attr("size"), 2)
+        own = 2 * (1 << index_qubits(size)) - 1
+        return qsp_softmax_amplitudes(angles[..., :own], size, c.attr("phases"))
 
     def resources(self, op, weights=None) -> Resources:
         from qlower.blocks.softmax_qsp import qsp_softmax_resources
@@ -257,3 +263,31 @@ class QspValues(OpDef):
 
     def std_error(self, op, values, se):
         return se[op.operand(0)] * self._scale(op) if op.operand(0) in se else None
+
+
+@register_op
+class QspNormaliser(OpDef):
+    """``Σ_k f_d(a_k) / √n`` per row: the sum of the amplitudes the QSP state gives the ``n``
+    valid scores (``f_d`` the polynomial of ``phases``), which normalises attention's output."""
+
+    name = "host.qsp_normaliser"
+    operands = ("s",)
+    attrs = {"size": Attr("int"), "range": Attr("float"), "phases": Attr("floats")}
+    infinite_inputs = True
+
+    def infer(self, c):
+        lead, n = _last_dim(c, 0, "scores")
+        _require_float(c, 0, "scores")
+        _check_size(c, n, c.attr("size"), "scores")
+        return [_f64(lead)]
+
+    def evaluate(self, c, s):
+        from qlower.blocks.qsp import qsp_value
+        from qlower.blocks.softmax_qsp import signal_values
+
+        a, valid = signal_values(s, max(c.attr("size"), 2), c.attr("range"))
+        f = qsp_value(np.asarray(c.attr("phases")), np.nan_to_num(a).reshape(-1)).reshape(a.shape)
+        count = np.sum(valid, axis=-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            total = np.sum(np.where(valid > 0, f, 0.0), axis=-1) / np.sqrt(count)
+        return np.where(count > 0, total, 0.0)

@@ -10,7 +10,7 @@ from qlower.ir.opdef import ABSENT, Attr, op_def
 
 STRATEGY_CHOICES: dict[str, tuple[str, ...]] = {
     "nn.softmax": ("exact", "qsp", "host"),
-    "nn.attention": ("quantum", "host"),
+    "nn.attention": ("quantum", "qsp", "host"),
     "nn.layer_norm": ("quantum", "dense", "host"),
     "nn.add": ("quantum", "host"),
     "nn.gelu": ("qsvt", "host"),

@@ -225,6 +225,25 @@ def softmax_qsp_plan(R: float, epsilon: float, size: int, k: float = 0.5,
                    err, float(scale * err))
 
 
+def attention_qsp_plan(R: float, epsilon: float, size: int, c: float = 0.9) -> QspPlan:
+    """The amplitude target ``c·e^{R(a² − 1)}`` (k = 1: amplitudes ∝ e^{s − s_max}) for
+    attention, whose probabilities are the amplitudes normalised by their sum: with
+    ``u = f_d(a)`` and ``v = f(a)`` over ``size`` entries, ``‖u/Σu − v/Σv‖₁ <= 2‖u − v‖₁/Σv <=
+    2·size·δ/c`` (``Σv >= c``, the largest score's entry), so the total variation between the
+    distribution the kernel uses and softmax is at most ``size·δ/c``; the degree is the least
+    that keeps it ``<= epsilon`` (``tv_bound``: that total variation)."""
+    _check_target(R, 1.0, c)
+    _check_positive("epsilon", epsilon)
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ValueError(f"size must be an integer >= 1, got {size!r}")
+    scale = size / c
+    d = min_degree(R, epsilon / scale, 1.0, c)
+    f = exp_target(R, 1.0, c)
+    err = poly_error(f, d)
+    return QspPlan(float(R), 1.0, float(c), d, tuple(float(p) for p in solve_phases(f, d)),
+                   err, float(scale * err))
+
+
 def signal_values(scores, R: float) -> np.ndarray:
     """``a_j = √(1 − (s_max − s_j)/R)`` per row of ``scores`` [..., L]; rows must span ≤ R."""
     _check_positive("R", R)
