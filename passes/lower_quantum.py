@@ -114,7 +114,7 @@ def encode_and_block(rw: Rewriter, op: Op, x: str, W: np.ndarray, out: str, meth
 @dataclass(frozen=True)
 class LowerQuantum(TransformPass):
     name = "lower-quantum"
-    summary = "softmax (and the other non-linear ops) to q.* kernels, as their strategy says"
+    summary = "softmax, attention, layer norm, activations, residual adds and losses to q.* kernels"
 
     epsilon: float = option(1e-3, flag="--epsilon", metavar="E",
                             help="error budget of approximate lowerings (qsp softmax: the total-"
