@@ -70,6 +70,10 @@ class KernelCircuit:
         if self.readout == "overlap":
             return ReadoutRule(self.name, "hadamard-test", n,
                                measure_qubit=index[self.registers.output[0]])
+        if self.readout == "swap-test":
+            return ReadoutRule(self.name, "swap-test", n,
+                               tuple(index[q] for q in self.registers.output),
+                               tuple(index[q] for q in self.registers.flags))
         return ReadoutRule(self.name, self.readout, n,
                            tuple(index[q] for q in self.registers.output),
                            tuple(index[q] for q in self.registers.flags), self.size,
@@ -248,6 +252,35 @@ def _emit_encode_softmax_qsp(b: _Builder, op) -> None:
                                           prefix=f"{b.kernel.name}_theta"))
 
 
+@_emits("q.encode.pair")
+def _emit_encode_pair(b: _Builder, op) -> None:
+    from qlower.blocks.swap_test import swap_test_circuit
+
+    circuit, qa, qb, symbols = swap_test_circuit(max(int(op.attr("size")), 2),
+                                                 prefix=f"{b.kernel.name}_theta")
+    _emit_placed(b, op, _Pair(circuit, (*qa, *qb), qa, symbols))
+    b.result["pair"] = (qa, qb)
+
+
+@dataclass(frozen=True)
+class _Pair:
+    """The swap test's circuit as a placed preparation (its test gates included)."""
+
+    circuit: cirq.Circuit
+    qubits: tuple
+    index: tuple
+    symbols: tuple
+
+
+@_emits("q.swap_test")
+def _emit_swap_test(b: _Builder, op) -> None:
+    if "pair" not in b.result or b.blocks:
+        b.fail("a swap test reads a pair state (q.encode.pair) directly")
+    qa, qb = b.result["pair"]
+    b.result.update(readout="swap-test", size=1, nonnegative=True, alpha=None,
+                    method="swap-test", qubits=(*qa, *qb), registers=Registers((), qa, qb))
+
+
 @dataclass(frozen=True)
 class _Prepared:
     """A state preparation placed on its qubits (what the kernel's prefix is)."""
@@ -318,7 +351,8 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
     r = b.result
     prep_ops = list(b.prep.circuit.all_operations())
     # a parameter-free rest runs for a whole batch at once after the per-row preparation
-    split = r["readout"] != "overlap" and bool(b.block_ops) and not b.extra_symbols
+    split = r["readout"] not in ("overlap", "swap-test") and bool(b.block_ops) \
+        and not b.extra_symbols
     return KernelCircuit(
         kernel, packed_circuit(prep_ops + b.block_ops), r["qubits"],
         tuple(b.prep.symbols) + tuple(b.extra_symbols),

@@ -53,6 +53,15 @@ def _readout_doc(kc) -> dict:
             "value": "2 * P(q[measure_qubit] = 0) - 1",
             "estimator": "2 * n0 / shots - 1, standard error 2 * sqrt(p0 (1 - p0) / shots)",
         }
+    if kc.readout == "swap-test":
+        return {
+            "rule": "swap-test",
+            "first_register": [index[q] for q in kc.registers.output],
+            "second_register": [index[q] for q in kc.registers.flags],
+            "value": "F = 2 * P(sum_i a_i b_i even) - 1 over the bit pairs (first_register[i], "
+                     "second_register[i]): |<a|b>|^2",
+            "estimator": "2 * n_even / shots - 1, standard error sqrt((1 - F^2) / shots)",
+        }
     if kc.readout == "success":
         return {
             "rule": "success",
@@ -93,6 +102,13 @@ def _readout_doc(kc) -> dict:
 def _measurement_doc(kc) -> dict:
     """Which bit of the program's measurement register holds which qubit."""
     measured = list(kc.rule.measured)
+    if kc.rule.rule == "swap-test":
+        n = len(kc.rule.output)
+        return {"register": "c", "qubits": measured, "first_register_bits": list(range(n)),
+                "second_register_bits": list(range(n, 2 * n)),
+                "value": "c[k] = measure q[qubits[k]]: the first register's bits, then the "
+                         "second's; an outcome counts as even when the pairs (c[i], c[n + i]) "
+                         "hold an even number of (1, 1)"}
     outputs = 1 if kc.rule.rule == "hadamard-test" else len(kc.rule.output)
     return {
         "register": "c",

@@ -14,6 +14,9 @@ out through it.
   where no shot passed.
 - ``"success"`` (a squared norm): ``P(flags = 0)``, summed over the output qubits; from shots
   (of the flags alone) ``n_0 / S``, standard error ``sqrt(p (1 - p) / S)``.
+- ``"swap-test"`` (destructive): ``F = 2 P(Σ_i a_i b_i even) − 1`` over the qubit pairs
+  ``(output[i], flags[i])`` of the two registers; from shots ``2 n_even / S − 1``, standard
+  error ``sqrt((1 − F²) / S)``.
 - ``"hadamard-test"``: ``2 P(q[measure_qubit] = 0) - 1``; from shots ``2 n_0 / S - 1``,
   standard error ``2 sqrt(p_0 (1 - p_0) / S)``.
 """
@@ -54,6 +57,9 @@ class ReadoutRule:
         n = int(entry["qubits"])
         if doc["rule"] == "hadamard-test":
             return cls(entry["name"], "hadamard-test", n, measure_qubit=int(doc["measure_qubit"]))
+        if doc["rule"] == "swap-test":
+            return cls(entry["name"], "swap-test", n, tuple(map(int, doc["first_register"])),
+                       tuple(map(int, doc["second_register"])))
         if doc["rule"] == "success":
             return cls(entry["name"], "success", n, tuple(map(int, doc["output_qubits"])),
                        tuple(map(int, doc["flag_qubits"])))
@@ -74,7 +80,17 @@ class ReadoutRule:
             return (self.measure_qubit,)
         if self.rule == "success":
             return self.flags
-        return self.output + self.flags
+        return self.output + self.flags  # a swap test: both registers
+
+    def _even(self, weights: np.ndarray) -> np.ndarray:
+        """Total weight of the outcomes whose pairs (output[i], flags[i]) have an even number
+        of (1, 1): ``(1 + F)/2`` of a swap test."""
+        idx = np.arange(1 << self.qubits)
+        parity = np.zeros_like(idx)
+        for qa, qb in zip(self.output, self.flags):
+            sa, sb = self.qubits - 1 - qa, self.qubits - 1 - qb
+            parity ^= ((idx >> sa) & 1) & ((idx >> sb) & 1)
+        return np.sum(np.asarray(weights)[..., parity == 0], axis=-1, dtype=np.float64)
 
     def _amplitudes(self, states: np.ndarray) -> np.ndarray:
         return readout(states, range(self.qubits), Registers((), self.output, self.flags))
@@ -92,6 +108,8 @@ class ReadoutRule:
             return 2 * self._p0(np.abs(states) ** 2) - 1
         if self.rule == "success":
             return self.success_probability(states)
+        if self.rule == "swap-test":
+            return 2 * self._even(np.abs(states) ** 2) - 1
         amps = self._amplitudes(states)
         if self.rule == "probabilities":
             return self._conditional(np.abs(amps.astype(np.complex128)) ** 2)[0]
@@ -107,7 +125,7 @@ class ReadoutRule:
 
     def success_probability(self, states: np.ndarray) -> np.ndarray:
         """Probability that the flags read 0 (1 for a Hadamard test), per state."""
-        if self.rule == "hadamard-test":
+        if self.rule in ("hadamard-test", "swap-test"):
             return np.ones(np.shape(states)[:-1])
         return np.sum(np.abs(self._amplitudes(states)) ** 2, axis=-1, dtype=np.float64)
 
@@ -121,6 +139,9 @@ class ReadoutRule:
         if self.rule == "success":
             p = self.success_probability(np.sqrt(counts / shots))
             return p, np.sqrt(p * (1 - p) / shots)
+        if self.rule == "swap-test":
+            F = 2 * self._even(counts) / shots - 1
+            return F, np.sqrt(np.clip(1 - F ** 2, 0, None) / shots)
         if self.rule == "probabilities":
             n = self._amplitudes(counts).real[..., : self.size]
             passed = np.sum(self._amplitudes(counts).real, axis=-1)

@@ -119,4 +119,38 @@ def lower_nll(rw: Rewriter, op: Op, options) -> list[Op]:
     return _nll(rw, op, src.operand(0))
 
 
-__all__ = ["lower_cross_entropy", "lower_mse", "lower_nll"]
+
+
+@lowering("nn.mse_loss", "swap-test")
+def lower_mse_swap(rw: Rewriter, op: Op, options) -> list[Op]:
+    """MSE by the destructive swap test (``qlower.blocks.swap_test``): ``a`` and ``t`` shifted
+    by one ``c = max(|a|, |t|)`` (their difference unchanged, their overlap non-negative),
+    prepared on two registers; ``‖a − t‖² = ‖a'‖² + ‖t'‖² − 2‖a'‖‖t'‖√F``. No flag, no
+    controlled gate; ``Var(F̂) = (1 − F²)/S``, large relative errors where ``F`` is near 1
+    (``a ≈ t``, or the shift dominates)."""
+    a, t = op.operand(0), op.operand(1)
+    out = op.result().name
+    ta, tt = rw.tensor_type(a), rw.tensor_type(t)
+    red = op.attr("reduction")
+    if red == "none":
+        raise unsupported(op, "swap-test", "reduction 'none' asks for every squared error; the "
+                          "swap test reads their sum per row")
+    if ta.dims != tt.dims or ta.rank < 1:
+        raise unsupported(op, "swap-test", f"prediction and target must have one shape of "
+                          f"rank >= 1 (no broadcasting), got {ta} and {tt}")
+    M = static_size(rw, op, "swap-test", a, "the last axis")
+    known_sweeps(rw, op, "swap-test", a)
+    size = 1 << max(1, ceil_log2(M))
+    ang = rw.build("host.pair_angles", [a, t], {"size": size}, results=[rw.fresh(f"{out}.angles")],
+                   loc=op.loc)
+    norms = rw.build("host.pair_norms", [a, t], results=[rw.fresh(f"{out}.norms")], loc=op.loc)
+    st = rw.build("q.encode.pair", [ang.result().name], {"size": size},
+                  results=[rw.fresh(f"{out}.state")], loc=op.loc)
+    f = rw.build("q.swap_test", [st.result().name], results=[rw.fresh(f"{out}.F")], loc=op.loc)
+    y = rw.build("host.mse_swap", [f.result().name, norms.result().name],
+                 {"features": M, "reduction": red, "dtype": rw.tensor_type(out).dtype},
+                 results=[out], loc=op.loc)
+    return [ang, norms, st, f, y]
+
+
+__all__ = ["lower_cross_entropy", "lower_mse", "lower_mse_swap", "lower_nll"]

@@ -2,7 +2,7 @@
 
 A kernel is a connected set of ``q.*`` ops joined by ``!q.state`` values: one state
 preparation (``q.encode.*``), the quantum operations on it, and one read-out (``q.readout``,
-``q.probabilities``, ``q.success`` or ``q.overlap``). Everything else is host work that runs between kernels.
+``q.probabilities``, ``q.success``, ``q.swap_test`` or ``q.overlap``). Everything else is host work that runs between kernels.
 Kernels are named ``k0``, ``k1``, ... in the graph's order; that order is also a valid
 execution order.
 """
@@ -18,7 +18,7 @@ from qlower.ir import Graph, Op
 from qlower.ir.dialects.quantum import QState
 from qlower.passes.base import AnalysisPass, register_pass
 
-READOUTS = ("q.readout", "q.probabilities", "q.success", "q.overlap")
+READOUTS = ("q.readout", "q.probabilities", "q.success", "q.swap_test", "q.overlap")
 
 
 class PartitionError(QlowerError):

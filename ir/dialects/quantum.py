@@ -48,6 +48,9 @@ Ops (``...`` is the batch shape):
 - ``q.success(state)``: ``P(flags = 0)``, f64 ``[...]`` (the squared norm of what the blocks
   made of the prepared unit vector); from shots ``n_0 / S``, standard error
   ``sqrt(p (1 - p) / S)``.
+- ``q.encode.pair(angles) {size}``: ``|â⟩ ⊗ |b̂⟩`` on two registers; ``q.swap_test(state)``:
+  the destructive swap test, ``F = |⟨a|b⟩|²`` f64 ``[...]``; from shots ``2 n_even/S − 1``,
+  standard error ``sqrt((1 − F²)/S)`` (``qlower.blocks.swap_test``).
 - ``q.overlap(state)``: Hadamard test on the most significant data qubit of a state
   ``(|0⟩|a⟩ + |1⟩|b⟩)/√2``: ``Re⟨a|b⟩ = 2 P(top = 0) - 1``, f64 ``[...]``.
 """
@@ -514,6 +517,65 @@ class Success(OpDef):
 
     def resources(self, op, weights=None) -> Resources:
         return ZERO  # a measurement of the flags
+
+
+@register_op
+class EncodePair(OpDef):
+    """Two amplitude encodings side by side: ``|â⟩ ⊗ |b̂⟩`` on ``2n`` data qubits (the first
+    register most significant), from ``2(size − 1)`` angles (``host.pair_angles``)."""
+
+    name = "q.encode.pair"
+    operands = ("angles",)
+    attrs = {"size": Attr("int")}
+
+    def infer(self, c):
+        lead, k = _last_dim(c, 0, "angles")
+        if c.tensor(0).dtype != DType.F64:
+            c.fail(f"angles must be f64, got {c.tensor(0).dtype}")
+        size = c.attr("size")
+        _check_size(c, None, size, "angles")
+        want = 2 * (max(size, 2) - 1)
+        if isinstance(k, int) and k != want:
+            c.fail(f"size {size} takes {want} angles (two preparations), got {k}")
+        return [QState(tuple(lead), 2 * qubits_for(size), 0)]
+
+    def evaluate(self, c, angles):
+        from qlower.blocks.swap_test import pair_state
+
+        return pair_state(angles, max(c.attr("size"), 2))
+
+    def resources(self, op, weights=None) -> Resources:
+        """The two preparations and the swap test's CNOT and Hadamard per qubit pair (the
+        test always follows: ``q.swap_test`` adds nothing)."""
+        from qlower.blocks.swap_test import swap_test_resources
+
+        return swap_test_resources(op.attr("size"))
+
+    def summary(self, op) -> dict:
+        return {"method": "swap-test", "success_probability": 1.0, "approximation": None}
+
+
+@register_op
+class SwapTest(OpDef):
+    """The destructive swap test on a pair state: ``F = |⟨a|b⟩|² = 2 P(Σ a_i b_i even) − 1``."""
+
+    name = "q.swap_test"
+    operands = ("state",)
+
+    def infer(self, c):
+        s = _qstate(c, 0)
+        if s.data < 2 or s.data % 2 or s.flags:
+            c.fail(f"the state must be two equal registers without flags, has {s.data} data "
+                   f"qubits and {s.flags} flags")
+        return [_f64(s.shape)]
+
+    def evaluate(self, c, state):
+        from qlower.blocks.swap_test import swap_expectation
+
+        return swap_expectation(state)
+
+    def resources(self, op, weights=None) -> Resources:
+        return ZERO  # counted with the pair's preparation (q.encode.pair)
 
 
 @register_op

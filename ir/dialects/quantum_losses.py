@@ -194,3 +194,76 @@ class Normalize(OpDef):
         if op.operand(0) not in se:
             return None
         return np.abs(se[op.operand(0)] * self._inv(op, values[op.operand(1)]))
+
+
+@register_op
+class PairAngles(OpDef):
+    """Angles preparing ``â'`` and ``t̂'`` (the pair shifted to non-negative entries) on two
+    registers of ``size`` entries: the swap test's parameters (``qlower.blocks.swap_test``)."""
+
+    name = "host.pair_angles"
+    operands = ("a", "t")
+    attrs = {"size": Attr("int")}
+
+    def infer(self, c):
+        lead, n = _last_dim(c, 0, "a")
+        _require_float(c, 0, "a")
+        if c.tensor(1).dims != c.tensor(0).dims:
+            c.fail(f"a and t must have one shape, got {c.tensor(0)} and {c.tensor(1)}")
+        _check_size(c, n, c.attr("size"), "a")
+        return [_f64(lead + (2 * (max(c.attr("size"), 2) - 1),))]
+
+    def evaluate(self, c, a, t):
+        from qlower.blocks.swap_test import pair_angles
+
+        return pair_angles(a, t, max(c.attr("size"), 2))
+
+
+@register_op
+class PairNorms(OpDef):
+    """``‖a'‖`` and ``‖t'‖`` of the shifted pair (``[..., 2]``)."""
+
+    name = "host.pair_norms"
+    operands = ("a", "t")
+
+    def infer(self, c):
+        lead, _ = _last_dim(c, 0, "a")
+        return [_f64(lead + (2,))]
+
+    def evaluate(self, c, a, t):
+        from qlower.blocks.swap_test import shifted_pair
+
+        x, y = shifted_pair(a, t)
+        return np.stack([np.linalg.norm(x, axis=-1), np.linalg.norm(y, axis=-1)], axis=-1)
+
+
+@register_op
+class MseSwap(OpDef):
+    """MSE from swap-test fidelities: ``‖a − t‖² = ‖a'‖² + ‖t'‖² − 2‖a'‖‖t'‖√F`` per row."""
+
+    name = "host.mse_swap"
+    operands = ("F", "norms")
+    attrs = {"features": Attr("int"), "reduction": Attr("str", "mean", choices=("mean", "sum")),
+             "dtype": Attr("dtype", DType.F32)}
+
+    def infer(self, c):
+        if c.tensor(1).dims != c.tensor(0).dims + (2,):
+            c.fail(f"norms must be F's shape with a last axis of 2, got {c.tensor(1)}")
+        return [TensorType(c.attr("dtype"), ())]
+
+    def _count(self, op, F) -> int:
+        return max(F.size * op.attr("features"), 1) if op.attr("reduction") == "mean" else 1
+
+    def evaluate(self, c, F, norms):
+        na, nt = norms[..., 0], norms[..., 1]
+        sq = na ** 2 + nt ** 2 - 2 * na * nt * np.sqrt(np.clip(F, 0.0, 1.0))
+        return np.asarray(np.sum(sq) / self._count(c.op, F), dtype=c.attr("dtype").numpy)
+
+    def std_error(self, op, values, se):
+        """``d‖a − t‖²/dF = −‖a'‖‖t'‖/√F`` per row; rows independent."""
+        if op.operand(0) not in se:
+            return None
+        F, norms = values[op.operand(0)], values[op.operand(1)]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            g = norms[..., 0] * norms[..., 1] / np.sqrt(np.clip(F, 1e-300, 1.0))
+        return np.asarray(np.sqrt(np.sum((g * se[op.operand(0)]) ** 2)) / self._count(op, F))

@@ -17,7 +17,7 @@ STRATEGY_CHOICES: dict[str, tuple[str, ...]] = {
     "nn.relu": ("qsvt", "host"),
     "nn.tanh": ("qsvt", "host"),
     "nn.sigmoid": ("qsvt", "host"),
-    "nn.mse_loss": ("quantum", "host"),
+    "nn.mse_loss": ("quantum", "swap-test", "host"),
     "nn.cross_entropy": ("quantum", "host"),
     "nn.nll_loss": ("quantum", "host"),
 }

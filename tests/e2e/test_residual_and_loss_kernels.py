@@ -138,3 +138,62 @@ def test_nll_of_a_plain_input_is_refused(tmp_path):
         qlower.compile(save(model, tmp_path), "cirq", overrides={"nll": "quantum"})
     assert "node 'nll' (nn.nll_loss): strategy 'quantum' does not apply: its input is not a " \
            "log_softmax over the classes" in str(e.value)
+
+
+def test_mse_by_swap_test_three_way_and_shots(tmp_path):
+    path = save(residual_mse_model((3, 5)), tmp_path)
+    rng = np.random.default_rng(8)
+    feeds = {"x": rng.standard_normal((3, 5)).astype(np.float32),
+             "t": rng.standard_normal((3, 5)).astype(np.float32)}
+    program = three_way(path, feeds, overrides={"nn.mse_loss": "swap-test"})
+    assert program.kernels[-1].method == "swap-test"
+    assert program.kernels[-1].rule.rule == "swap-test"
+    host = qlower.compile(path, "cirq", overrides={"nn.mse_loss": "swap-test", "mm": "host"})
+    exact = float(host.run(feeds)["loss"])
+    S = 100_000
+    est = host.run(feeds, shots=S, seed=4)
+    se = float(est.std_errors["loss"])
+    assert abs(float(est["loss"]) - exact) <= 4 * se
+    runs = [float(host.run(feeds, shots=S, seed=50 + s)["loss"]) for s in range(30)]
+    assert 0.7 * se <= np.std(runs, ddof=1) <= 1.3 * se
+
+
+def test_loss_kernels_in_qiskit_equal_qsim(tmp_path):
+    """The residual, MSE (both strategies) and cross-entropy kernels as OpenQASM 3: parsed,
+    loaded in Qiskit, bound, they give qsim's states."""
+    import openqasm3
+    import qiskit.qasm3
+    from qiskit.quantum_info import Statevector
+
+    from qlower.backends.qsim import QsimRunner
+
+    rng = np.random.default_rng(9)
+    cases = [(residual_mse_model((2, 3)), {"x": rng.standard_normal((2, 3)).astype(np.float32),
+                                          "t": rng.standard_normal((2, 3)).astype(np.float32)},
+              {"nn.add": "quantum", "nn.mse_loss": "quantum", "mm": "host"}),
+             (residual_mse_model((2, 3)), {"x": rng.standard_normal((2, 3)).astype(np.float32),
+                                          "t": rng.standard_normal((2, 3)).astype(np.float32)},
+              {"nn.mse_loss": "swap-test", "mm": "host"}),
+             (ce_model(3, 3), {"x": rng.standard_normal((3, 4)).astype(np.float32),
+                               "y": np.array([0, 2, 1])}, {"nn.cross_entropy": "quantum",
+                                                            "mm": "host"})]
+    seen = set()
+    for i, (model, feeds, overrides) in enumerate(cases):
+        path = save(model, tmp_path, f"m{i}.onnx")
+        program = qlower.compile(path, "qasm3", overrides=overrides)
+        program.write(tmp_path / f"out{i}")
+        bound = program.bind(feeds)
+        for kc in program.kernels:
+            text = (tmp_path / f"out{i}" / f"{kc.name}.qasm").read_text()
+            openqasm3.parse(text)
+            qc = qiskit.qasm3.loads(text)
+            qc.remove_final_measurements()
+            rows = bound[kc.name][:1]
+            want = QsimRunner().states(kc.circuit, kc.qubits, kc.resolvers(rows))[0]
+            values = {p: float(rows[0][int(p.name.split("_")[-1])]) for p in qc.parameters}
+            n = len(kc.qubits)
+            got = np.asarray(Statevector(qc.assign_parameters(values)).data)
+            got = got.reshape([2] * n).transpose(range(n)[::-1]).reshape(-1)
+            assert np.max(np.abs(got - want)) < 1e-5, kc.method
+            seen.add(kc.rule.rule)
+    assert seen == {"amplitudes", "success", "swap-test", "probabilities"}
