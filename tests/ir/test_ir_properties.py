@@ -296,7 +296,9 @@ def test_grammar_generated_text() -> None:
     (never another exception); and enough of it parses for this to mean something."""
     parsed: set[str] = set()
 
-    @settings(max_examples=80, database=None)
+    # about a quarter of the drawn texts parse; 200 draws keep that well above 20 whatever the
+    # derandomised draws are (80 gave 19 once the registry grew)
+    @settings(max_examples=200, database=None)
     @given(grammar_text)
     def check(text: str) -> None:
         try:
