@@ -38,20 +38,25 @@ from qlower.passes.lower_residual import combination
 from qlower.passes.rewrite import Rewriter
 
 
+def _mse_operands(rw: Rewriter, op: Op, strategy: str, reads: str):
+    """``(a, t, M)`` of an MSE loss its kernels apply to (``reads``: what the kernel reads)."""
+    a, t = op.operand(0), op.operand(1)
+    ta, tt = rw.tensor_type(a), rw.tensor_type(t)
+    if op.attr("reduction") == "none":
+        raise unsupported(op, strategy, "reduction 'none' asks for every squared error; the "
+                          f"{reads} reads their sum per row")
+    if ta.dims != tt.dims or ta.rank < 1:
+        raise unsupported(op, strategy, f"prediction and target must have one shape of rank "
+                          f">= 1 (no broadcasting), got {ta} and {tt}")
+    M = static_size(rw, op, strategy, a, "the last axis")
+    known_sweeps(rw, op, strategy, a)
+    return a, t, M
+
+
 @lowering("nn.mse_loss", "quantum")
 def lower_mse(rw: Rewriter, op: Op, options) -> list[Op]:
-    a, t = op.operand(0), op.operand(1)
-    out = op.result().name
-    ta, tt = rw.tensor_type(a), rw.tensor_type(t)
-    red = op.attr("reduction")
-    if red == "none":
-        raise unsupported(op, "quantum", "reduction 'none' asks for every squared error; the "
-                          "residual encoding reads their sum per row")
-    if ta.dims != tt.dims or ta.rank < 1:
-        raise unsupported(op, "quantum", f"prediction and target must have one shape of rank "
-                          f">= 1 (no broadcasting), got {ta} and {tt}")
-    M = static_size(rw, op, "quantum", a, "the last axis")
-    known_sweeps(rw, op, "quantum", a)
+    a, t, M = _mse_operands(rw, op, "quantum", "residual encoding")
+    out, red = op.result().name, op.attr("reduction")
     K = 1 << ceil_log2(M)
     u = rw.build("host.stack", [a, t], {"size": K}, results=[rw.fresh(f"{out}.stacked")],
                  loc=op.loc)
@@ -128,18 +133,8 @@ def lower_mse_swap(rw: Rewriter, op: Op, options) -> list[Op]:
     prepared on two registers; ``‖a − t‖² = ‖a'‖² + ‖t'‖² − 2‖a'‖‖t'‖√F``. No flag, no
     controlled gate; ``Var(F̂) = (1 − F²)/S``, large relative errors where ``F`` is near 1
     (``a ≈ t``, or the shift dominates)."""
-    a, t = op.operand(0), op.operand(1)
-    out = op.result().name
-    ta, tt = rw.tensor_type(a), rw.tensor_type(t)
-    red = op.attr("reduction")
-    if red == "none":
-        raise unsupported(op, "swap-test", "reduction 'none' asks for every squared error; the "
-                          "swap test reads their sum per row")
-    if ta.dims != tt.dims or ta.rank < 1:
-        raise unsupported(op, "swap-test", f"prediction and target must have one shape of "
-                          f"rank >= 1 (no broadcasting), got {ta} and {tt}")
-    M = static_size(rw, op, "swap-test", a, "the last axis")
-    known_sweeps(rw, op, "swap-test", a)
+    a, t, M = _mse_operands(rw, op, "swap-test", "swap test")
+    out, red = op.result().name, op.attr("reduction")
     size = 1 << max(1, ceil_log2(M))
     ang = rw.build("host.pair_angles", [a, t], {"size": size}, results=[rw.fresh(f"{out}.angles")],
                    loc=op.loc)

@@ -48,44 +48,46 @@ def _last_axis(rw: Rewriter, op: Op, strategy: str, body) -> list[Op]:
     return [xt, *inner, back]
 
 
-@lowering("nn.softmax", "exact")
-def lower_softmax_exact(rw: Rewriter, op: Op, options) -> list[Op]:
+def _softmax_kernel(rw: Rewriter, op: Op, strategy: str, prepare) -> list[Op]:
+    """The kernel that reads a softmax state's Born probabilities; ``prepare(x, out, L, size)``
+    gives the ops up to the state and its name (the two strategies differ only there)."""
     dtype = rw.tensor_type(op.result().name).dtype
 
     def body(x: str, out: str) -> list[Op]:
-        L = static_size(rw, op, "exact", x, "the softmax axis")
-        known_sweeps(rw, op, "exact", x)
+        L = static_size(rw, op, strategy, x, "the softmax axis")
+        known_sweeps(rw, op, strategy, x)
         if L < 1:
-            raise unsupported(op, "exact", "the softmax axis is empty")
-        size = 1 << index_qubits(L)
+            raise unsupported(op, strategy, "the softmax axis is empty")
+        ops, state = prepare(x, out, L, 1 << index_qubits(L))
+        p = rw.build("q.probabilities", [state], {"size": L},
+                     results=[rw.fresh(f"{out}.p")], loc=op.loc)
+        y = rw.build("host.cast", [p.result().name], {"dtype": dtype}, results=[out], loc=op.loc)
+        return [*ops, p, y]
+
+    return _last_axis(rw, op, strategy, body)
+
+
+@lowering("nn.softmax", "exact")
+def lower_softmax_exact(rw: Rewriter, op: Op, options) -> list[Op]:
+    def prepare(x, out, L, size):
         ang = rw.build("host.softmax_angles", [x], {"size": size},
                        results=[rw.fresh(f"{out}.angles")], loc=op.loc)
         st = rw.build("q.encode.softmax", [ang.result().name], {"size": size},
                       results=[rw.fresh(f"{out}.state")], loc=op.loc)
-        p = rw.build("q.probabilities", [st.result().name], {"size": L},
-                     results=[rw.fresh(f"{out}.p")], loc=op.loc)
-        y = rw.build("host.cast", [p.result().name], {"dtype": dtype}, results=[out], loc=op.loc)
-        return [ang, st, p, y]
+        return [ang, st], st.result().name
 
-    return _last_axis(rw, op, "exact", body)
+    return _softmax_kernel(rw, op, "exact", prepare)
 
 
 @lowering("nn.softmax", "qsp")
 def lower_softmax_qsp(rw: Rewriter, op: Op, options) -> list[Op]:
     from qlower.blocks.qsp import softmax_qsp_plan
 
-    dtype = rw.tensor_type(op.result().name).dtype
-
-    def body(x: str, out: str) -> list[Op]:
-        L = static_size(rw, op, "qsp", x, "the softmax axis")
-        known_sweeps(rw, op, "qsp", x)
-        if L < 1:
-            raise unsupported(op, "qsp", "the softmax axis is empty")
+    def prepare(x, out, L, size):
         try:
             plan = softmax_qsp_plan(options.score_range, options.epsilon, L)
         except ValueError as e:
             raise unsupported(op, "qsp", str(e)) from None
-        size = 1 << index_qubits(L)
         ang = rw.build("host.qsp_softmax_angles", [x], {"size": size, "range": plan.R},
                        results=[rw.fresh(f"{out}.angles")], loc=op.loc)
         st = rw.build("q.encode.softmax_qsp", [ang.result().name],
@@ -93,9 +95,6 @@ def lower_softmax_qsp(rw: Rewriter, op: Op, options) -> list[Op]:
                        "range": plan.R, "poly_error": float(plan.poly_error),
                        "tv_bound": float(plan.tv_bound)},
                       results=[rw.fresh(f"{out}.state")], loc=op.loc)
-        p = rw.build("q.probabilities", [st.result().name], {"size": L},
-                     results=[rw.fresh(f"{out}.p")], loc=op.loc)
-        y = rw.build("host.cast", [p.result().name], {"dtype": dtype}, results=[out], loc=op.loc)
-        return [ang, st, p, y]
+        return [ang, st], st.result().name
 
-    return _last_axis(rw, op, "qsp", body)
+    return _softmax_kernel(rw, op, "qsp", prepare)
