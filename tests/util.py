@@ -119,3 +119,29 @@ def assert_refused(capsys, argv, message: str) -> None:
     """``qlower argv`` exits 2 with exactly the one line ``error: message``."""
     status, _, err = cli(capsys, *argv)
     assert (status, err) == (2, f"error: {message}\n"), argv
+
+
+def qasm_state_error(text: str, kc, rows) -> tuple[float, int]:
+    """How far Qiskit's state of an OpenQASM 3 kernel is from qsim's, over ``rows`` of its
+    parameters: the text must parse with ``openqasm3`` and load with ``qiskit.qasm3``; its
+    final measurements are removed and each ``input`` is bound by the index its name ends in.
+    Returns (the largest amplitude difference, the program's parameter count)."""
+    import openqasm3
+    import qiskit.qasm3
+    from qiskit.quantum_info import Statevector
+
+    from qlower.backends.qsim import QsimRunner
+
+    openqasm3.parse(text)
+    qc = qiskit.qasm3.loads(text)
+    qc.remove_final_measurements()
+    want = QsimRunner().states(kc.circuit, kc.qubits, kc.resolvers(rows))
+    n = len(kc.qubits)
+    worst = 0.0
+    for row, w in zip(rows, want):
+        values = {p: float(row[int(p.name.split("_")[-1])]) for p in qc.parameters}
+        got = np.asarray(Statevector(qc.assign_parameters(values)).data)
+        # Qiskit's q[0] is the least significant bit; Cirq's first qubit the most
+        got = got.reshape([2] * n).transpose(range(n)[::-1]).reshape(-1)
+        worst = max(worst, float(np.max(np.abs(got - w))))
+    return worst, len(qc.parameters)

@@ -291,11 +291,7 @@ def test_shots_land_within_four_standard_errors(tmp_path):
 
 
 def test_qasm3_attention_kernels_in_qiskit_equal_qsim(tmp_path):
-    import openqasm3
-    import qiskit.qasm3
-    from qiskit.quantum_info import Statevector
-
-    from qlower.backends.qsim import QsimRunner
+    from util import qasm_state_error
 
     path = save(attention_op(**four_d(1), mask=((1, 2, Lq, Lk), float)), tmp_path)
     feeds = feeds_for(onnx.load(path), seed=9)
@@ -307,19 +303,10 @@ def test_qasm3_attention_kernels_in_qiskit_equal_qsim(tmp_path):
     ((ks, kv),) = attention_kernels(program)
     for kc in (ks, kv):
         text = (tmp_path / "out" / f"{kc.name}.qasm").read_text()
-        openqasm3.parse(text)
-        qc = qiskit.qasm3.loads(text)
-        qc.remove_final_measurements()
         rows = bound_rows[kc.name]
         assert rows.shape == (2 * Lq, len(kc.symbols))  # heads x query rows, then the parameters
-        assert len(qc.parameters) == len(kc.symbols)
-        sim = QsimRunner().states(kc.circuit, kc.qubits, kc.resolvers(rows))
-        n = len(kc.qubits)
-        for row, want in zip(rows, sim):
-            values = {p: float(row[int(p.name.split("_")[-1])]) for p in qc.parameters}
-            got = Statevector(qc.assign_parameters(values)).data
-            got = np.asarray(got).reshape([2] * n).transpose(range(n)[::-1]).reshape(-1)
-            assert np.max(np.abs(got - want)) < 1e-5
+        err, count = qasm_state_error(text, kc, rows)
+        assert count == len(kc.symbols) and err < 1e-5
         params = entries[kc.name]["parameters"]
         assert " = host.concat_params(" in params["computed_by"]
         assert params["names"] == [s.name for s in kc.symbols]

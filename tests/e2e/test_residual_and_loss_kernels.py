@@ -7,7 +7,7 @@ import numpy as np
 import onnx
 import pytest
 from test_quantum_pipeline import save, three_way
-from util import make_model
+from util import make_model, qasm_state_error
 
 import qlower
 from qlower.errors import QlowerError
@@ -161,12 +161,6 @@ def test_mse_by_swap_test_three_way_and_shots(tmp_path):
 def test_loss_kernels_in_qiskit_equal_qsim(tmp_path):
     """The residual, MSE (both strategies) and cross-entropy kernels as OpenQASM 3: parsed,
     loaded in Qiskit, bound, they give qsim's states."""
-    import openqasm3
-    import qiskit.qasm3
-    from qiskit.quantum_info import Statevector
-
-    from qlower.backends.qsim import QsimRunner
-
     rng = np.random.default_rng(9)
     cases = [(residual_mse_model((2, 3)), {"x": rng.standard_normal((2, 3)).astype(np.float32),
                                           "t": rng.standard_normal((2, 3)).astype(np.float32)},
@@ -185,15 +179,6 @@ def test_loss_kernels_in_qiskit_equal_qsim(tmp_path):
         bound = program.bind(feeds)
         for kc in program.kernels:
             text = (tmp_path / f"out{i}" / f"{kc.name}.qasm").read_text()
-            openqasm3.parse(text)
-            qc = qiskit.qasm3.loads(text)
-            qc.remove_final_measurements()
-            rows = bound[kc.name][:1]
-            want = QsimRunner().states(kc.circuit, kc.qubits, kc.resolvers(rows))[0]
-            values = {p: float(rows[0][int(p.name.split("_")[-1])]) for p in qc.parameters}
-            n = len(kc.qubits)
-            got = np.asarray(Statevector(qc.assign_parameters(values)).data)
-            got = got.reshape([2] * n).transpose(range(n)[::-1]).reshape(-1)
-            assert np.max(np.abs(got - want)) < 1e-5, kc.method
+            assert qasm_state_error(text, kc, bound[kc.name][:1])[0] < 1e-5, kc.method
             seen.add(kc.rule.rule)
     assert seen == {"amplitudes", "success", "swap-test", "probabilities"}

@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 from test_quantum_pipeline import gemm_mlp, save, three_way
-from util import make_model
+from util import make_model, qasm_state_error
 
 import qlower
 from qlower.errors import QlowerError
@@ -82,32 +82,16 @@ def test_shots_land_within_four_standard_errors(tmp_path):
 
 
 def test_qasm3_softmax_kernel_in_qiskit_equals_qsim(tmp_path):
-    import openqasm3
-    import qiskit.qasm3
-    from qiskit.quantum_info import Statevector
-
-    from qlower.backends.qsim import QsimRunner
-    from qlower.program import bind_parameters
-
     path = save(softmax_model((2, 6)), tmp_path)
     x = np.random.default_rng(3).standard_normal((2, 6)).astype(np.float32)
     program = qlower.compile(path, "qasm3", overrides={"nn.softmax": "exact"})
     program.write(tmp_path / "out")
     (kc,) = program.kernels
     text = (tmp_path / "out" / "k0.qasm").read_text()
-    openqasm3.parse(text)
-    qc = qiskit.qasm3.loads(text)
-    qc.remove_final_measurements()
-    rows = program.bind({"x": x})["k0"]
-    sim = QsimRunner().states(kc.circuit, kc.qubits, kc.resolvers(rows))
-    n = len(kc.qubits)
-    for row, want in zip(rows, sim):
-        bound = qc.assign_parameters({p: float(row[int(p.name.split("_")[-1])]) for p in qc.parameters})
-        got = np.asarray(Statevector(bound).data).reshape([2] * n).transpose(range(n)[::-1]).reshape(-1)
-        assert np.max(np.abs(got - want)) < 1e-5
+    err, count = qasm_state_error(text, kc, program.bind({"x": x})["k0"])
+    assert err < 1e-5 and count == len(kc.symbols) == 8
     doc = (tmp_path / "out" / "manifest.json").read_text()
     assert '"rule": "probabilities"' in doc and "host.softmax_angles" in doc
-    assert bind_parameters  # the binding used above is the one the manifest describes
 
 
 def test_unknown_softmax_strategy_is_refused(tmp_path):
@@ -213,25 +197,13 @@ def test_qsp_shots_within_four_standard_errors(tmp_path):
 
 
 def test_qsp_kernel_in_qiskit_equals_qsim(tmp_path):
-    import qiskit.qasm3
-    from qiskit.quantum_info import Statevector
-
-    from qlower.backends.qsim import QsimRunner
-
     path = save(softmax_model((2, 3)), tmp_path)
     x = np.random.default_rng(6).standard_normal((2, 3)).astype(np.float32)
     program = qlower.compile(path, "qasm3", overrides={"nn.softmax": "qsp"}, epsilon=1e-2)
     program.write(tmp_path / "out")
     (kc,) = program.kernels
-    qc = qiskit.qasm3.loads((tmp_path / "out" / "k0.qasm").read_text())
-    qc.remove_final_measurements()
-    rows = program.bind({"x": x})["k0"]
-    sim = QsimRunner().states(kc.circuit, kc.qubits, kc.resolvers(rows))
-    n = len(kc.qubits)
-    for row, want in zip(rows, sim):
-        bound = qc.assign_parameters({p: float(row[int(p.name.split("_")[-1])]) for p in qc.parameters})
-        got = np.asarray(Statevector(bound).data).reshape([2] * n).transpose(range(n)[::-1]).reshape(-1)
-        assert np.max(np.abs(got - want)) < 1e-5
+    text = (tmp_path / "out" / "k0.qasm").read_text()
+    assert qasm_state_error(text, kc, program.bind({"x": x})["k0"])[0] < 1e-5
 
 
 def test_inspect_lowered_takes_the_lowering_options(tmp_path, capsys):
