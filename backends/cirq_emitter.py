@@ -222,6 +222,33 @@ def _emit_data_fable(b: _Builder, op) -> None:
     b.extra_symbols += names
 
 
+@_emits("q.block.select")
+def _emit_select(b: _Builder, op) -> None:
+    """The block of W on the preparation's low qubits (its top qubit is the selector), then
+    the tail, whose angles are parameters after the preparation's
+    (``qlower/blocks/select.py``)."""
+    import dataclasses
+
+    from qlower.blocks.registry import as_matrix, block_method
+    from qlower.blocks.select import select_constants, tail_ops, tail_size
+
+    if b.size is None or b.blocks:
+        b.fail(f"{op.name} reads the state preparation directly")
+    d = op_def(op.name)
+    W = as_matrix(_weight(b.graph, op.operand(1)))
+    params = d.op_params(op)
+    be = block_method(op.attr("method")).build(W, params)
+    k = select_constants(W, op.attr("method"), params)
+    _place_block(b, dataclasses.replace(be, method=f"{be.method}-select"))
+    s = b.result["data"][0]
+    first = int(op.attr("first"))
+    names = [sympy.Symbol(f"{b.kernel.name}_theta_{first + i}")
+             for i in range(tail_size(k.kind, k.out_qubits))]
+    b.block_ops += tail_ops(k, s, be.registers.flags[0], be.registers.output,
+                            be.registers.input, names, b.prep.symbols[0])
+    b.extra_symbols += names
+
+
 def _emit_placed(b: _Builder, op, state) -> None:
     """A preparation with flags of its own (``state``: ``circuit``, ``qubits``, ``index``,
     ``symbols``), placed on its own qubits when emitted; blocks after it read its index."""
@@ -315,7 +342,7 @@ def _emit_readout(b: _Builder, op) -> None:
     if b.placed:
         methods = {op_def(b.kernel.encode.name).summary(b.kernel.encode)["method"]: None,
                    **methods}
-    elif b.extra_symbols:  # a data block on an amplitude encoding (attention's scores)
+    elif any(isinstance(be, _DataBlock) for be in b.blocks):  # attention's scores
         methods = {"amplitude": None, **methods}
     kind = {"q.readout": "amplitudes", "q.probabilities": "probabilities", "q.success": "success"}
     b.result.update(readout=kind[op.name], size=int(op.attr("size", 1)),

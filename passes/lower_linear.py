@@ -73,6 +73,10 @@ class LowerLinear(TransformPass):
     signs: str = option("offset", flag="--signs", choices=("offset", "none"),
                         help="offset: shift outputs to be non-negative so shots can read them "
                         "(default); none: exact read-out only")
+    carry: str = option("auto", flag="--carry", choices=("auto", "select", "columns"),
+                        help="how a layer's bias and sign offset reach its block: select (a "
+                        "selector qubit beside the block of W), columns (input columns [x; 1; "
+                        "t]) or auto (the one with fewer CNOTs; default)")
     compose: bool = option(False, flag="--compose",
                            help="consecutive block-encoded layers with nothing between them "
                            "become one kernel (alphas multiply, flags add) instead of one each")
@@ -82,6 +86,9 @@ class LowerLinear(TransformPass):
             raise PipelineError(f"lower-linear: signs must be 'offset' or 'none', got '{self.signs}'")
         if not self.threshold >= 0:
             raise PipelineError(f"lower-linear: threshold must be >= 0, got {self.threshold}")
+        if self.carry not in ("auto", "select", "columns"):
+            raise PipelineError(f"lower-linear: carry must be 'auto', 'select' or 'columns', "
+                                f"got '{self.carry}'")
 
     def choice(self, rw: Rewriter, op: Op) -> tuple[str, str]:
         """The layer's (strategy, method): what select-strategy wrote on it, else its default
@@ -159,6 +166,16 @@ class LowerLinear(TransformPass):
         if strategy == "block-encoding":
             if not np.any(w) and (b is None or not np.any(b)):
                 return None  # an all-zero layer has nothing to encode; it stays on the host
+            form = None
+            if self.carry != "columns":
+                form = select_form(w, b, method, self.threshold, self.signs,
+                                   force=self.carry == "select")
+            if form is None and self.carry == "select" and (b is not None or self.signs == "offset"):
+                raise UnsupportedError(
+                    f"node '{layer_names(op)[0]}': --carry select needs a real layer and a "
+                    f"method with a selector form (fable, svd, dilation), got method '{method}'")
+            if form is not None:
+                return lower_select(rw, op, w, b, *form, self.signs)
             return lower_chain(rw, [op], [method], self.threshold, self.signs)
         return lower_amplitude_encoding(rw, op, w, b)
 
@@ -292,6 +309,119 @@ def lower_chain(rw: Rewriter, chain: list[Op], methods: list[str], threshold: fl
     y = rw.build("host.rescale", [rd.result().name, norm.result().name, alpha_c] + ([t] if t else []),
                  {"dtype": dtype, "shift": kappa}, results=[out], loc=loc)
     return ops + [rd, y]
+
+
+def _prep_cnots(qubits: int) -> int:
+    """CNOTs of the symbolic amplitude encoding on ``qubits`` (``q.encode.amplitude``)."""
+    return (1 << qubits) - qubits - 1
+
+
+def _augmented_matrix(w: np.ndarray, b: np.ndarray | None, off: bool) -> np.ndarray:
+    """``[W | b | κ1]`` (the columns present): what the augmented form block-encodes."""
+    cols = [w]
+    if b is not None:
+        cols.append(b.reshape(-1, 1))
+    if off:
+        kappa = float(np.max(np.abs(np.concatenate(cols, axis=1))))
+        cols.append(np.full((w.shape[0], 1), kappa))
+    return np.concatenate(cols, axis=1)
+
+
+def select_form(w: np.ndarray, b: np.ndarray | None, method: str, threshold: float,
+                signs: str, force: bool = False) -> tuple[str, dict] | None:
+    """``(method, attrs)`` of the selector form (``qlower/blocks/select.py``) when it costs
+    fewer CNOTs than the augmented columns, else None (the augmented form).
+
+    The method is the one the augmented matrix gets (``auto`` resolved as before); only
+    methods with a selector form (fable; svd and dilation, whose alpha is ‖W‖₂) and real
+    weights take it. It wins when ``N`` plus the extra columns crosses a power of two (the
+    augmented block then pads to 2N columns); otherwise the extra columns are free and the
+    augmented form stays. ``force`` takes it whenever it applies.
+    """
+    from qlower.blocks.layout import block_layout
+    from qlower.blocks.registry import as_matrix, block_method, plan_block
+    from qlower.blocks.select import select_constants, select_kind, tail_resources
+
+    off = signs == "offset"
+    if b is None and not off:
+        return None  # nothing to carry
+    if np.iscomplexobj(w) or np.iscomplexobj(b) or not np.any(w):
+        return None  # (all-zero weights: the columns form encodes the bias alone)
+    W = as_matrix(w.astype(np.float64))
+    aug = _augmented_matrix(W, None if b is None else b.astype(np.float64), off)
+    try:
+        m_aug, attrs_aug = plan_block(aug, method, threshold)
+    except ValueError:
+        return None
+    kind = select_kind(m_aug)
+    if kind is None:
+        return None
+    entry = block_method(m_aug)
+    try:
+        _, attrs = plan_block(W, m_aug, threshold)
+        entry.check_size(*W.shape, attrs)
+    except ValueError:
+        return None
+    lay = block_layout(m_aug, *W.shape, terms=None)
+    if kind == "singular" and lay.output < 1:
+        return None  # a single output's sign has no tree to carry it
+    if lay.input < 1:
+        return None  # a one-entry input: the selector's own angle would carry x's sign
+    if force:
+        return m_aug, attrs
+    k = select_constants(W, m_aug, attrs)
+    tail = tail_resources(kind, k.in_qubits, k.out_qubits, k.base if kind == "singular" else None)
+    lay_aug = block_layout(m_aug, *aug.shape, terms=None)
+    cost_aug = entry.cost(aug, attrs_aug).cnots + _prep_cnots(max(1, lay_aug.input))
+    cost_sel = entry.cost(W, attrs).cnots + tail.cnots + _prep_cnots(lay.input + 1)
+    return (m_aug, attrs) if cost_sel < cost_aug else None
+
+
+def lower_select(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None, method: str,
+                 attrs: dict, signs: str) -> list[Op]:
+    """The selector form of ``y = x Wᵀ + b`` (``qlower/blocks/select.py``)::
+
+        %p, %S, %tau = host.select_params(%x, %xi, %rownorms, %base?, %b?) {...}
+        %s0  = q.encode.amplitude(%p) {size = 2**(n+1), extra = K}
+        %s1  = q.block.select(%s0, %W, %p) {method, alpha, threshold, first}
+        %psi = q.readout(%s1) {size = M, nonnegative}
+        %y   = host.rescale(%psi, %S, %one, %tau) {shift = 1.0}      y = S ψ − τ
+    """
+    from qlower.blocks.registry import as_matrix
+    from qlower.blocks.select import select_constants, tail_size
+
+    out, loc = op.result().name, op.loc
+    off = signs == "offset"
+    W = as_matrix(w.astype(np.float64))
+    k = select_constants(W, method, attrs)
+    size = 1 << k.in_qubits
+    rows = 1 << k.out_qubits
+    xi = rw.add_constant(k.xi, f"{out}.xi")
+    rn = rw.add_constant(np.linalg.norm(W, axis=1), f"{out}.rownorms")
+    base = rw.add_constant(k.base, f"{out}.base") if k.kind == "column" else None
+    sp = rw.build("host.select_params", [op.operand(0), xi, rn, base,
+                                         op.operand(2) if b is not None else None],
+                  {"kind": k.kind, "alpha": float(attrs["alpha"]), "offset": off, "size": size,
+                   "rows": rows},
+                  results=[rw.fresh(f"{out}.params"), rw.fresh(f"{out}.scale"),
+                           rw.fresh(f"{out}.tau")], loc=loc)
+    params, scale, tau = sp.result_names
+    extra = tail_size(k.kind, k.out_qubits)
+    s0 = rw.build("q.encode.amplitude", [params], {"size": 2 * size, "extra": extra},
+                  results=[rw.fresh(f"{out}.state")], loc=loc)
+    block_attrs = {"method": method, "alpha": float(attrs["alpha"])}
+    if "threshold" in attrs:
+        block_attrs["threshold"] = float(attrs["threshold"])
+    block_attrs["first"] = 2 * size - 1
+    s1 = rw.build("q.block.select", [s0.result().name, op.operand(1), params], block_attrs,
+                  results=[rw.fresh(f"{out}.encoded")], loc=loc)
+    rd = rw.build("q.readout", [s1.result().name], {"size": int(W.shape[0]), "nonnegative": off},
+                  results=[rw.fresh(f"{out}.psi")], loc=loc)
+    one = rw.add_constant(np.array(1.0, dtype=np.float64), f"{out}.one")
+    dtype = rw.tensor_type(out).dtype
+    y = rw.build("host.rescale", [rd.result().name, scale, one] + ([tau] if off else []),
+                 {"dtype": dtype, "shift": 1.0 if off else 0.0}, results=[out], loc=loc)
+    return [sp, s0, s1, rd, y]
 
 
 def lower_amplitude_encoding(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None) -> list[Op]:

@@ -82,7 +82,7 @@ class ProgramEstimate:
 
 
 def _weights(graph: Graph, op) -> np.ndarray | None:
-    if len(op.operands) < 2 or block_op(op) is None:
+    if len(op.operands) < 2 or (block_op(op) is None and op.name != "q.block.select"):
         return None  # only a constant block's cost depends on its weights
     d = graph.dense(op.operand(1))
     if d is None:
@@ -131,7 +131,10 @@ def kernel_estimate(graph: Graph, kernel, origins: Mapping[str, dict] | None = N
     approx = None
     summary = getattr(op_def(kernel.encode.name), "summary", None)
     data = [op for op in kernel.ops if op.name == "q.block.data_fable"]
-    if data:
+    select = [op for op in kernel.ops if op.name == "q.block.select"]
+    if select:
+        method, alpha, p = select_summary(graph, select[0])
+    elif data:
         # a block of data (attention's K or V): its scale and success probability depend on
         # the activations, so the table has none to state
         doc = summary(kernel.encode) if summary is not None else {"method": "amplitude",
@@ -153,6 +156,26 @@ def kernel_estimate(graph: Graph, kernel, origins: Mapping[str, dict] | None = N
     ops = tuple(origins[n] for n in kernel.source if origins and n in origins)
     return KernelEstimate(kernel.name, tuple(kernel.source), method,
                           kernel_resources(graph, kernel), alpha, p, ops, approx)
+
+
+def select_summary(graph: Graph, op) -> tuple[str, float, float]:
+    """The selector form's method name, the alpha of its block of W and its success
+    probability averaged over unit inputs (``qlower.blocks.select.mean_success``)."""
+    from qlower.blocks.registry import as_matrix
+    from qlower.blocks.select import mean_success
+
+    W = as_matrix(_weights(graph, op))
+    params = op_def(op.name).op_params(op)
+    b = None
+    offset = False
+    for u in graph.ops:
+        if u.name == "host.select_params" and u.result_names[0] == op.operand(2):
+            offset = bool(u.attr("offset"))
+            if u.operand(4) is not None:
+                d = graph.dense(u.operand(4))
+                b = None if d is None else np.asarray(d.array, dtype=np.float64)
+    p = mean_success(W, op.attr("method"), params, b, offset)
+    return f"{op.attr('method')}-select", float(op.attr("alpha")), p
 
 
 def program_estimate(graph: Graph, kernels: Sequence, host: Sequence[dict],

@@ -562,6 +562,8 @@ def check_compilable(graph: Graph) -> None:
     for op in graph.ops:
         if op.name == "q.block.data_fable":
             check_data_block(graph, op)
+        if op.name == "q.block.select":
+            check_select_block(graph, op)
         d = block_op(op)
         if d is None:
             continue
@@ -603,6 +605,36 @@ def check_data_block(graph: Graph, op) -> None:
         raise QlowerError(f"{op.label}: reads entries {op.attr('first')}..."
                           f"{op.attr('first') + (1 << (m + n)) - 1} of %{params}, but "
                           f"{encodes[0].name} uses the first {own} of its {total}")
+
+
+def check_select_block(graph: Graph, op) -> None:
+    """A selector block's alpha is its method's alpha of W, and its tail reads the
+    parameters right after its preparation's own."""
+    from qlower.blocks.registry import plan_block
+
+    data = graph.dense(op.operand(1))
+    if data is None:
+        raise QlowerError(f"{op.label}: its weights %{op.operand(1)} are not a constant")
+    if not np.any(data.array):
+        raise QlowerError(f"{op.label}: its weights %{op.operand(1)} are all zero (a block "
+                          "encoding needs a nonzero matrix)")
+    method = op.attr("method")
+    try:
+        _, attrs = plan_block(data.array, method, float(op.attr("threshold", 0.0)))
+    except ValueError as e:
+        raise QlowerError(f"{op.label}: {e}") from None
+    if not np.isclose(op.attr("alpha"), attrs["alpha"], rtol=1e-9):
+        raise QlowerError(f"{op.label}: alpha {op.attr('alpha')!r} is not the alpha of the "
+                          f"{method} encoding of its weights %{op.operand(1)} "
+                          f"({attrs['alpha']!r})")
+    encodes = [u for u in graph.users.get(op.operand(2), ()) if u.name == "q.encode.amplitude"]
+    if len(encodes) != 1:
+        raise QlowerError(f"{op.label}: its parameters %{op.operand(2)} are not those of one "
+                          "state preparation")
+    own = max(int(encodes[0].attr("size")), 2) - 1
+    if op.attr("first") != own:
+        raise QlowerError(f"{op.label}: its tail reads from entry {op.attr('first')}, but "
+                          f"{encodes[0].name} uses the first {own} entries")
 
 
 def compile_graph(

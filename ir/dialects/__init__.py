@@ -17,6 +17,7 @@ from qlower.ir.dialects import (  # noqa: F401
     quantum,
     quantum_attention,
     quantum_losses,
+    quantum_select,
     quantum_softmax,
     reductions,
     reshape,

@@ -55,12 +55,16 @@ def chain_model(sizes=(3, 4, 2)):
 
 
 KINDS = {
-    "fable": (gemm_model, {"method": "fable"}, "fable"),
-    "dilation": (gemm_model, {"method": "dilation"}, "dilation"),
+    "fable": (gemm_model, {"method": "fable", "carry": "columns"}, "fable"),
+    "dilation": (gemm_model, {"method": "dilation", "carry": "columns"}, "dilation"),
+    # 3 inputs + bias + offset cross 4: the selector qubit carries them (qlower/blocks/select.py)
+    "fable-select": (gemm_model, {"method": "fable"}, "fable-select"),
+    "svd-select": (gemm_model, {"method": "svd"}, "svd-select"),
     "lcu": (pauli_model, {"method": "lcu"}, "lcu"),
     "composed": (chain_model, {"method": "dilation", "compose": True}, "dilation"),
     "hadamard-test": (gemm_model, {"strategy": "amplitude-encoding"}, "hadamard-test"),
-    "compressed-fable": (gemm_model, {"method": "fable", "threshold": 0.2}, "fable"),
+    "compressed-fable": (gemm_model, {"method": "fable", "threshold": 0.2, "carry": "columns"},
+                         "fable"),
 }
 
 
@@ -89,7 +93,7 @@ def test_aer_agrees_with_qsim_exact_and_with_shots(programs, kind):
     if kind == "composed":
         assert sum(op.name.startswith("q.block.") for op in program.graph.ops) == 2
     if kind == "compressed-fable":  # some rotations were dropped
-        full = qlower.compile(path, "cirq", method="fable")
+        full = qlower.compile(path, "cirq", method="fable", carry="columns")
         assert program.kernels[0].resources().rotations < full.kernels[0].resources().rotations
     qsim = program.run(inputs)
     aer = program.run(inputs, backend="aer")

@@ -10,7 +10,7 @@ from test_quantum_success import CASES, chain
 
 import qlower
 from qlower.blocks.circuits import count_resources
-from qlower.blocks.registry import as_matrix
+from qlower.blocks.registry import as_matrix, block_method
 from qlower.ir.opdef import op_def
 
 
@@ -18,7 +18,10 @@ def exact(graph, op) -> bool:
     """Whether the op's resources count its circuit exactly (blocks: the entry says)."""
     if not op.name.startswith("q.block."):
         return True
-    return op_def(op.name).entry().counts_exact(as_matrix(graph.dense(op.operand(1)).array))
+    weights = as_matrix(graph.dense(op.operand(1)).array)
+    if op.name == "q.block.select":  # its block's entry is its method attribute's
+        return block_method(op.attr("method")).counts_exact(weights)
+    return op_def(op.name).entry().counts_exact(weights)
 
 KERNEL_CASES = {
     **CASES,

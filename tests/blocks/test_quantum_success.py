@@ -122,10 +122,30 @@ def chain_matrix(program, kc) -> np.ndarray | None:
     return c
 
 
-def measured(kc, vectors: np.ndarray) -> np.ndarray:
+def select_angles(program, kc, vectors: np.ndarray) -> np.ndarray:
+    """The parameters ``host.select_params`` computes for layer inputs ``vectors`` (a selector
+    kernel's preparation loads the input and a second branch, not the input alone)."""
+    from qlower.blocks.select import select_params
+
+    (op,) = [o for o in program.graph.ops if o.name == "host.select_params"
+             and o.result_names[0] == kc.kernel.parameters]
+    const = [None if o is None else np.asarray(program.graph.dense(o).array, np.float64)
+             for o in op.operands[1:]] + [None] * (5 - len(op.operands))
+    xi, rownorms, base, b = const[:4]
+    rows = op.attr("rows")
+    params, _, _ = select_params(vectors, xi, rownorms, base, b, kind=op.attr("kind"),
+                                 alpha=op.attr("alpha"), offset=op.attr("offset"),
+                                 size=op.attr("size"), out_qubits=(rows - 1).bit_length())
+    return params
+
+
+def measured(kc, vectors: np.ndarray, program=None) -> np.ndarray:
     """qsim's P(flags = 0) for the kernel's circuit prepared with each row of ``vectors``."""
-    angles = encoding_angles(vectors, int(kc.kernel.encode.attr("size")))
     runner = QsimRunner()
+    if kc.method.endswith("-select"):
+        angles = select_angles(program, kc, vectors)
+        return kc.success_probability(runner.states(kc.circuit, kc.qubits, kc.resolvers(angles)))
+    angles = encoding_angles(vectors, int(kc.kernel.encode.attr("size")))
     # as the runtime does it: the preparation per input, then the constant blocks for all
     prepared = runner.states(kc.prefix, kc.qubits, kc.resolvers(angles))
     return kc.success_probability(runner.evolve(kc.suffix, kc.qubits, prepared))
@@ -148,6 +168,18 @@ def test_printed_success_probability_is_what_qsim_measures(capsys, tmp_path, nam
             assert p == 1.0
             continue
         N = kc.input_size
+        if kc.method.endswith("-select"):
+            # the average over unit layer inputs: the offset depends on ‖x‖ only, so random
+            # unit vectors, not the basis, sample it (qlower.blocks.select.mean_success)
+            N = [o for o in program.graph.ops if o.name == "host.select_params"
+                 and o.result_names[0] == kc.kernel.parameters][0]
+            N = program.graph.type_of(N.operand(0)).dims[-1]
+            x = rng.standard_normal((400, N))
+            x /= np.linalg.norm(x, axis=-1, keepdims=True)
+            sample = measured(kc, x, program)
+            err = sample.std(ddof=1) / math.sqrt(len(sample))
+            assert abs(sample.mean() - p) <= 5 * err + 1e-6
+            continue
         exact = formula(program, kc)
         if exact is not None:
             assert p == pytest.approx(exact, rel=1e-9)

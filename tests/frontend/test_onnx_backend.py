@@ -202,7 +202,8 @@ def test_weights_are_frozen_and_lowered():
     a, b, c = (rng.standard_normal(s).astype(np.float32) for s in ((2, 3), (4, 3), (4,)))
     (y,) = rep.run([a, b, c])
     assert np.allclose(y, a @ b.T + c, atol=1e-5)
-    assert [k.method for k in rep.program.kernels] == ["svd"]
+    # 3 inputs + the bias and offset would cross 4: the selector form carries them
+    assert [k.method for k in rep.program.kernels] == ["svd-select"]
     assert qlower.backend.supports_device("CPU") and not qlower.backend.supports_device("CUDA")
 
 

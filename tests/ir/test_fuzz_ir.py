@@ -32,7 +32,9 @@ def work(tmp_path, monkeypatch, capsys):
     shutil.copy(ROOT / "examples" / "mlp_inputs.npz", "x.npz")
     model = str(ROOT / "examples" / "mlp.onnx")
     # FABLE for fc2 (its threshold attribute is what some cases edit)
+    # and the augmented columns (the selector form has its own cases below)
     pipeline = LOWERED.replace("select-strategy", "select-strategy{overrides=fc2=block-encoding:fable}")
+    pipeline = pipeline.replace("lower-linear", "lower-linear{carry=columns}")
     assert cli(capsys, "inspect", model, "--pipeline", pipeline, "-o", "low.qir",
                "--save-weights")[0] == 0
     assert cli(capsys, "inspect", model, "-o", "can.qir", "--inline-limit", "100")[0] == 0
@@ -90,6 +92,44 @@ def test_block_of_zero_weights(work, capsys):
     for argv in commands("low.qir")[2:]:
         assert_refused(capsys, argv, f"low.qir: {FABLE}: its weights %fc2.weight.T.block are all "
                        "zero (a block encoding needs a nonzero matrix)")
+
+
+# -- the selector form's ops (q.block.select, host.select_params) -------------------------------
+
+
+@pytest.fixture
+def select_dump(tmp_path, monkeypatch, capsys):
+    """``sel.qir``: the mlp example lowered with every layer's bias and offset on a selector."""
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(ROOT / "examples" / "mlp_inputs.npz", "x.npz")
+    pipeline = LOWERED.replace("select-strategy", "select-strategy{method=fable}")
+    pipeline = pipeline.replace("lower-linear", "lower-linear{carry=select}")
+    assert cli(capsys, "inspect", str(ROOT / "examples" / "mlp.onnx"), "--pipeline", pipeline,
+               "-o", "sel.qir", "--save-weights")[0] == 0
+    text = Path("sel.qir").read_text()
+    line = next(ln for ln in text.splitlines() if "= q.block.select(" in ln)
+    return tmp_path, line
+
+
+def test_select_block_whose_alpha_is_not_its_weights(select_dump, capsys):
+    _, line = select_dump
+    alpha = line.split("alpha = ")[1].split(",")[0]
+    edit("sel.qir", line, line.replace(f"alpha = {alpha}", "alpha = 2.0"))
+    assert cli(capsys, "run", "sel.qir", "--inputs", "x.npz", "--stage", "lowered")[0] == 0
+    for argv in commands("sel.qir")[2:]:
+        code, _, err = cli(capsys, *argv)
+        assert code == 2 and "alpha 2.0 is not the alpha of the fable encoding" in err, err
+        assert err.count("\n") == 1
+
+
+def test_select_block_whose_tail_overlaps_the_preparation(select_dump, capsys):
+    _, line = select_dump
+    first = line.split("first = ")[1].split(",")[0].split("}")[0]
+    edit("sel.qir", line, line.replace(f"first = {first}", "first = 1"))
+    for argv in commands("sel.qir")[2:]:
+        code, _, err = cli(capsys, *argv)
+        assert code == 2 and f"its tail reads from entry 1, but q.encode.amplitude uses the " \
+            f"first {first} entries" in err, err
 
 
 # -- dumps without their weights ----------------------------------------------------------------
