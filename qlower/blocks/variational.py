@@ -13,11 +13,13 @@ preparation. ``Ry(t) = exp(−itY/2)``, ``Rz(t) = exp(−itZ/2)`` (Cirq's), q[0]
 Gradients: the adjoint method [Jones–Gacon]. For C(Ψ) with Ψ = U(θ)X (a batch of states) and
 the cotangent G = ∂C/∂Ψ̄, dC/dθ_k = Im⟨λ_k|P_k|ψ_k⟩ (ψ_k the states after gate k, λ_k = the
 gates after k, inverted, applied to G). One forward sweep, then one backward sweep that
-un-applies each gate to ψ and λ: about three circuit evaluations for all P derivatives, O(P)
-gate applications, memory O(B·2^q). Parameter shift, [C(θ + π/2 e_k) − C(θ − π/2 e_k)]/2 (exact
-for these gates when C is an expectation value), needs 2P circuit evaluations; it is what
-hardware uses, since it needs only measured expectation values, while the adjoint sweep needs
-the amplitudes a simulator holds. Finite differences cost P + 1 evaluations and are inexact.
+un-applies each gate to ψ and λ: O(P) gate applications for all P derivatives, memory
+O(B·2^q) (no stored intermediate states); the backward sweep takes 3–5 forward sweeps' time
+(q = 4…8, P = 70…112: 40× faster than parameter shift). Parameter shift,
+[C(θ + π/2 e_k) − C(θ − π/2 e_k)]/2 (exact for these gates when C is an expectation value),
+needs 2P circuit evaluations; it is what hardware uses, since it needs only measured
+expectation values, while the adjoint sweep needs the amplitudes a simulator holds. Finite
+differences cost P + 1 evaluations and are inexact.
 
 Objectives (cost, minimised by L-BFGS with ``jac=True``, seeded multi-start):
 
@@ -35,8 +37,9 @@ Objectives (cost, minimised by L-BFGS with ``jac=True``, seeded multi-start):
 
 ``Fit.scale`` and ``Fit.phase``: Y ≈ scale·e^{i·phase}·A (least squares), so the read-out is
 y = scale·‖x‖·ψ with the circuit's global phase set to ``phase``; ``Fit.error`` = √(1 − F) is
-the relative output error ‖Y − scale·e^{i·phase}A‖_F/‖Y‖_F on the inputs (√C that at the
-nominal α). For state preparation scale = 1 and error = ‖e^{i·phase}U|0⟩ − t‖ = √(2 − 2√F).
+the relative output error ‖Y − scale·e^{i·phase}A‖_F/‖Y‖_F on the inputs (√C is the same
+error when the read-out uses the nominal α). For state preparation scale = 1 and
+error = ‖e^{i·phase}U|0⟩ − t‖ = √(2 − 2√F).
 """
 
 from __future__ import annotations

@@ -171,7 +171,8 @@ def test_layer_map_cost_and_summary_definitions():
     assert abs(cost - best / np.linalg.norm(yt) ** 2) < 1e-9
     r = np.linalg.norm(a) / np.linalg.norm(yt)
     assert abs(cost - ((r - 1) ** 2 + 2 * r * (1 - np.sqrt(fid)))) < 1e-13
-    assert abs(fid - abs(np.vdot(a, y)) ** 2 / (np.linalg.norm(a) ** 2 * np.linalg.norm(y) ** 2)) < 1e-13
+    na, ny = np.linalg.norm(a), np.linalg.norm(y)
+    assert abs(fid - abs(np.vdot(a, y)) ** 2 / (na**2 * ny**2)) < 1e-13
     ls = np.linalg.lstsq(a.reshape(-1, 1), y.reshape(-1), rcond=None)[0][0]  # Y ≈ k·A
     assert abs(scale * np.exp(1j * phase) - ls) < 1e-12
     direct = np.linalg.norm(y - scale * np.exp(1j * phase) * a) / np.linalg.norm(y)
@@ -267,7 +268,8 @@ def test_choose_layers_stops_at_the_first_l_that_reaches_the_fidelity():
     (lambda: V.hea_circuit(np.zeros((1, 2, 2)), cirq.LineQubit.range(3)),
      "angles are for 2 qubits, got 3 qubits"),
     (lambda: V.hea_resources(0, 1), "HEA needs n_qubits >= 1 and layers >= 0, got 0, 1"),
-    (lambda: V.StatePrep(np.ones(3)), "StatePrep: target length must be a power of two >= 2, got 3"),
+    (lambda: V.StatePrep(np.ones(3)),
+     "StatePrep: target length must be a power of two >= 2, got 3"),
     (lambda: V.StatePrep(np.zeros(4)), "StatePrep: target is the zero vector"),
     (lambda: V.LayerMap(np.ones(4)), "LayerMap: weight must be a non-empty matrix, got shape (4,)"),
     (lambda: V.LayerMap(np.eye(2), n_flags=-1), "LayerMap: n_flags must be >= 0, got -1"),
