@@ -322,8 +322,8 @@ def find_linear(model, name: str) -> LinearLayer:
     nodes = [n for n in g.node if n.name == name]
     linear = [n.name for n in g.node if n.op_type in ("Gemm", "MatMul") and n.name]
     if not nodes:
-        raise QlowerError(f"--layer {name}: the model has no node of that name (Gemm and MatMul "
-                          f"nodes: {', '.join(repr(n) for n in linear) or 'none'})")
+        raise QlowerError(f"no node named '{name}' (Gemm and MatMul nodes: "
+                          f"{', '.join(repr(n) for n in linear) or 'none'})")
     node = nodes[0]
     if node.op_type not in ("Gemm", "MatMul") or node.domain not in ("", "ai.onnx"):
         raise UnsupportedError(f"node '{name}' is {node.op_type}; qaoa binarises the weights of "
