@@ -123,6 +123,13 @@ def load_data(path: str, layer) -> tuple[np.ndarray, np.ndarray]:
     return x, t
 
 
+def _cannot_write(path, reason, option: str | None) -> None:
+    """-o names its file itself (the CLI knows it); a --qasm file is named as the option's."""
+    if option is None:
+        raise QlowerError(f"{path}: cannot write ({reason})")
+    raise OptionError(f"{option} {path}: cannot write ({reason})")
+
+
 def _num(v) -> str:
     return "none" if v is None else f"{v:.6g}"
 
@@ -138,11 +145,18 @@ def cmd_qaoa(args: argparse.Namespace) -> int:
         raise OptionError(f"--qasm {args.qasm}: the same file as -o")
     model = load_model(args.model)
     layer = qaoa.find_linear(model, args.layer)
-    x, t = load_data(args.inputs, layer)
     m, n = layer.weights.shape
+    paths = [] if args.qasm is None else qasm_paths(args.qasm, m)
+    for path in [Path(args.output), *paths]:  # before the work, and before any file is renamed
+        option = None if path == Path(args.output) else "--qasm"
+        if not path.resolve().parent.is_dir():
+            _cannot_write(path, "No such file or directory", option)
+        if path.is_dir():
+            _cannot_write(path, "Is a directory", option)
     if n > qaoa.MAX_WEIGHTS:
         raise UnsupportedError(f"node '{layer.node}' has rows of {n} weights; qaoa simulates at "
                                f"most {qaoa.MAX_WEIGHTS} (2^N amplitudes)")
+    x, t = load_data(args.inputs, layer)
     xa = layer.alpha * x
     results = [qaoa.solve_row(xa, t[:, r] - layer.bias[r], args.p, args.shots, [args.seed, r])
                for r in range(m)]
@@ -157,14 +171,14 @@ def cmd_qaoa(args: argparse.Namespace) -> int:
                     f"j (|0> = +1)\ngammas {list(last.gammas)}\nbetas {list(last.betas)}")
             qasms.append(to_qasm3(qaoa.qaoa_circuit(ising, last.gammas, last.betas),
                                   measure=True, header_comment=note))
-    paths = [] if args.qasm is None else qasm_paths(args.qasm, m)
     try:
         with replacing(args.output, *paths) as (tmp, *qtmp):
             tmp.write_bytes(out)
             for p, text in zip(qtmp, qasms):
                 p.write_text(text, encoding="utf-8", newline="\n")
     except OSError as e:
-        raise QlowerError(f"{e.filename or args.output}: cannot write ({e.strerror or e})") from None
+        name = e.filename or args.output
+        _cannot_write(name, e.strerror or e, None if str(name) == str(args.output) else "--qasm")
     sign_rows = np.where(layer.weights >= 0, 1, -1)
     costs = [qaoa.cost(xa, t[:, r] - layer.bias[r], sign_rows[r]) for r in range(m)]
     if args.json:
