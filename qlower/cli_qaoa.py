@@ -157,15 +157,14 @@ def cmd_qaoa(args: argparse.Namespace) -> int:
         raise UnsupportedError(f"node '{layer.node}' has rows of {n} weights; qaoa simulates at "
                                f"most {qaoa.MAX_WEIGHTS} (2^N amplitudes)")
     x, t = load_data(args.inputs, layer)
-    xa = layer.alpha * x
-    results = [qaoa.solve_row(xa, t[:, r] - layer.bias[r], args.p, args.shots, [args.seed, r])
-               for r in range(m)]
+    problems = qaoa.row_problems(layer, x, t)
+    results = qaoa.solve_layer(layer, x, t, args.p, args.shots, args.seed)
     rows = np.stack([r.weights for r in results])
     out = qaoa.binarise_model(model, layer, rows).SerializeToString()
     qasms = []
     if args.qasm is not None:
-        for r, res in enumerate(results):
-            ising = qaoa.ising_from_data(xa, t[:, r] - layer.bias[r])
+        for r, (res, (xr, tr)) in enumerate(zip(results, problems)):
+            ising = qaoa.ising_from_data(xr, tr)
             last = res.levels[-1]
             note = (f"qlower qaoa: node '{layer.node}', row {r}, p = {last.p}; qubit j is weight "
                     f"j (|0> = +1)\ngammas {list(last.gammas)}\nbetas {list(last.betas)}")
@@ -179,8 +178,8 @@ def cmd_qaoa(args: argparse.Namespace) -> int:
     except OSError as e:
         name = e.filename or args.output
         _cannot_write(name, e.strerror or e, None if str(name) == str(args.output) else "--qasm")
-    sign_rows = np.where(layer.weights >= 0, 1, -1)
-    costs = [qaoa.cost(xa, t[:, r] - layer.bias[r], sign_rows[r]) for r in range(m)]
+    signs = np.where(layer.weights >= 0, 1, -1)  # the naive binarisation, for comparison
+    costs = [qaoa.cost(xr, tr, s) for (xr, tr), s in zip(problems, signs)]
     if args.json:
         sys.stdout.write(dumps(report_json(args, layer, results, costs, paths)))
     else:

@@ -211,9 +211,9 @@ def optimise(ising: Ising, p: int, diagonal: np.ndarray | None = None) -> list[L
             x = np.concatenate([interp(x[:level - 1]), interp(x[level - 1:])])
         r = minimize(energy, x, method="COBYLA",
                      options={"rhobeg": RHOBEG, "tol": RHOEND, "maxiter": MAXITER})
-        x = np.asarray(r.x, np.float64)
+        x = np.asarray(r.x, np.float64)  # the best point COBYLA evaluated, r.fun its energy
         levels.append(Level(level, tuple(map(float, x[:level])), tuple(map(float, x[level:])),
-                            energy(x), count[0]))
+                            float(r.fun), count[0]))
     return levels
 
 
@@ -338,10 +338,10 @@ def find_linear(model, name: str) -> LinearLayer:
         raise UnsupportedError(f"node '{name}' ({node.op_type}): its weights '{wname}' are used "
                                "elsewhere too; binarising them would change the other uses")
     stored = numpy_helper.to_array(consts[wname])
-    if stored.dtype.kind not in "fiu" or stored.ndim not in (1, 2) or stored.size == 0:
+    if stored.dtype.kind not in "fi" or stored.ndim not in (1, 2) or stored.size == 0:
         raise UnsupportedError(f"node '{name}' ({node.op_type}): weights '{wname}' of shape "
                                f"{list(stored.shape)} and type {stored.dtype}; qaoa takes a "
-                               "non-empty real matrix")
+                               "non-empty matrix of a signed type")
     attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
     transposed = node.op_type == "Gemm" and bool(attrs.get("transB", 0))
     if stored.ndim == 1:
@@ -365,6 +365,21 @@ def find_linear(model, name: str) -> LinearLayer:
                                        f"qaoa takes one bias per output ([{m}] or a scalar)")
             bias = float(attrs.get("beta", 1.0)) * np.broadcast_to(c.reshape(-1), (m,))
     return LinearLayer(name, node.op_type, wname, transposed, w, alpha, np.array(bias))
+
+
+def row_problems(layer: LinearLayer, x: np.ndarray, t: np.ndarray):
+    """Each output row's ``(X', t')``: ``‖alpha·X w + bias_r − t_r‖² = ‖X' w − t'‖²`` with
+    ``X' = alpha·X``, ``t' = t_r − bias_r`` (``x [S, N]``, ``t [S, M]``)."""
+    xa = layer.alpha * np.asarray(x, np.float64)
+    return [(xa, np.asarray(t, np.float64)[:, r] - layer.bias[r])
+            for r in range(layer.weights.shape[0])]
+
+
+def solve_layer(layer: LinearLayer, x: np.ndarray, t: np.ndarray, p: int, shots: int,
+                seed: int) -> list[RowResult]:
+    """:func:`solve_row` for every output row; row ``r`` samples with seed ``[seed, r]``."""
+    return [solve_row(xr, tr, p, shots, [seed, r])
+            for r, (xr, tr) in enumerate(row_problems(layer, x, t))]
 
 
 def binarise_model(model, layer: LinearLayer, rows: np.ndarray):
