@@ -235,6 +235,12 @@ def test_binarise_model_writes_exact_signs():
             [nh.to_array(i).tolist() for i in model.graph.initializer[1:]]  # bias untouched
         assert nh.to_array(model.graph.initializer[0]).tolist() == \
             (w if layer.transposed else w.T).tolist()  # the input model is left as it was
+    mm = make_model([h.make_node("Constant", [], ["c"], value=nh.from_array(w.T.copy())),
+                     h.make_node("MatMul", ["x", "c"], ["y"], name="mm")],
+                    [vi("x", T.FLOAT, [4, 3])], [vi("y", T.FLOAT, [4, 2])])
+    out = qaoa.binarise_model(mm, qaoa.find_linear(mm, "mm"), -rows)
+    assert qaoa.find_linear(out, "mm").weights.tolist() == (-rows).tolist()
+    onnx.checker.check_model(out, full_check=True)
 
 
 def test_find_linear_refusals():
