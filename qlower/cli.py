@@ -566,6 +566,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("prefix", nargs="?", metavar="PREFIX",
                    help="only the ops whose name starts with PREFIX (a dialect: nn, q, host, onnx)")
     p.set_defaults(func=cmd_ops)
+
+    from qlower.cli_qaoa import add_parser as add_qaoa_parser  # imports no onnx or Cirq
+
+    add_qaoa_parser(sub, common)
     return parser
 
 
