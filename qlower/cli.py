@@ -350,6 +350,19 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     rows = [k.as_dict() for k in est.kernels]
     total = est.total_dict()
     host = list(est.host)
+    eps_total = args.synthesis_error
+    if not (0 < eps_total < 1):
+        raise OptionError(f"--synthesis-error must be in (0, 1), got {eps_total!r}")
+    synth = None
+    if args.synthesis == "gridsynth":
+        synth = synthesized(graph, args, est, eps_total)
+        for r, s in zip(rows, synth):
+            r["t_synthesized"] = s.total
+            r["t_formula"] = s.formula()
+            r["synthesized_rotations"] = s.constant
+            r["symbolic_rotations"] = s.symbolic
+        total["t_synthesized"] = sum(s.total for s in synth)
+        total["synthesis_eps_per_rotation"] = synth[0].eps if synth else None
     if args.json:
         f64 = np.dtype(np.float64)
         for r in rows:
@@ -361,7 +374,29 @@ def cmd_estimate(args: argparse.Namespace) -> int:
                      f"{total['cnots']} CNOTs, {total['rotations']} rotations, depth "
                      f"{total['depth']}, about {total['t_estimate']} T gates at 1e-3 total "
                      "synthesis error\n")
+    if synth is not None:
+        from qlower.synthesis import formula_t
+
+        eps = total["synthesis_eps_per_rotation"]
+        sys.stdout.write(f"T by gridsynth at {eps:.3g} per rotation ({eps_total:g} in all):\n")
+        for r in rows:
+            sys.stdout.write(f"  {r['kernel']}: {r['t_synthesized']} T ({r['synthesized_rotations']}"
+                             f" rotations synthesised, {r['symbolic_rotations']} data-dependent "
+                             f"ones at the formula's {formula_t(eps)}; the formula: "
+                             f"{r['t_formula']})\n")
+        sys.stdout.write(f"  total: {total['t_synthesized']} T\n")
     return 0
+
+
+def synthesized(graph, args, est, eps_total: float) -> list:
+    """Per kernel, its T count with every constant rotation synthesised by gridsynth at the
+    per-rotation error the total allots (``qlower.synthesis``); builds the circuits."""
+    from qlower.synthesis import synthesize_circuit
+
+    program = api.compile(graph, "cirq", **compile_options(args))
+    rotations = sum(k.resources.rotations for k in est.kernels)
+    eps = eps_total / max(rotations, 1)
+    return [synthesize_circuit(kc.circuit, eps) for kc in program.kernels]
 
 
 def add_compile_options(p: argparse.ArgumentParser) -> None:
@@ -555,6 +590,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fix a named input dimension of an ONNX model (e.g. seq=8): kernels "
                    "need their register sizes when they are built; repeatable")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--synthesis", choices=("formula", "gridsynth"), default="formula",
+                   help="T counts: formula, 3·log2(1/eps) per rotation (default, builds nothing), "
+                   "or gridsynth: every constant rotation of the built circuits synthesised to "
+                   "Clifford+T and its T gates counted")
+    p.add_argument("--synthesis-error", type=float, default=1e-3, metavar="E",
+                   help="total synthesis error of the program, shared by its rotations "
+                   "(default 1e-3)")
     add_compile_options(p)
     p.set_defaults(func=cmd_estimate)
 
