@@ -249,6 +249,37 @@ def _emit_select(b: _Builder, op) -> None:
     b.extra_symbols += names
 
 
+@dataclass(frozen=True, eq=False)
+class _Fitted:
+    """A fitted ansatz placed like a block (``q.block.variational``): flags first, then data."""
+
+    circuit: cirq.Circuit
+    registers: Registers
+    shape: tuple
+    alpha: float
+    method: str = "variational"
+
+    @property
+    def qubits(self) -> tuple:
+        return self.registers.qubits
+
+
+@_emits("q.block.variational")
+def _emit_variational(b: _Builder, op) -> None:
+    from qlower.blocks.variational import hea_circuit
+
+    if b.size is None:
+        b.fail(f"{op.name} before the state preparation")
+    angles = _weight(b.graph, op.operand(1)).astype(np.float64)
+    q, f = int(angles.shape[1]), int(op.attr("flags"))
+    qubits = cirq.LineQubit.range(q)
+    circuit = hea_circuit(angles, qubits, global_phase=float(op.attr("phase")))
+    data = tuple(qubits[f:])
+    regs = Registers(input=data, output=data, flags=tuple(qubits[:f]))
+    _place_block(b, _Fitted(circuit, regs, (1 << len(data), 1 << len(data)),
+                            float(op.attr("alpha"))))
+
+
 def _emit_placed(b: _Builder, op, state) -> None:
     """A preparation with flags of its own (``state``: ``circuit``, ``qubits``, ``index``,
     ``symbols``), placed on its own qubits when emitted; blocks after it read its index."""

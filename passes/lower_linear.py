@@ -77,6 +77,12 @@ class LowerLinear(TransformPass):
                         help="how a layer's bias and sign offset reach its block: select (a "
                         "selector qubit beside the block of W), columns (input columns [x; 1; "
                         "t]) or auto (the one with fewer CNOTs; default)")
+    layers: int = option(0, flag="--layers", metavar="L",
+                         help="variational: the ansatz's entangling layers (default 0: the fewest "
+                         "up to 12 that reach --min-fidelity)")
+    min_fidelity: float = option(0.999, flag="--min-fidelity", metavar="F",
+                                 help="variational: the fidelity a fit must reach, else the layer "
+                                 "is refused (default 0.999)")
     compose: bool = option(False, flag="--compose",
                            help="consecutive block-encoded layers with nothing between them "
                            "become one kernel (alphas multiply, flags add) instead of one each")
@@ -86,6 +92,11 @@ class LowerLinear(TransformPass):
             raise PipelineError(f"lower-linear: signs must be 'offset' or 'none', got '{self.signs}'")
         if not self.threshold >= 0:
             raise PipelineError(f"lower-linear: threshold must be >= 0, got {self.threshold}")
+        if self.layers < 0 or self.layers > 64:
+            raise PipelineError(f"lower-linear: layers must be in 0..64, got {self.layers}")
+        if not 0 < self.min_fidelity <= 1:
+            raise PipelineError(f"lower-linear: min-fidelity must be in (0, 1], got "
+                                f"{self.min_fidelity}")
         if self.carry not in ("auto", "select", "columns"):
             raise PipelineError(f"lower-linear: carry must be 'auto', 'select' or 'columns', "
                                 f"got '{self.carry}'")
@@ -177,6 +188,8 @@ class LowerLinear(TransformPass):
             if form is not None:
                 return lower_select(rw, op, w, b, *form, self.signs)
             return lower_chain(rw, [op], [method], self.threshold, self.signs)
+        if strategy == "variational":
+            return lower_variational(rw, op, w, b, self.signs, self.layers, self.min_fidelity)
         return lower_amplitude_encoding(rw, op, w, b)
 
     def lower_matmul(self, rw: Rewriter, op: Op) -> list[Op] | None:
@@ -422,6 +435,84 @@ def lower_select(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None, meth
     y = rw.build("host.rescale", [rd.result().name, scale, one] + ([tau] if off else []),
                  {"dtype": dtype, "shift": 1.0 if off else 0.0}, results=[out], loc=loc)
     return [sp, s0, s1, rd, y]
+
+
+MAX_VARIATIONAL_QUBITS = 6  # the fit's cost grows as 4^q: beyond this it takes minutes
+
+
+def lower_variational(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None, signs: str,
+                      layers: int, min_fidelity: float) -> list[Op]:
+    """``y = x Wᵀ + b`` by a fitted hardware-efficient ansatz (``qlower.blocks.variational``)::
+
+        (the columns form's host ops: [x; 1; t], its norm and amplitude angles)
+        %s0  = q.encode.amplitude(%ang) {size = 2**n}
+        %s1  = q.block.variational(%s0, %angles) {alpha = scale, phase, flags = 1, fidelity}
+        %psi = q.readout(%s1) {size = M, nonnegative}
+        %y   = host.rescale(%psi, %norm, %alpha, %t) {shift = κ}
+
+    The ansatz (one flag, n data qubits) is fitted to ``W'' = [W | b | κ1]`` over the whole
+    block (the basis inputs: exact on every input when the fidelity is 1), by L-BFGS with
+    adjoint gradients; ``layers`` fixes L, 0 takes the fewest up to 12 that reach
+    ``min_fidelity``. A fit that does not reach it is refused in one line.
+    """
+    from qlower.blocks.variational import LayerMap, choose_layers, fit
+
+    name = layer_names(op)[0]
+    out, loc = op.result().name, op.loc
+    off = signs == "offset"
+    W = _augmented_matrix(w.astype(np.float64), None if b is None else b.astype(np.float64), off)
+    kappa = float(W[0, -1]) if off else 0.0
+    M, N = W.shape
+    n = max(1, (max(M, N) - 1).bit_length())
+    if n + 1 > MAX_VARIATIONAL_QUBITS:
+        raise UnsupportedError(
+            f"node '{name}': a variational fit of a {M}x{N} block needs {n + 1} qubits; fits "
+            f"are built up to {MAX_VARIATIONAL_QUBITS} here (use block-encoding)")
+    problem = LayerMap(W, None, n_flags=1)
+    try:
+        if layers:
+            f = fit(problem, layers)
+            if f.fidelity < min_fidelity:
+                raise ValueError(f"fidelity {f.fidelity:.6f} at L = {layers} is below "
+                                 f"--min-fidelity {min_fidelity}")
+        else:
+            _, L, _, history = choose_layers(problem, min_fidelity=min_fidelity, max_layers=12)
+            f = history[-1]
+    except ValueError as e:
+        raise UnsupportedError(f"node '{name}': variational fit: {e}") from None
+    ops: list[Op] = []
+    x = op.operand(0)
+    if b is not None:
+        aug = rw.build("host.augment", [x], {"value": 1.0}, results=[rw.fresh(f"{x}.aug")], loc=loc)
+        ops.append(aug)
+        x = aug.result().name
+    t = None
+    if off:
+        bound = float(np.max(np.linalg.norm(W[:, :-1], axis=1))) / kappa
+        o = rw.build("host.offset", [x], {"bound": bound}, results=[rw.fresh(f"{out}.offset")],
+                     loc=loc)
+        t = o.result().name
+        app = rw.build("host.append", [x, t], results=[rw.fresh(f"{out}.shifted")], loc=loc)
+        ops += [o, app]
+        x = app.result().name
+    norm = rw.build("host.norm", [x], results=[rw.fresh(f"{x}.norm")], loc=loc)
+    size = 1 << n
+    ang = rw.build("host.amplitude_angles", [x], {"size": size}, results=[rw.fresh(f"{out}.angles")],
+                   loc=loc)
+    state = rw.build("q.encode.amplitude", [ang.result().name], {"size": size},
+                     results=[rw.fresh(f"{out}.state")], loc=loc)
+    angles = rw.add_constant(np.asarray(f.angles, dtype=np.float64), f"{out}.ansatz")
+    block = rw.build("q.block.variational", [state.result().name, angles],
+                     {"alpha": float(f.scale), "phase": float(f.phase), "flags": 1,
+                      "fidelity": float(min(1.0, f.fidelity))},
+                     results=[rw.fresh(f"{out}.encoded")], loc=loc)
+    rd = rw.build("q.readout", [block.result().name], {"size": int(M), "nonnegative": off},
+                  results=[rw.fresh(f"{out}.psi")], loc=loc)
+    alpha_c = rw.add_constant(np.array(f.scale, dtype=np.float64), f"{out}.alpha")
+    dtype = rw.tensor_type(out).dtype
+    y = rw.build("host.rescale", [rd.result().name, norm.result().name, alpha_c] + ([t] if t else []),
+                 {"dtype": dtype, "shift": kappa}, results=[out], loc=loc)
+    return ops + [norm, ang, state, block, rd, y]
 
 
 def lower_amplitude_encoding(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None) -> list[Op]:

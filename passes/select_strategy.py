@@ -33,7 +33,7 @@ from qlower.passes.base import PipelineError, TransformPass, register_pass
 from qlower.passes.options import Overrides, option
 from qlower.passes.rewrite import Rewriter
 
-STRATEGIES = ("block-encoding", "amplitude-encoding", "host")
+STRATEGIES = ("block-encoding", "amplitude-encoding", "variational", "host")
 
 
 def methods() -> tuple[str, ...]:
@@ -115,7 +115,7 @@ class SelectStrategy(TransformPass):
     summary = "choose each dense layer's lowering (strategy and method attributes)"
 
     strategy: str = option("block-encoding", flag="--strategy", metavar="[OP=]STRATEGY",
-                           help="block-encoding (default), amplitude-encoding or host, for every "
+                           help="block-encoding (default), amplitude-encoding, variational or host, for every "
                            "layer or for one (OP: ONNX node name, output name or op kind like "
                            "nn.linear); block-encoding:METHOD picks the method; repeatable")
     method: str = option("auto", flag="--method", choices=methods,

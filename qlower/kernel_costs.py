@@ -82,7 +82,8 @@ class ProgramEstimate:
 
 
 def _weights(graph: Graph, op) -> np.ndarray | None:
-    if len(op.operands) < 2 or (block_op(op) is None and op.name != "q.block.select"):
+    if len(op.operands) < 2 or (block_op(op) is None
+                                and op.name not in ("q.block.select", "q.block.variational")):
         return None  # only a constant block's cost depends on its weights
     d = graph.dense(op.operand(1))
     if d is None:
@@ -132,8 +133,11 @@ def kernel_estimate(graph: Graph, kernel, origins: Mapping[str, dict] | None = N
     summary = getattr(op_def(kernel.encode.name), "summary", None)
     data = [op for op in kernel.ops if op.name == "q.block.data_fable"]
     select = [op for op in kernel.ops if op.name == "q.block.select"]
+    fitted = [op for op in kernel.ops if op.name == "q.block.variational"]
     if select:
         method, alpha, p = select_summary(graph, select[0])
+    elif fitted:
+        method, alpha, p, approx = variational_summary(graph, fitted[0], kernel)
     elif data:
         # a block of data (attention's K or V): its scale and success probability depend on
         # the activations, so the table has none to state
@@ -156,6 +160,27 @@ def kernel_estimate(graph: Graph, kernel, origins: Mapping[str, dict] | None = N
     ops = tuple(origins[n] for n in kernel.source if origins and n in origins)
     return KernelEstimate(kernel.name, tuple(kernel.source), method,
                           kernel_resources(graph, kernel), alpha, p, ops, approx)
+
+
+def variational_summary(graph: Graph, op, kernel) -> tuple[str, float, float, dict]:
+    """A fitted ansatz's method, scale, success probability averaged over unit inputs (its
+    flag-0 block's ‖·‖_F²/N on the N entries the kernel prepares) and its fit."""
+    from qlower.blocks.variational import hea_apply
+
+    angles = _weights(graph, op).astype(np.float64)
+    q = angles.shape[1]
+    data = q - int(op.attr("flags"))
+    # the entries the kernel prepares: the width of the vector its angles encode
+    producer = next(u for u in graph.ops if kernel.parameters in u.result_names)
+    N = min(int(graph.type_of(producer.operand(0)).dims[-1]), 1 << data)
+    basis = np.zeros((N, 1 << q), dtype=np.complex128)
+    basis[np.arange(N), np.arange(N)] = 1.0
+    block = hea_apply(angles, basis)[:, : 1 << data]
+    p = float(np.sum(np.abs(block) ** 2) / N)
+    fid = float(op.attr("fidelity"))
+    approx = {"kind": "variational", "layers": int(angles.shape[0]) - 1,
+              "fidelity": fid, "error": math.sqrt(max(0.0, 1.0 - fid))}
+    return "variational", float(op.attr("alpha")), p, approx
 
 
 def select_summary(graph: Graph, op) -> tuple[str, float, float]:

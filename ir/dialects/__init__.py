@@ -19,6 +19,7 @@ from qlower.ir.dialects import (  # noqa: F401
     quantum_losses,
     quantum_select,
     quantum_softmax,
+    quantum_variational,
     reductions,
     reshape,
     sequences,

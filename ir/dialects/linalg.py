@@ -19,7 +19,8 @@ from qlower.ir.types import DType, TensorType
 
 # What select-strategy writes on a dense layer: how it is to be lowered (left out: undecided).
 CHOICE_ATTRS = {
-    "strategy": Attr("str", ABSENT, choices=("block-encoding", "amplitude-encoding", "host")),
+    "strategy": Attr("str", ABSENT, choices=("block-encoding", "amplitude-encoding", "variational",
+                                            "host")),
     "method": Attr("str", ABSENT),
 }
 

@@ -50,6 +50,7 @@ def test_every_kernel_is_described_as_it_is(written):
 def test_the_manifest_records_every_lowering_option(written):
     program, _, doc = written
     assert set(doc["options"]) == {"strategy", "method", "overrides", "threshold", "signs", "carry",
+                                   "layers", "min_fidelity",
                                    "epsilon", "score_range", "activation_bound", "calibration",
                                    "compose"}
     assert doc["options"] == program.options

@@ -92,7 +92,7 @@ def test_run_qsim_shots_json(capsys, tmp_path, model):
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--strategy", "teleport"], "error: select-strategy: unknown strategy 'teleport' (strategies: block-encoding, amplitude-encoding, host)"),
+    (["--strategy", "teleport"], "error: select-strategy: unknown strategy 'teleport' (strategies: block-encoding, amplitude-encoding, variational, host)"),
     (["--strategy", "fc1=block-encoding:qsvt"], "error: override 'fc1=block-encoding:qsvt': unknown block-encoding method 'qsvt' (methods: auto, fable, svd, dilation, lcu)"),
     (["--shots", "10"], "error: --shots needs --backend qsim or aer (the reference backend is exact)"),
     (["--backend", "qsim", "--max-qubits", "2"], "error: {model}: kernel k0 needs"),
