@@ -485,15 +485,23 @@ def nonneg(kind):
     return convert
 
 
-def positive_int(text: str) -> int:
-    """An argparse type: an int >= 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
+def int_at_least(minimum: int):
+    """An argparse type: an int >= ``minimum``."""
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {text}")
+        return value
+
+    convert.__name__ = "int"
+    return convert
+
+
+positive_int = int_at_least(1)
+nonneg_int = int_at_least(0)
 
 
 def add_stage_options(p: argparse.ArgumentParser) -> None:

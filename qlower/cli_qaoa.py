@@ -16,28 +16,10 @@ from qlower.errors import InputError, OptionError, QlowerError, UnsupportedError
 RATIO = "(C_max - <C>)/(C_max - C_min), <C> the mean cost in the final state"
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid int value: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
 def add_parser(sub, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The ``qaoa`` subcommand."""
+    from qlower.cli import nonneg_int, positive_int  # loaded: cli builds its parser now
+
     p = sub.add_parser("qaoa", parents=[common],
                        help="set a linear layer's weights to the best ±1 rows found by QAOA")
     p.add_argument("model", metavar="MODEL", help="an .onnx model")
@@ -46,11 +28,11 @@ def add_parser(sub, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--data", dest="inputs", required=True, metavar="D.npz",
                    help="X [S, N]: the layer's inputs; t [S, M] (or [S] for one row): the "
                    "targets of its outputs. Each row minimises ||alpha X w + bias - t||^2")
-    p.add_argument("--p", type=_positive_int, default=4, metavar="P",
+    p.add_argument("--p", type=positive_int, default=4, metavar="P",
                    help="QAOA depth (default 4; depths 1..P are optimised in turn)")
-    p.add_argument("--shots", type=_positive_int, default=1024, metavar="N",
+    p.add_argument("--shots", type=positive_int, default=1024, metavar="N",
                    help="samples of the final state per row (default 1024)")
-    p.add_argument("--seed", type=_nonneg_int, default=0, metavar="S",
+    p.add_argument("--seed", type=nonneg_int, default=0, metavar="S",
                    help="seed of the sampler (default 0)")
     p.add_argument("--qasm", metavar="FILE", help="write each row's optimised circuit as "
                    "OpenQASM 3 (one row: FILE; M rows: FILE with .row<m> before its suffix)")
