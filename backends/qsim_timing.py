@@ -16,7 +16,8 @@ The fused gates are estimated by :func:`profile`, a greedy pass over the circuit
 within a few per cent the counts qsim reports for fusion sizes 2 and 3 (its fuser works
 differently for 4 and more; those are planned as 3). The constants are measured by timing
 small synthetic circuits on the runner itself, lazily (only the gate kinds and state sizes a
-prediction needs), each the median of three, and cached for the process per (threads,
+prediction needs; states up to 24 qubits, twice the time per qubit beyond), each the median
+of three, and cached for the process per (threads,
 fusion); with ``QLOWER_TIMING_CACHE=FILE`` they are also kept in that JSON file, keyed by
 runner, threads, fusion and the versions of qsimcirq and cirq. Nothing here changes what a
 run computes: predictions are reported, never acted on.
@@ -25,7 +26,6 @@ run computes: predictions are reported, never acted on.
 from __future__ import annotations
 
 import json
-import math
 import os
 import statistics
 import threading
@@ -44,8 +44,7 @@ __all__ = ["CACHE_ENV", "Profile", "QsimRates", "profile", "rates_for"]
 
 CACHE_ENV = "QLOWER_TIMING_CACHE"
 PROFILE_LIMIT = 400_000  # operations profiled in full; beyond, evenly spaced windows
-EXACT_UP_TO = 20  # state sizes measured exactly; above, at GRID and interpolated
-GRID = (20, 22, 24)  # past 24 qubits a state is far beyond the caches: 2x per qubit
+TOP = 24  # state sizes measured up to this; past it (a state far beyond the caches) 2x per qubit
 HOST_GATES = 64  # copies of a gate in a host-cost calibration circuit
 REPEATS = 3
 
@@ -186,7 +185,7 @@ def profile(circuit: cirq.AbstractCircuit, qubits: Sequence[cirq.Qid], fusion: i
     to have no parameters). Past ``limit`` operations, 16 evenly spaced runs of moments
     holding about ``limit`` operations in all are looked at and the counts scaled. Cached per
     circuit object (for as long as it lives)."""
-    key = (id(circuit), tuple(qubits), min(fusion, 3), symbolic)
+    key = (id(circuit), tuple(qubits), min(fusion, 3), symbolic, limit)
     with _PROFILES_LOCK:
         hit = _PROFILES.get(key)
     if hit is not None and hit[0]() is circuit:
@@ -342,7 +341,7 @@ class QsimRates:
         z = rng.standard_normal((d, d)) + 1j * rng.standard_normal((d, d))
         u, _ = np.linalg.qr(z)
         gate = cirq.MatrixGate(u)
-        count = int(min(256, max(4, 2 ** (23 - n))))
+        count = int(min(256, max(8, 2 ** (25 - n))))  # gates well above the empty run
         span = n - k + 1
         c = cirq.Circuit(gate.on(*qs[s % span: s % span + k]) for s in range(count))
         empty = cirq.Circuit(cirq.I(q) for q in qs[:1])
@@ -412,8 +411,8 @@ class QsimRates:
 
     # -- lookups (measuring what is missing) --------------------------------------------------
     def _sized(self, table: dict, n: int, measure: Callable[[int], float], k: int | None = None):
-        """``table`` at state size n: measured for n <= EXACT_UP_TO, else interpolated in
-        log time between GRID points (2x per qubit past the last)."""
+        """``table`` at state size n: measured up to TOP qubits, twice as much per qubit
+        beyond (memory-bound: the work and the bytes both double)."""
         def at(m):
             key = m if k is None else (k, m)
             if key not in table:
@@ -423,15 +422,9 @@ class QsimRates:
                         self._save()
             return table[key]
 
-        if n <= EXACT_UP_TO:
-            return at(max(n, 1))
-        if n >= GRID[-1]:
-            return at(GRID[-1]) * 2.0 ** (n - GRID[-1])
-        lo = max(g for g in GRID if g <= n)
-        hi = min(g for g in GRID if g > n)
-        a, b = at(lo), at(hi)
-        w = (n - lo) / (hi - lo)
-        return math.exp((1 - w) * math.log(a) + w * math.log(b))
+        if n > TOP:
+            return at(TOP) * 2.0 ** (n - TOP)
+        return at(max(n, 1))
 
     def call_seconds(self, n: int) -> float:
         return self._sized(self.call, n, self._measure_call)
@@ -463,8 +456,15 @@ class QsimRates:
 
     # -- predictions --------------------------------------------------------------------------
     def simulation_seconds(self, prof: Profile, n: int) -> float:
-        """qsim's C++ part: every fused gate on a state of n qubits."""
-        return sum(count * self.gate_seconds(k, n) for k, count in prof.fused.items())
+        """qsim's C++ part: every fused gate on a state of n qubits. Sizes below the most
+        common one that make under a tenth of the fused gates are costed as that size (an
+        upper bound that spares measuring them)."""
+        total = prof.fused_gates
+        if not total:
+            return 0.0
+        main = max(prof.fused, key=lambda k: (prof.fused[k], k))
+        return sum(count * self.gate_seconds(main if k < main and count < 0.1 * total else k, n)
+                   for k, count in prof.fused.items())
 
     def host_work(self, prof: Profile) -> tuple[float, float, float]:
         """Host seconds on ``prof``'s gates: (once per ``states`` call, per row, per

@@ -18,7 +18,7 @@ from util import make_model
 import qlower
 from qlower.backends import qsim_timing
 from qlower.backends.qsim import QsimRunner
-from qlower.backends.qsim_timing import GRID, QsimRates, profile
+from qlower.backends.qsim_timing import TOP, QsimRates, profile
 
 H, VI, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto
 
@@ -112,7 +112,7 @@ def fixed_rates(**over) -> QsimRates:
     r = QsimRates(1, 3)
     kinds = [("Ry", 1, False), ("Ry", 1, True), ("CXPowGate", 2, False)]
     r.host = {k: (10e-6, 20e-6, 25e-6) for k in kinds}
-    for n in range(1, GRID[-1] + 1):
+    for n in range(1, TOP + 1):
         r.call[n] = r.evolve_call[n] = 50e-6 + 2e-9 * 2**n
         for k in range(1, 7):
             r.gate[(k, n)] = 1e-6 + k * 1e-9 * 2**n
@@ -152,12 +152,21 @@ def test_rate_model_sums_host_calls_and_fused_gates():
     assert r.predict(c, qs, 5, evolve=True) == pytest.approx(evolve)
 
 
-def test_state_sizes_above_the_grid_double_per_qubit_and_interpolate_between():
+def test_state_sizes_above_the_top_double_per_qubit():
     r = fixed_rates()
-    top = r.gate_seconds(3, GRID[-1])
-    assert r.gate_seconds(3, GRID[-1] + 2) == pytest.approx(4 * top)
-    lo, hi = r.gate_seconds(3, 22), r.gate_seconds(3, 24)
-    assert r.gate_seconds(3, 23) == pytest.approx((lo * hi) ** 0.5)
+    top = r.gate_seconds(3, TOP)
+    assert r.gate_seconds(3, TOP + 2) == pytest.approx(4 * top)
+    assert r.call_seconds(TOP + 3) == pytest.approx(8 * r.call_seconds(TOP))
+    assert r.gate_seconds(9, 12) == r.gate_seconds(6, 12)  # qsim's largest gates: 6 qubits
+
+
+def test_rare_small_fused_gates_are_costed_as_the_common_size():
+    r = fixed_rates()
+    prof = qsim_timing.Profile(100, {}, {3: 95.0, 1: 5.0})
+    assert r.simulation_seconds(prof, 10) == pytest.approx(100 * r.gate_seconds(3, 10))
+    prof = qsim_timing.Profile(100, {}, {3: 70.0, 2: 30.0})
+    assert r.simulation_seconds(prof, 10) == pytest.approx(
+        70 * r.gate_seconds(3, 10) + 30 * r.gate_seconds(2, 10))
 
 
 def test_calibration_measures_what_it_needs_and_scales_with_the_state(tmp_path, monkeypatch):
@@ -167,7 +176,7 @@ def test_calibration_measures_what_it_needs_and_scales_with_the_state(tmp_path, 
     t = r.predict(random_circuit(12, 300), qs, 2)
     assert t > 0 and r.calibration_seconds > 0
     assert set(r.host) == {("Ry", 1, False), ("CXPowGate", 2, False)}
-    assert (3, 12) in r.gate and 12 in r.call and 20 not in r.call
+    assert (3, 12) in r.gate and 12 in r.call and 20 not in r.call and (1, 12) not in r.gate
     # 2^8 times the amplitudes: a fused 3-qubit gate on 20 qubits is far slower than on 12
     assert r.gate_seconds(3, 20) > 10 * r.gate_seconds(3, 12)
     doc = json.loads(cache.read_text())
