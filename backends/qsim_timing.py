@@ -17,7 +17,7 @@ within a few per cent the counts qsim reports for fusion sizes 2 and 3 (its fuse
 differently for 4 and more; those are planned as 3). The constants are measured by timing
 small synthetic circuits on the runner itself, lazily (only the gate kinds and state sizes a
 prediction needs; states up to 24 qubits, twice the time per qubit beyond), each the median
-of three, and cached for the process per (threads,
+of three (of five for the millisecond host timings), and cached for the process per (threads,
 fusion); with ``QLOWER_TIMING_CACHE=FILE`` they are also kept in that JSON file, keyed by
 runner, threads, fusion and the versions of qsimcirq and cirq. Nothing here changes what a
 run computes: predictions are reported, never acted on.
@@ -47,6 +47,7 @@ PROFILE_LIMIT = 400_000  # operations profiled in full; beyond, evenly spaced wi
 TOP = 24  # state sizes measured up to this; past it (a state far beyond the caches) 2x per qubit
 HOST_GATES = 64  # copies of a gate in a host-cost calibration circuit
 REPEATS = 3
+HOST_REPEATS = 5  # the host calibrations take milliseconds: a load spike must not decide them
 
 Kind = tuple[str, int, bool]  # (gate type name, qubits, symbolic)
 
@@ -373,8 +374,8 @@ class QsimRates:
                     for i in range(count)]
 
         one, four = resolvers(1), resolvers(4)
-        t1 = _median_time(lambda: self.runner.states(c, reg, one))
-        t4 = _median_time(lambda: self.runner.states(c, reg, four))
+        t1 = _median_time(lambda: self.runner.states(c, reg, one), HOST_REPEATS)
+        t4 = _median_time(lambda: self.runner.states(c, reg, four), HOST_REPEATS)
         call = self.call_seconds(size)
         per_row = max((t4 - t1) / 3 - call, 0.0) / HOST_GATES
         once = max(t1 - call - per_row * HOST_GATES, 0.0) / HOST_GATES
@@ -385,7 +386,7 @@ class QsimRates:
             fixed = cirq.Circuit(cirq.Moment(o) for o in ops)
             init = np.zeros((1, 1 << size), np.complex64)
             init[0, 0] = 1
-            te = _median_time(lambda: self.runner.evolve(fixed, reg, init))
+            te = _median_time(lambda: self.runner.evolve(fixed, reg, init), HOST_REPEATS)
             evolve = max(te - self.evolve_call_seconds(size), 0.0) / HOST_GATES
         return once, per_row, evolve
 

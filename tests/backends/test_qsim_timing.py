@@ -4,6 +4,7 @@ structure, its calibration cache, and predictions against measured wall times.""
 from __future__ import annotations
 
 import json
+import os
 import re
 import statistics
 import time
@@ -193,7 +194,7 @@ def test_calibration_measures_what_it_needs_and_scales_with_the_state(tmp_path, 
 # -- predictions against the clock ------------------------------------------------------------
 
 
-def median_seconds(fn, repeats=3):
+def median_seconds(fn, repeats=5):
     times = []
     for _ in range(repeats):
         t = time.perf_counter()
@@ -202,23 +203,18 @@ def median_seconds(fn, repeats=3):
     return statistics.median(times)
 
 
-def test_predictions_agree_with_measured_times(tmp_path, monkeypatch):
-    """Within 2x on this machine: kernels of 10 and 14 qubits (FABLE 16x16, 64x64) at batch 1
-    and 8 through ``CompiledProgram.run``, and an 18-qubit circuit through the runner (a sweep
-    of 1 and of 8 rows, and its evolution of 8 states). Calibrated in this process just before,
-    measured as the median of three."""
-    monkeypatch.setattr(qsim_timing, "_RATES", {})  # fresh rates: calibrated now
-    monkeypatch.delenv(qsim_timing.CACHE_ENV, raising=False)
+def prediction_checks(tmp_path, programs) -> list[tuple[str, float, float]]:
+    """(what, predicted, measured median of five runs, three above 0.2 s) with rates calibrated
+    now, in this process."""
+    qsim_timing._RATES.clear()
     runner = QsimRunner()
     checks = []
-    for width in (16, 64):
-        program = qlower.compile(gemm(tmp_path, width), "cirq", method="fable")
-        assert len(program.kernels[0].qubits) == {16: 10, 64: 14}[width]
+    for width, program in programs.items():
         for batch in (1, 8):
             x = np.random.default_rng(batch).standard_normal((batch, width)).astype(np.float32)
             predicted = program.predict({"x": x}, backend=runner)["k0"]
             runs = [program.run({"x": x}, backend=runner, timing=True).kernels[0]
-                    for _ in range(3)]
+                    for _ in range(5 if predicted < 0.2 else 3)]
             assert all(r.predicted_seconds == pytest.approx(predicted) for r in runs)
             checks.append((f"W={width} batch={batch}", predicted,
                            statistics.median(r.seconds for r in runs)))
@@ -229,13 +225,35 @@ def test_predictions_agree_with_measured_times(tmp_path, monkeypatch):
     for rows in (1, 8):
         res = [cirq.ParamResolver({theta: 0.1 * (i + 1)}) for i in range(rows)]
         checks.append((f"18 qubits, {rows} rows", runner.predict_seconds(swept, qs, rows),
-                       median_seconds(lambda res=res: runner.states(swept, qs, res))))
+                       median_seconds(lambda res=res: runner.states(swept, qs, res), 3)))
     init = np.zeros((8, 1 << 18), np.complex64)
     init[:, 0] = 1
     checks.append(("18 qubits, evolve 8", runner.predict_seconds(fixed, qs, 8, evolve=True),
-                   median_seconds(lambda: runner.evolve(fixed, qs, init))))
-    bad = [(name, p, m) for name, p, m in checks if not 0.5 <= m / p <= 2.0]
-    assert not bad, checks
+                   median_seconds(lambda: runner.evolve(fixed, qs, init), 3)))
+    return checks
+
+
+def test_predictions_agree_with_measured_times(tmp_path, monkeypatch):
+    """Within 2x on this machine: kernels of 10 and 14 qubits (FABLE 16x16, 64x64) at batch 1
+    and 8 through ``CompiledProgram.run``, and an 18-qubit circuit through the runner (a sweep
+    of 1 and of 8 rows, and its evolution of 8 states). Calibrated in this process just before,
+    measured as the median of five runs (three for those above 0.2 s). A shared machine's load
+    can swing past 2x for a second: a failing round is calibrated and measured once more, and
+    the test fails when both rounds do (a model off by 2x fails every round)."""
+    monkeypatch.setattr(qsim_timing, "_RATES", {})
+    monkeypatch.delenv(qsim_timing.CACHE_ENV, raising=False)
+    programs = {w: qlower.compile(gemm(tmp_path, w), "cirq", method="fable") for w in (16, 64)}
+    assert [len(p.kernels[0].qubits) for p in programs.values()] == [10, 14]
+    rounds = []
+    for _ in range(2):
+        checks = prediction_checks(tmp_path, programs)
+        rounds.append([(name, p, m) for name, p, m in checks if not 0.5 <= m / p <= 2.0])
+        if os.environ.get("QLOWER_SHOW_TIMING"):
+            print(*(f"{n}: predicted {p:.3g} s, measured {m:.3g} s" for n, p, m in checks),
+                  sep="\n")
+        if not rounds[-1]:
+            break
+    assert not rounds[-1], rounds
 
 
 # -- the budget check and the run's record ----------------------------------------------------
