@@ -179,8 +179,6 @@ def predict_kernel_seconds(runner, kc, rows: int, shots: int | None = None) -> f
 def _multinomial_rate() -> float:
     """Seconds per row and amplitude of drawing shots from states (probabilities, then one
     multinomial draw per row): measured once per process, best of three."""
-    import time
-
     rng = np.random.default_rng(0)
     dim = 1 << 12
     states = (rng.standard_normal((4, dim)) + 1j * rng.standard_normal((4, dim))).astype(
