@@ -349,10 +349,10 @@ class QsimRates:
         t = self._c_time(c, qs, k) - self._c_time(empty, qs, k)
         return max(t, 1e-9) / count
 
-    def _measure_host(self, op: cirq.Operation, symbolic: bool) -> tuple[float, float, float]:
-        """Per-gate host seconds of ``op``'s kind (once per ``states`` call, per row of it, per
-        ``evolve`` call): copies of it on a small register through the runner's own
-        ``states`` with 1 and 4 rows, and its ``evolve``."""
+    def _host_probe(self, op: cirq.Operation, symbolic: bool):
+        """What measures ``op``'s kind: copies of it on a small register through the runner's
+        own ``states`` with 1 and 4 rows, and its ``evolve``; returns (the three timed calls,
+        the register size)."""
         k = len(op.qubits)
         size = max(2, k + 1)
         reg = cirq.LineQubit.range(size)
@@ -363,9 +363,9 @@ class QsimRates:
             ops = [cirq.resolve_parameters(o, {a: sympy.Symbol(f"{a}_{i}") for a in own})
                    for i, o in enumerate(ops)]
         # a symbolic marker makes every row's circuit differ, as the rows of a data sweep do
-        # (qsimcirq translates a resolved circuit again unless it equals an earlier one)
-        row = sympy.Symbol("__qlower_row")
+        # (qsimcirq translates a resolved circuit again unless it equals an earlier one);
         # one operation per moment, as in the kernels' circuits (about 1.3 there)
+        row = sympy.Symbol("__qlower_row")
         c = cirq.Circuit(cirq.Moment(o) for o in [*ops, cirq.ry(row).on(reg[0])])
         names = sorted(cirq.parameter_names(c) - {row.name})
 
@@ -374,21 +374,38 @@ class QsimRates:
                     for i in range(count)]
 
         one, four = resolvers(1), resolvers(4)
-        t1 = _median_time(lambda: self.runner.states(c, reg, one), HOST_REPEATS)
-        t4 = _median_time(lambda: self.runner.states(c, reg, four), HOST_REPEATS)
-        call = self.call_seconds(size)
-        per_row = max((t4 - t1) / 3 - call, 0.0) / HOST_GATES
-        once = max(t1 - call - per_row * HOST_GATES, 0.0) / HOST_GATES
-        if per_row == 0.0:  # a noisy difference: split the one-row time evenly
-            per_row = once = max(t1 - call, 0.0) / (2 * HOST_GATES)
-        evolve = once + per_row
+        calls = [lambda: self.runner.states(c, reg, one), lambda: self.runner.states(c, reg, four)]
         if not symbolic:  # evolve: translated once, nothing to resolve
             fixed = cirq.Circuit(cirq.Moment(o) for o in ops)
             init = np.zeros((1, 1 << size), np.complex64)
             init[0, 0] = 1
-            te = _median_time(lambda: self.runner.evolve(fixed, reg, init), HOST_REPEATS)
-            evolve = max(te - self.evolve_call_seconds(size), 0.0) / HOST_GATES
-        return once, per_row, evolve
+            calls.append(lambda: self.runner.evolve(fixed, reg, init))
+        return calls, size
+
+    def _measure_hosts(self, examples: dict) -> None:
+        """Per-gate host seconds of each kind in ``examples`` (kind → an operation): once per
+        ``states`` call, per row of it, per ``evolve`` call. The kinds' probes take turns,
+        HOST_REPEATS rounds, and each time is the median of its rounds: a burst of the
+        machine's load falls on every kind alike rather than on the one measured then."""
+        probes = {kind: self._host_probe(op, kind[2]) for kind, op in examples.items()}
+        times: dict = {kind: [[] for _ in calls] for kind, (calls, _) in probes.items()}
+        for _ in range(HOST_REPEATS):
+            for kind, (calls, _) in probes.items():
+                for i, call in enumerate(calls):
+                    t = time.perf_counter()
+                    call()
+                    times[kind][i].append(time.perf_counter() - t)
+        for kind, (_calls, size) in probes.items():
+            t1, t4, *te = (statistics.median(ts) for ts in times[kind])
+            call = self.call_seconds(size)
+            per_row = max((t4 - t1) / 3 - call, 0.0) / HOST_GATES
+            once = max(t1 - call - per_row * HOST_GATES, 0.0) / HOST_GATES
+            if per_row == 0.0:  # a noisy difference: split the one-row time evenly
+                per_row = once = max(t1 - call, 0.0) / (2 * HOST_GATES)
+            evolve = once + per_row
+            if te:
+                evolve = max(te[0] - self.evolve_call_seconds(size), 0.0) / HOST_GATES
+            self.host[kind] = (once, per_row, evolve)
 
     def _measure_call(self, n: int) -> float:
         qs = cirq.LineQubit.range(n)
@@ -440,12 +457,23 @@ class QsimRates:
 
     def host_seconds(self, kind: Kind, example: cirq.Operation) -> tuple[float, float, float]:
         if kind not in self.host:
-            with self._lock:
-                if kind not in self.host:
-                    self.host[kind] = self._measured(
-                        lambda: self._measure_host(example, kind[2]))
-                    self._save()
+            self.measure_hosts({kind: example})
         return self.host[kind]
+
+    def measure_hosts(self, examples: dict) -> None:
+        """Measure the host rates of the kinds in ``examples`` (kind → an operation) not
+        measured yet, together."""
+        missing = {k: op for k, op in examples.items() if k not in self.host}
+        if not missing:
+            return
+        with self._lock:
+            missing = {k: op for k, op in missing.items() if k not in self.host}
+            if missing:
+                for size in {max(2, k[1] + 1) for k in missing}:  # outside the turns
+                    self.call_seconds(size)
+                    self.evolve_call_seconds(size)
+                self._measured(lambda: self._measure_hosts(missing))
+                self._save()
 
     def shot_seconds(self) -> float:
         if self.shot is None:
@@ -470,6 +498,7 @@ class QsimRates:
     def host_work(self, prof: Profile) -> tuple[float, float, float]:
         """Host seconds on ``prof``'s gates: (once per ``states`` call, per row, per
         ``evolve``)."""
+        self.measure_hosts(prof.examples)
         once = row = evolve = 0.0
         for kind, count in prof.kinds.items():
             a, b, e = self.host_seconds(kind, prof.examples[kind])
