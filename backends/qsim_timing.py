@@ -17,7 +17,8 @@ within a few per cent the counts qsim reports for fusion sizes 2 and 3 (its fuse
 differently for 4 and more; those are planned as 3). The constants are measured by timing
 small synthetic circuits on the runner itself, lazily (only the gate kinds and state sizes a
 prediction needs; states up to 24 qubits, twice the time per qubit beyond), each the median
-of three (of five for the millisecond host timings), and cached for the process per (threads,
+of three (of five rounds for the millisecond host timings, the gate kinds a prediction needs
+taking turns), and cached for the process per (threads,
 fusion); with ``QLOWER_TIMING_CACHE=FILE`` they are also kept in that JSON file, keyed by
 runner, threads, fusion and the versions of qsimcirq and cirq. Nothing here changes what a
 run computes: predictions are reported, never acted on.
