@@ -4,8 +4,9 @@
                                        [--method M] [--threads T] [--json OUT]
 
 For each width W a seeded W x W Gemm with bias (built with onnx.helper) is compiled with the
-default options (``--method``: the block-encoding method, e.g. fable); for each batch, ``CompiledProgram.run(..., timing=True)`` runs ``--repeats``
-times on x ~ N(0, 1). Each run predicts every kernel's seconds before it runs (the qsim
+default options (``--method``: the block-encoding method, e.g. fable); for each batch,
+``CompiledProgram.run(..., timing=True)`` (no work budget) runs ``--repeats`` times on
+x ~ N(0, 1). Each run predicts every kernel's seconds before it runs (the qsim
 runner's rate model, its constants measured in this process: ``calibration_s`` is what that
 cost, once) and measures its wall time. Reported per row: qubits and gates of the kernel, the
 prediction (of the first run), the measured median with min-max over the repeats, their ratio
@@ -91,7 +92,8 @@ def main(argv=None) -> int:
             x = np.random.default_rng(SEED).standard_normal((batch, width)).astype(np.float32)
             measured, predicted = [], None
             for _ in range(args.repeats):
-                result = program.run({"x": x}, threads=runner.threads, timing=True)
+                result = program.run({"x": x}, threads=runner.threads, timing=True,
+                                     max_work=float("inf"))
                 measured.append(result.timing["measured_seconds"])
                 if predicted is None:
                     predicted = result.timing["predicted_seconds"]
