@@ -163,6 +163,24 @@ class QsimRunner:
 
     estimate_memory = staticmethod(estimate_memory)
 
+    # -- time -----------------------------------------------------------------------------------
+    @property
+    def rates(self):
+        """The measured rates of this runner's (threads, fusion): a
+        :class:`~qlower.backends.qsim_timing.QsimRates`, shared by the process."""
+        from qlower.backends.qsim_timing import rates_for
+
+        return rates_for(self.threads, self.fusion)
+
+    def predict_seconds(self, circuit: cirq.AbstractCircuit, qubits: Sequence[cirq.Qid],
+                        rows: int, shots: int | None = None, *, evolve: bool = False) -> float:
+        """Predicted wall seconds of ``states(circuit, qubits, rows resolvers)``, of ``sample``
+        with ``shots`` per row, or (``evolve``) of ``evolve`` on ``rows`` initial states: the
+        rate model of :mod:`qlower.backends.qsim_timing`, its constants measured on this
+        machine with this runner's threads and fusion (a fraction of a second, once per process
+        and configuration, more for states above 20 qubits)."""
+        return self.rates.predict(circuit, qubits, rows, shots=shots, evolve=evolve)
+
     # -- checks ---------------------------------------------------------------------------------
     @staticmethod
     def _check(circuit: cirq.AbstractCircuit, qubits: Sequence[cirq.Qid],

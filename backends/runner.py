@@ -10,6 +10,13 @@ A runner has a ``name`` (for messages) and ``capabilities``, a set of:
 - ``"evolve"`` (optional, with ``"states"``): ``evolve(circuit, qubits, initial)`` applies a
   parameter-free circuit to each row of ``initial`` in one simulation.
 
+A runner may also predict its wall time: ``predict_seconds(circuit, qubits, rows, shots=None,
+*, evolve=False)``, the seconds ``states`` (``rows`` resolvers), ``sample`` (with ``shots``) or
+``evolve`` (``rows`` initial states) would take. ``CompiledProgram.run(..., timing=True)``,
+``run --json`` and the budget check's refusal report it beside the measured time; a runner
+without it gets no prediction. :class:`~qlower.backends.qsim.QsimRunner` predicts from rates it
+measures on the machine (:mod:`qlower.backends.qsim_timing`).
+
 Basis indices and bitstrings are big-endian over ``qubits``: ``qubits[0]`` is the most
 significant bit. ``circuit``, ``qubits`` and ``resolvers`` are in the runner's own circuit format:
 Cirq for :class:`~qlower.backends.qsim.QsimRunner` and any runner given to

@@ -183,6 +183,35 @@ def format_report(report: api.CheckReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _seconds(x) -> float | None:
+    return None if x is None else round(float(x), 6)
+
+
+def timing_json(outputs) -> dict:
+    """``run --json``'s ``timing``: per kernel the wall seconds its run took and the seconds
+    the runner predicted for it beforehand (null where the runner predicts nothing), their
+    ratio, and the totals. Wall times differ from run to run; nothing else in the document
+    depends on them."""
+    rows = []
+    for k in getattr(outputs, "kernels", ()):
+        ratio = (k.seconds / k.predicted_seconds
+                 if k.seconds is not None and k.predicted_seconds else None)
+        rows.append({"name": k.name, "predicted_s": _seconds(k.predicted_seconds),
+                     "measured_s": _seconds(k.seconds),
+                     "measured_over_predicted": None if ratio is None else round(ratio, 4)})
+    t = getattr(outputs, "timing", {}) or {}
+    total_p, total_m = t.get("predicted_seconds"), t.get("measured_seconds")
+    return {
+        "runner": t.get("runner"),
+        "kernels": rows,
+        "predicted_s": _seconds(total_p),
+        "measured_s": _seconds(total_m),
+        "measured_over_predicted": (round(total_m / total_p, 4)
+                                    if total_p and total_m is not None else None),
+        "calibration_s": _seconds(t.get("calibration_seconds")),
+    }
+
+
 def run_json(args, outputs: dict[str, np.ndarray], report: api.CheckReport | None) -> str:
     """The ``run --json`` document (strict JSON: non-finite numbers are strings)."""
     doc = {
@@ -203,6 +232,7 @@ def run_json(args, outputs: dict[str, np.ndarray], report: api.CheckReport | Non
              "success_probability": json_number(k.success_probability, np.dtype(np.float64))}
             for k in outputs.kernels
         ]
+        doc["timing"] = timing_json(outputs)
     if report is not None:
         f64 = np.dtype(np.float64)
         doc["check"] = {
@@ -235,7 +265,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         target = "qasm3" if args.backend == "aer" else "cirq"
         program = api.compile(graph, target, **compile_options(args))
         outputs = program.run(inputs, args.shots, backend=args.backend, seed=args.seed,
-                              max_qubits=args.max_qubits, max_work=args.max_work)
+                              max_qubits=args.max_qubits, max_work=args.max_work,
+                              timing=args.json)
         for w in outputs.warnings:
             print(f"warning: {w}", file=sys.stderr)
     else:

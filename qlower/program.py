@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,6 +76,8 @@ class KernelRun:
     qubits: int
     success_probability: float  # mean over the batch (exact)
     shots: int | None = None
+    seconds: float | None = None  # wall time of the kernel's run (runner and read-out)
+    predicted_seconds: float | None = None  # the runner's prediction, where it was asked
 
 
 class RunResult(dict):
@@ -98,6 +101,8 @@ class RunResult(dict):
         self.backend = backend
         self.shots = shots
         self.seed = seed
+        # wall times (never part of the outputs): see CompiledProgram.run(timing=...)
+        self.timing: dict = {}
 
 
 def _sizes(kc, batch: int) -> tuple[int, float]:
@@ -106,21 +111,90 @@ def _sizes(kc, batch: int) -> tuple[int, float]:
     return n, float(gates) * float(2**n) * batch
 
 
-def check_budget(kernels, batches: Mapping[str, int], max_qubits: int, max_work: float) -> None:
-    """Refuse, with what it would take, to simulate beyond the budget."""
+def check_budget(kernels, batches: Mapping[str, int], max_qubits: int, max_work: float,
+                 predict: Callable[[object, int], float | None] | None = None,
+                 runner_label: str | None = None) -> None:
+    """Refuse, with what it would take, to simulate beyond the budget.
+
+    The budget is in qubits and amplitude updates (gates × 2^qubits × sweeps: the same
+    answer on every machine); the refusal states the time the runner predicts for the kernel
+    (``predict(kernel, sweeps)``, from rates measured on this machine), where it predicts."""
     for kc in kernels:
         batch = batches.get(kc.name, 1)
         n, work = _sizes(kc, batch)
         if n > max_qubits or work > max_work:
             state_gib = 8 * 2.0**n / 2**30
-            seconds = work / 2e9
+            seconds = predict(kc, batch) if predict is not None else None
+            label = runner_label or "the runner"
+            when = (f"{label} would take about {_duration(seconds)} on this machine, from "
+                    "its measured rates" if seconds is not None
+                    else f"{label} predicts no time")
             raise BudgetError(
                 f"kernel {kc.name} needs {n} qubits ({state_gib:.3g} GiB per state) and "
-                f"{work:.3g} amplitude updates over {batch} sweep(s) (about {_duration(seconds)} "
-                f"on this machine's scale); the simulation budget is {max_qubits} qubits and "
-                f"{max_work:.3g} updates: raise max_qubits/max_work (CLI --max-qubits, "
-                "--max-work) or run it with the reference backend"
+                f"{work:.3g} amplitude updates over {batch} sweep(s) ({when}); the simulation "
+                f"budget is {max_qubits} qubits and {max_work:.3g} updates: raise "
+                "max_qubits/max_work (CLI --max-qubits, --max-work) or run it with the "
+                "reference backend"
             )
+
+
+def _chunk_rows(n: int) -> int:
+    """Rows simulated at a time on n qubits: at most ~256 MiB of states."""
+    return max(1, int((256 << 20) // (8 << n)))
+
+
+def predict_kernel_seconds(runner, kc, rows: int, shots: int | None = None) -> float | None:
+    """Seconds ``runner`` is predicted to take for ``rows`` rows of kernel ``kc`` the way
+    :class:`CompiledProgram` runs it (the preparation per row and the parameter-free rest as
+    one batch where the runner evolves states; chunks of at most ~256 MiB of states; shots
+    drawn from the states), from the runner's ``predict_seconds`` (None where it has none)."""
+    from qlower.backends.runner import EVOLVE, STATES, capabilities
+
+    pred = getattr(runner, "predict_seconds", None)
+    if pred is None:
+        return None
+    caps = capabilities(runner)
+    rows = int(rows)
+    if rows <= 0:
+        return 0.0
+    n = len(kc.qubits)
+    chunk = _chunk_rows(n)
+    parts = [chunk] * (rows // chunk) + ([rows % chunk] if rows % chunk else [])
+    total = 0.0
+    for part in dict.fromkeys(parts):
+        times = parts.count(part)
+        if STATES not in caps:
+            t = pred(kc.circuit, kc.qubits, part, shots)
+        elif kc.suffix is not None and EVOLVE in caps:
+            t = pred(kc.prefix, kc.qubits, part) + pred(kc.suffix, kc.qubits, part, evolve=True)
+        else:
+            t = pred(kc.circuit, kc.qubits, part)
+        if shots is not None and STATES in caps:
+            t += part * _multinomial_seconds(n, shots)
+        total += times * t
+    return total
+
+
+@functools.cache
+def _multinomial_rate() -> float:
+    """Seconds per row and amplitude of drawing shots from states (probabilities, then one
+    multinomial draw per row): measured once per process, best of three."""
+    rng = np.random.default_rng(0)
+    dim = 1 << 12
+    states = (rng.standard_normal((4, dim)) + 1j * rng.standard_normal((4, dim))).astype(
+        np.complex64)
+    best = math.inf
+    for _ in range(3):
+        t = time.perf_counter()
+        probs = np.abs(states.astype(np.complex128)) ** 2
+        probs /= probs.sum(axis=-1, keepdims=True)
+        np.stack([rng.multinomial(1000, p) for p in probs])
+        best = min(best, time.perf_counter() - t)
+    return best / (4 * dim)
+
+
+def _multinomial_seconds(n: int, shots: int) -> float:
+    return _multinomial_rate() * float(1 << n)
 
 
 def _duration(seconds: float) -> str:
@@ -169,10 +243,16 @@ class CompiledProgram:
         max_work: float = DEFAULT_MAX_WORK,
         threads: int | None = None,
         repetitions: int = 16,
+        timing: bool = False,
     ) -> RunResult:
         """The outputs on ``inputs``: kernels on ``backend`` (``"qsim"``, ``"reference"``,
         ``"aer"``, or a runner object of the protocol in ``qlower.backends.runner`` that takes
-        Cirq circuits), host ops with numpy. ``shots`` None: exact read-out."""
+        Cirq circuits), host ops with numpy. ``shots`` None: exact read-out.
+
+        Every kernel's wall time is recorded (``result.kernels[i].seconds``); with ``timing``
+        the runner also predicts each kernel's time before it runs (``predicted_seconds``; the
+        qsim runner from rates it measures on this machine, a fraction of a second once per
+        process) and ``result.timing`` sums both. Timing never changes the outputs."""
         from qlower.backends.runner import require, runner_name
 
         if isinstance(backend, str):
@@ -188,17 +268,35 @@ class CompiledProgram:
             raise OptionError("shots need a simulator: use backend='qsim'")
         if backend == "aer":
             return self._run_aer(inputs, shots, seed, max_qubits, max_work, threads, repetitions)
-        runner = None
+        runner = None if backend == "reference" else self._runner(backend, threads)
+        if runner is not None:
+            require(runner, shots)
+        rt = _Runtime(self, runner, shots, max_qubits, max_work, timing)
+        result = run_result(lambda s: rt.execute(inputs, s), seed, shots, repetitions, name)
+        result.timing = rt.summary(result.kernels)
+        return result
+
+    def predict(self, inputs: Mapping[str, np.ndarray], shots: int | None = None, *,
+                backend="qsim", threads: int | None = None) -> dict[str, float | None]:
+        """Kernel name → the seconds ``run(inputs, shots, backend=...)`` is predicted to spend
+        on it (None for a runner that predicts nothing), without running anything but the
+        host graph's sizes and the runner's calibration."""
+        runner = self._runner(backend, threads)
+        env, _ = initial_values(self.graph, inputs)
+        batches = _kernel_batches(self, env)
+        return {kc.name: predict_kernel_seconds(runner, kc, batches[kc.name], shots)
+                for kc in self.kernels}
+
+    @staticmethod
+    def _runner(backend, threads):
         if backend == "qsim":
             from qlower.backends.qsim import QsimRunner
 
-            runner = QsimRunner(threads=threads)
-        elif not isinstance(backend, str):
-            runner = backend
-        if runner is not None:
-            require(runner, shots)
-        rt = _Runtime(self, runner, shots, max_qubits, max_work)
-        return run_result(lambda s: rt.execute(inputs, s), seed, shots, repetitions, name)
+            return QsimRunner(threads=threads)
+        if isinstance(backend, str):
+            raise OptionError(f"predict needs a runner of Cirq circuits: backend 'qsim' or a "
+                              f"runner object, not '{backend}'")
+        return backend
 
     def _run_aer(self, inputs, shots, seed, max_qubits, max_work, threads, repetitions):
         """Write the program as OpenQASM 3 into a temporary folder and run that folder on Qiskit
@@ -210,7 +308,8 @@ class CompiledProgram:
 
         runner = AerRunner(threads=threads)  # refuses first when qiskit-aer is missing
         env, _ = initial_values(self.graph, inputs)
-        check_budget(self.kernels, _kernel_batches(self, env), max_qubits, max_work)
+        check_budget(self.kernels, _kernel_batches(self, env), max_qubits, max_work,
+                     runner_label="runner 'aer'")
         with tempfile.TemporaryDirectory(prefix="qlower-aer-") as tmp:
             folder = Path(tmp) / "program"
             dataclasses.replace(self, target="qasm3").write(folder)
@@ -447,7 +546,8 @@ def _kernel_batches(program: CompiledProgram, env: Mapping) -> dict[str, int]:
 
 
 class _Runtime:
-    def __init__(self, program: CompiledProgram, runner, shots, max_qubits, max_work):
+    def __init__(self, program: CompiledProgram, runner, shots, max_qubits, max_work,
+                 timing: bool = False):
         from qlower.backends.runner import capabilities
 
         self.p = program
@@ -456,6 +556,8 @@ class _Runtime:
         self.shots = shots
         self.max_qubits = max_qubits
         self.max_work = max_work
+        self.timing = timing
+        self.predicted: dict[str, float | None] = {}
         self.bindings = program.bindings()
         self.cache: dict = {}
 
@@ -471,12 +573,49 @@ class _Runtime:
         seeds = iter(range(seed, seed + len(self.bindings) + 1))
 
         def kernel(b: KernelBinding, angles: np.ndarray):
-            return self._run_kernel(self.p.kernel(b.name), angles, next(seeds))
+            start = time.perf_counter()
+            val, err, run = self._run_kernel(self.p.kernel(b.name), angles, next(seeds))
+            run.seconds = time.perf_counter() - start
+            run.predicted_seconds = self.predicted.get(b.name)
+            return val, err, run
 
         return run_host(self.p.graph, inputs, self.bindings, kernel, before=self._check_budget)
 
+    def _predict(self, kc, rows: int) -> float | None:
+        return predict_kernel_seconds(self.runner, kc, rows, self.shots)
+
+    def _label(self) -> str:
+        from qlower.backends.runner import runner_name
+
+        threads = getattr(self.runner, "threads", None)
+        return f"runner '{runner_name(self.runner)}'" + (
+            f" ({threads} thread{'s' if threads != 1 else ''})" if threads else "")
+
     def _check_budget(self, env, values):
-        check_budget(self.p.kernels, _kernel_batches(self.p, env), self.max_qubits, self.max_work)
+        batches = _kernel_batches(self.p, env)
+        check_budget(self.p.kernels, batches, self.max_qubits, self.max_work, self._predict,
+                     self._label())
+        if self.timing and not self.predicted:
+            for kc in self.p.kernels:
+                self.predicted[kc.name] = self._predict(kc, batches.get(kc.name, 1))
+
+    def summary(self, runs: Sequence[KernelRun]) -> dict:
+        """``RunResult.timing``: the runner, each kernel's measured and predicted seconds in
+        total (predicted None unless every kernel has a prediction), and the seconds this
+        process has spent measuring the runner's rates."""
+        if self.runner is None:
+            return {}
+        measured = [r.seconds for r in runs if r.seconds is not None]
+        predicted = [r.predicted_seconds for r in runs]
+        rates = getattr(self.runner, "rates", None) if self.timing else None
+        return {
+            "runner": self._label(),
+            "measured_seconds": float(sum(measured)),
+            "predicted_seconds": (float(sum(predicted)) if runs and
+                                  all(p is not None for p in predicted) else None),
+            "calibration_seconds": (float(rates.calibration_seconds)
+                                    if rates is not None else None),
+        }
 
     def _states(self, kc, part):
         from qlower.backends.runner import EVOLVE
@@ -500,7 +639,7 @@ class _Runtime:
             val = val.reshape(lead + val.shape[1:])
             return val, None if err is None else err.reshape(val.shape), \
                 KernelRun(kc.name, 0, n, math.nan, self.shots)
-        chunk = max(1, int((256 << 20) // (8 << n)))  # at most ~256 MiB of states at a time
+        chunk = _chunk_rows(n)
         vals, errs, psucc = [], [], []
         for start in range(0, len(rows), chunk):
             part = rows[start : start + chunk]

@@ -119,3 +119,25 @@ def test_run_warns_when_few_shots_succeed(capsys, tmp_path, model):
     assert status == 0
     assert err.startswith("warning: kernel k0: success probability ")
     assert "of 50 shots per row to read the result" in err
+
+
+def test_run_qsim_json_timing(capsys, tmp_path, model):
+    argv = ["run", model, "--inputs", tmp_path / "x.npz", "--backend", "qsim", "--json"]
+    status, out, err = cli(capsys, *argv)
+    assert status == 0, err
+    doc = json.loads(out)
+    timing = doc.pop("timing")
+    assert timing["runner"].startswith("runner 'qsim' (")
+    rows = timing["kernels"]
+    assert [r["name"] for r in rows] == ["k0", "k1"]
+    for r in rows:
+        assert r["predicted_s"] > 0 and r["measured_s"] > 0
+        assert r["measured_over_predicted"] == pytest.approx(r["measured_s"] / r["predicted_s"],
+                                                             rel=1e-3)
+    assert timing["predicted_s"] == pytest.approx(sum(r["predicted_s"] for r in rows), abs=1e-5)
+    assert timing["measured_s"] == pytest.approx(sum(r["measured_s"] for r in rows), abs=1e-5)
+    assert timing["calibration_s"] >= 0
+    # everything else is the same on a second run: the wall times are all that differ
+    again = json.loads(cli(capsys, *argv)[1])
+    again.pop("timing")
+    assert again == doc
