@@ -207,7 +207,7 @@ def _place_block(b: _Builder, be) -> None:
         # The block reads the low qubits of the prepared state; a wider state's extra, most
         # significant qubits are flags (the IR's rule), on fresh qubits. A narrower state is
         # prepared on the block's low input qubits; the high ones stay |0⟩.
-        b.block_ops = [_table_of(be)]
+        b.block_ops = [_Placed.of(be, {})]
         b.used = set(be.qubits)
         b.output = be.registers.output
         data = be.registers.input
@@ -371,29 +371,63 @@ def _register_block_emitters() -> None:
 _register_block_emitters()
 
 
-def _table_of(be) -> OpTable:
-    """A block's operations as a table in the order of its packed circuit (what its
-    ``circuit.all_operations()`` gives), without a circuit where it has a table."""
-    if isinstance(be, TableBlock):
-        return be.table.in_moment_order()
-    return OpTable.from_operations(be.circuit.all_operations(), be.qubits)
+@dataclass(frozen=True, eq=False)
+class _Placed:
+    """A block's rows as placed in a kernel: ``table`` (on the kernel's qubits) read in
+    ``order`` (its packed circuit's order: what its ``circuit.all_operations()`` gives), and
+    the block with its qubit map (block qubit -> kernel qubit)."""
+
+    table: OpTable
+    order: np.ndarray | None
+    block: object
+    mapping: dict
+
+    @staticmethod
+    def of(be, mapping: dict) -> _Placed:
+        if isinstance(be, TableBlock):
+            table, order = be.table, be.table.packed_order()
+        else:
+            table, order = OpTable.from_operations(be.circuit.all_operations(), be.qubits), None
+            if mapping and any(type(op) is not cirq.GateOperation for op, _ in table.objects):
+                # a chained block's operations are its gates on the mapped qubits
+                table = dataclasses.replace(table, objects=tuple(
+                    (fast_op(op.gate, op.qubits), ids) for op, ids in table.objects))
+        if mapping:
+            table = table.on([mapping.get(q, q) for q in table.qubits])
+        return _Placed(table, order, be, mapping)
 
 
-def _as_table(parts: list) -> OpTable:
-    """``block_ops`` (tables, and Cirq operations in runs) as one table."""
-    tables: list = []
+def _kernel_table(prep: OpTable, parts: list) -> tuple[OpTable, dict]:
+    """The preparation's rows, then ``block_ops`` (placed blocks, tables, and Cirq operations
+    in runs), gathered into one table (each column written once); and for the first block, if
+    it is a table, its rows of that table as the block (views: nothing is copied)."""
+    tables, orders, placed = [prep], [None], []
     run: list = []
+
+    def flush():
+        if run:
+            tables.append(OpTable.from_operations(run))
+            orders.append(None)
+            run.clear()
+
     for p in parts:
-        if isinstance(p, OpTable):
-            if run:
-                tables.append(OpTable.from_operations(run))
-                run = []
-            tables.append(p)
+        if isinstance(p, (OpTable, _Placed)):
+            flush()
+            if isinstance(p, _Placed):
+                placed.append((len(tables), p))
+            tables.append(p.table if isinstance(p, _Placed) else p)
+            orders.append(p.order if isinstance(p, _Placed) else None)
         else:
             run.append(p)
-    if run:
-        tables.append(OpTable.from_operations(run))
-    return OpTable.concat(tables) if tables else OpTable.empty()
+    flush()
+    table = OpTable.concat(tables, orders)
+    starts = np.cumsum([0] + [len(t) if o is None else len(o) for t, o in zip(tables, orders)])
+    views = {}
+    for i, p in placed:
+        if isinstance(p.block, TableBlock) and not p.mapping:  # on its own qubits
+            view = table.rows(int(starts[i]), int(starts[i + 1]))
+            views[id(p.block)] = dataclasses.replace(p.block, table=view)
+    return table, views
 
 
 def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
@@ -409,16 +443,16 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
                "q.overlap)")
     r = b.result
     prep = OpTable.from_operations(b.prep.circuit.all_operations())
-    block = _as_table(b.block_ops)
+    table, views = _kernel_table(prep, b.block_ops)
     # a parameter-free rest runs for a whole batch at once after the per-row preparation
-    split = r["readout"] not in ("overlap", "swap-test") and len(block) > 0 \
+    split = r["readout"] not in ("overlap", "swap-test") and len(table) > len(prep) \
         and not b.extra_symbols
     return KernelCircuit(
-        kernel, OpTable.concat([prep, block]), r["qubits"],
+        kernel, table, r["qubits"],
         tuple(b.prep.symbols) + tuple(b.extra_symbols),
         r["registers"], r["readout"], r["size"], r["nonnegative"], r["alpha"], r["method"],
         prefix=b.prep.circuit if split else None, prefix_rows=len(prep), split=split,
-        blocks=tuple(b.blocks), input_size=r.get("input_size", 0),
+        blocks=tuple(views.get(id(be), be) for be in b.blocks), input_size=r.get("input_size", 0),
         smoothing=r.get("smoothing", 0.0),
         cost=kernel_resources(graph, kernel),
     )
@@ -441,13 +475,8 @@ def _chain(be, previous_output: tuple, used: set) -> tuple[list, set, tuple]:
     for q in be.qubits:
         if q not in mapping:
             mapping[q] = next(fresh)
-    table = _table_of(be)
-    if any(type(op) is not cirq.GateOperation for op, _ in table.objects):
-        # a chained block's operations are its gates on the mapped qubits (GateOperations)
-        table = dataclasses.replace(table, objects=tuple(
-            (fast_op(op.gate, op.qubits), ids) for op, ids in table.objects))
-    table = table.on([mapping.get(q, q) for q in table.qubits])
-    return [table], taken | set(mapping.values()), tuple(mapping[q] for q in be.registers.output)
+    placed = _Placed.of(be, mapping)
+    return [placed], taken | set(mapping.values()), tuple(mapping[q] for q in be.registers.output)
 
 
 __all__ = ["KernelCircuit", "build_kernel"]

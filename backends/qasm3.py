@@ -636,16 +636,15 @@ class _Body:
             np.all(np.isfinite(theta)) and np.all(np.isfinite(phi))
             and np.all(np.isfinite(lam)) and np.all(np.isfinite(gph))
         ) and all(s in low.parameters for s in table.symbols)
-        self.u = [f"U({a!r}, {b!r}, {c!r}) " for a, b, c in
-                  zip(theta.tolist(), phi.tolist(), lam.tolist())] if self.fast else []
-        self.gph = gph.tolist()
+        self.pxz = (theta, phi, lam, gph)
         self.sym = [s.name for s in table.symbols]
 
     def write(self, out, order) -> _Affine:
         t = self.t
         n = len(t)
         const, terms = 0.0, {}
-        qname, u, gph, sym = self.qname, self.u, self.gph, self.sym
+        qname, sym = self.qname, self.sym
+        theta, phi, lam, gph = self.pxz
         RY, RZ, CX, CZ, H, PXZ = ot.RY, ot.RZ, ot.CX, ot.CZ, ot.H, ot.PXZ
         RY_SYM, RZ_SYM = ot.RY_SYM, ot.RZ_SYM
         fast = self.fast
@@ -657,6 +656,9 @@ class _Body:
             q1 = t.q1[rows].tolist()
             value = t.value[rows].tolist()
             ref = t.ref[rows].tolist()
+            refs = t.ref[rows][t.kind[rows] == PXZ]  # this chunk's PXZ rows, in order
+            u = iter(zip(theta[refs].tolist(), phi[refs].tolist(), lam[refs].tolist(),
+                         gph[refs].tolist()))
             lines: list[str] = []
             for i, k in enumerate(kind):
                 if not fast or k == ot.OP:
@@ -675,9 +677,9 @@ class _Body:
                 elif k == RZ:
                     lines.append(f"rz({value[i]!r}) {qname[q0[i]]};\n")
                 elif k == PXZ:
-                    r = ref[i]
-                    lines.append(f"{u[r]}{qname[q0[i]]};\n")
-                    const = const + gph[r]
+                    a, b, c, g = next(u)
+                    lines.append(f"U({a!r}, {b!r}, {c!r}) {qname[q0[i]]};\n")
+                    const = const + g
                 elif k == CZ:
                     lines.append(f"cz {qname[q0[i]]}, {qname[q1[i]]};\n")
                 elif k == H:

@@ -221,7 +221,7 @@ def fable_table(mx: Multiplexors, qubits):
         q1[pos] = 0
     kind[total - n:] = H
     q0[total - n:] = 1 + m + np.arange(n)
-    return OpTable(tuple(qubits), kind, q0, q1, value, np.full(total, -1, np.int64),
+    return OpTable(tuple(qubits), kind, q0, q1, value, np.full(total, -1, np.int32),
                    np.zeros((0, 3), np.float64))
 
 

@@ -41,7 +41,7 @@ class OpTable:
     q0: np.ndarray  # int32
     q1: np.ndarray  # int32, -1 for one-qubit rows
     value: np.ndarray  # float64: RY/RZ angle
-    ref: np.ndarray  # int64: pxz row, symbol or object index; -1
+    ref: np.ndarray  # int32: pxz row, symbol or object index; -1
     pxz: np.ndarray  # (K, 3) float64
     symbols: tuple = ()
     objects: tuple = ()  # (cirq.Operation, ids) per OP row
@@ -53,7 +53,7 @@ class OpTable:
     @staticmethod
     def empty(qubits: Sequence = ()) -> OpTable:
         return OpTable(tuple(qubits), np.zeros(0, np.int8), np.zeros(0, np.int32),
-                       np.zeros(0, np.int32), np.zeros(0, np.float64), np.zeros(0, np.int64),
+                       np.zeros(0, np.int32), np.zeros(0, np.float64), np.zeros(0, np.int32),
                        np.zeros((0, 3), np.float64))
 
     @staticmethod
@@ -76,7 +76,7 @@ class OpTable:
         q0 = np.full(n, -1, np.int32)
         q1 = np.full(n, -1, np.int32)
         value = np.zeros(n, np.float64)
-        ref = np.full(n, -1, np.int64)
+        ref = np.full(n, -1, np.int32)
         pxz: list = []
         pxz_ref: dict = {}
         symbols: list = []
@@ -133,11 +133,12 @@ class OpTable:
                        tuple(objects))
 
     @staticmethod
-    def concat(tables: Sequence[OpTable]) -> OpTable:
-        """The rows of ``tables`` one after the other, on the union of their qubits (first
-        occurrence first), symbols and gates."""
-        tables = [t for t in tables if t is not None]
-        if len(tables) == 1:
+    def concat(tables: Sequence[OpTable], orders: Sequence | None = None) -> OpTable:
+        """The rows of ``tables`` one after the other (of table i, the rows ``orders[i]`` in
+        that order where given and not None), on the union of their qubits (first occurrence
+        first), symbols and gates. Each column is written once, in place."""
+        orders = [None] * len(tables) if orders is None else list(orders)
+        if len(tables) == 1 and orders[0] is None:
             return tables[0]
         ids: dict = {}
         sym: dict = {}
@@ -146,28 +147,42 @@ class OpTable:
                 ids.setdefault(q, len(ids))
             for s in t.symbols:
                 sym.setdefault(s, len(sym))
-        cols: dict = {"kind": [], "q0": [], "q1": [], "value": [], "ref": []}
+        sizes = [len(t) if o is None else len(o) for t, o in zip(tables, orders)]
+        total = sum(sizes)
+        kind = np.empty(total, np.int8)
+        q0 = np.empty(total, np.int32)
+        q1 = np.empty(total, np.int32)
+        value = np.empty(total, np.float64)
+        ref = np.empty(total, np.int32)
         pxz, objects = [], []
-        for t in tables:
+        npxz, pos = 0, 0
+        for t, o, m in zip(tables, orders, sizes):
+            sl = slice(pos, pos + m)
+            pos += m
+            for src, out in ((t.kind, kind), (t.q0, q0), (t.q1, q1), (t.value, value),
+                             (t.ref, ref)):
+                if o is None:
+                    out[sl] = src
+                else:
+                    np.take(src, o, out=out[sl])
             remap = np.array([ids[q] for q in t.qubits] + [-1], dtype=np.int32)
-            cols["kind"].append(t.kind)
-            cols["q0"].append(remap[t.q0])  # -1 indexes the trailing -1
-            cols["q1"].append(remap[t.q1])
-            cols["value"].append(t.value)
-            ref = t.ref.copy()
-            pmask = t.kind == PXZ
-            ref[pmask] += sum(len(p) for p in pxz)
+            np.take(remap, q0[sl], out=q0[sl])  # -1 takes the trailing -1
+            np.take(remap, q1[sl], out=q1[sl])
+            k, r = kind[sl], ref[sl]
+            if npxz:
+                r[k == PXZ] += npxz
             if t.symbols:
-                smap = np.array([sym[s] for s in t.symbols], dtype=np.int64)
-                smask = (t.kind == RY_SYM) | (t.kind == RZ_SYM)
-                ref[smask] = smap[t.ref[smask]]
-            omask = t.kind == OP
-            ref[omask] += len(objects)
+                smap = np.array([sym[s] for s in t.symbols], dtype=np.int32)
+                smask = (k == RY_SYM) | (k == RZ_SYM)
+                r[smask] = smap[r[smask]]
+            if objects:
+                r[k == OP] += len(objects)
             objects += [(op, tuple(int(remap[i]) for i in qs)) for op, qs in t.objects]
             pxz.append(t.pxz)
-            cols["ref"].append(ref)
-        return OpTable(tuple(ids), *(np.concatenate(cols[c]) for c in cols),
-                       np.concatenate(pxz).reshape(-1, 3), tuple(sym), tuple(objects))
+            npxz += len(t.pxz)
+        return OpTable(tuple(ids), kind, q0, q1, value, ref,
+                       np.concatenate(pxz).reshape(-1, 3) if pxz else np.zeros((0, 3)),
+                       tuple(sym), tuple(objects))
 
     def on(self, qubits: Sequence) -> OpTable:
         """The same rows with ``qubits[i]`` in place of ``self.qubits[i]``."""
@@ -193,8 +208,8 @@ class OpTable:
         return {q for q, u in zip(self.qubits, used[:-1].tolist()) if u}
 
     def layers(self) -> np.ndarray:
-        """Per row, the moment ``packed_circuit`` puts it in (int64)."""
-        out = np.empty(len(self), np.int64)
+        """Per row, the moment ``packed_circuit`` puts it in."""
+        out = np.empty(len(self), np.int64 if len(self) >= 1 << 31 else np.int32)
         frontier = [0] * len(self.qubits)
         objects = self.objects
         for start in range(0, len(self), _CHUNK):
@@ -231,6 +246,14 @@ class OpTable:
     def in_moment_order(self) -> OpTable:
         """The rows in the packed circuit's order (packing that again changes nothing)."""
         return self.take(self.packed_order())
+
+    def rows(self, start: int, stop: int, qubits: Sequence | None = None) -> OpTable:
+        """Rows ``start:stop`` as views of these columns (nothing is copied), on ``qubits``
+        (default ``self.qubits``) in the sense of :meth:`on`."""
+        return OpTable(self.qubits if qubits is None else tuple(qubits),
+                       self.kind[start:stop], self.q0[start:stop], self.q1[start:stop],
+                       self.value[start:stop], self.ref[start:stop], self.pxz, self.symbols,
+                       self.objects)
 
     # -- Cirq objects ------------------------------------------------------------------------
     def gates(self) -> dict:
@@ -318,7 +341,7 @@ def gates_table(gates, qubits: Sequence) -> tuple[OpTable, float]:
         pxz = np.stack([x, z, a], axis=1)
     is_u = kind == PXZ
     value = np.where(is_u, 0.0, gates.angle)
-    ref = np.where(is_u, gates.mat, -1).astype(np.int64)
+    ref = np.where(is_u, gates.mat, -1).astype(np.int32)
     table = OpTable(qs, kind, gates.q0.astype(np.int32), gates.q1.astype(np.int32),
                     value.astype(np.float64), ref, pxz)
     return table, delta
@@ -333,7 +356,7 @@ def with_global_phase(table: OpTable, phase: complex) -> OpTable:
     op = fast_op(cirq.GlobalPhaseGate(phase), ())
     return OpTable(table.qubits, np.append(table.kind, np.int8(OP)),
                    np.append(table.q0, np.int32(-1)), np.append(table.q1, np.int32(-1)),
-                   np.append(table.value, 0.0), np.append(table.ref, np.int64(len(table.objects))),
+                   np.append(table.value, 0.0), np.append(table.ref, np.int32(len(table.objects))),
                    table.pxz, table.symbols, (*table.objects, (op, ())))
 
 
