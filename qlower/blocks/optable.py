@@ -2,7 +2,7 @@
 
 A block's circuit of a million gates costs about 1 KiB per gate as Cirq objects (an operation,
 its gate, a moment) and a microsecond or more to build each. An :class:`OpTable` keeps the same
-operations, in order, as one row each of a few numpy columns (about 25 bytes a row): the block
+operations, in order, as one row each of a few numpy columns (21 bytes a row): the block
 methods fill them from their angle tables (``fable.py``'s multiplexors, ``qsd.py``'s gate lists),
 the OpenQASM 3 and Cirq JSON writers stream text from them, and :meth:`OpTable.operations` makes
 the Cirq operations only where a simulator needs them.
