@@ -75,11 +75,6 @@ class KernelCircuit:
         """The rest after the preparation, parameter-free (simulated for a whole batch)."""
         return packed_circuit(self.operations[self.prefix_rows:]) if self.split else None
 
-    @functools.cached_property
-    def order(self) -> np.ndarray:
-        """Rows of ``ops`` in the order of ``circuit.all_operations()``."""
-        return self.ops.packed_order()
-
     @property
     def operation_count(self) -> int:
         """Operations of ``circuit`` (global phases included), without building it."""
@@ -388,11 +383,11 @@ class _Placed:
             table, order = be.table, be.table.packed_order()
         else:
             table, order = OpTable.from_operations(be.circuit.all_operations(), be.qubits), None
-            if mapping and any(type(op) is not cirq.GateOperation for op, _ in table.objects):
+        if mapping:
+            if any(type(op) is not cirq.GateOperation for op, _ in table.objects):
                 # a chained block's operations are its gates on the mapped qubits
                 table = dataclasses.replace(table, objects=tuple(
                     (fast_op(op.gate, op.qubits), ids) for op, ids in table.objects))
-        if mapping:
             table = table.on([mapping.get(q, q) for q in table.qubits])
         return _Placed(table, order, be, mapping)
 

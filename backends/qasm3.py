@@ -24,6 +24,13 @@ gives the same double bit for bit; a negative angle is a unary minus on a non-ne
 (what the parser itself produces from ``-0.3``). Symbolic angles must be affine in the circuit
 parameters (``a*theta_0 + b``, several symbols allowed); they are written as binary expressions.
 
+Two ways to the same text: ``emit_program`` builds the program's AST (and ``openqasm3.dumps``
+prints it); ``write_qasm3`` streams it from an operation table (``qlower.blocks.optable``): the
+declarations, the final phase and the measurements printed from their AST nodes, each gate
+one line as the printer writes it, a chunk of lines at a time, so a million-gate kernel never
+exists as a million AST nodes or one string. ``to_qasm3`` streams too; the two agree byte for
+byte (``tests/backends/test_qasm3_stream.py``).
+
 Supported gates: ``Rx``/``Ry``/``Rz``; every ``XPowGate``/``YPowGate``/``ZPowGate`` (any
 exponent and global shift; X, Y, Z, S, S†, T, T† by name); ``HPowGate`` (H by name, other
 exponents as ``U``); ``PhasedXZGate`` and single-qubit ``MatrixGate`` (as ``U`` + phase);
@@ -628,10 +635,11 @@ class _Body:
         self.qname = [f"q[{index[q]}]" if q in index else "" for q in table.qubits]
         P = table.pxz
         # _phased_xz's arithmetic, elementwise (IEEE: the same doubles as the scalar code)
-        theta = math.pi * P[:, 0]
-        phi = (math.pi * P[:, 1] + math.pi * P[:, 2]) + (-math.pi / 2)
-        lam = (math.pi / 2) + (-math.pi) * P[:, 2]
-        gph = (math.pi / 2) * P[:, 0]
+        with np.errstate(all="ignore"):  # a non-finite exponent takes the generic path
+            theta = math.pi * P[:, 0]
+            phi = (math.pi * P[:, 1] + math.pi * P[:, 2]) + (-math.pi / 2)
+            lam = (math.pi / 2) + (-math.pi) * P[:, 2]
+            gph = (math.pi / 2) * P[:, 0]
         self.fast = table.check_finite() and bool(
             np.all(np.isfinite(theta)) and np.all(np.isfinite(phi))
             and np.all(np.isfinite(lam)) and np.all(np.isfinite(gph))
@@ -697,14 +705,14 @@ class _Body:
         t = self.t
         if t.kind[row] == ot.OP:
             op, ids = t.objects[int(t.ref[row])]
+            if op.gate is None:
+                raise ValueError(f"unsupported operation for OpenQASM 3 export: {op!r} (no gate)")
             on = tuple(t.qubits[i] for i in ids)
             if on != op.qubits:
                 op = fast_op(op.gate, on)
         else:
             op = t.operations(np.array([row]))[0]
         gate = op.gate
-        if gate is None:
-            raise ValueError(f"unsupported operation for OpenQASM 3 export: {op!r} (no gate)")
         stmts, ph = self.low.lower(gate, [self.index[q] for q in op.qubits])
         lines.extend(_stmt_text(st, self.porder) for st in stmts)
         return ph
