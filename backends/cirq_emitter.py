@@ -8,6 +8,7 @@ how to turn the final state, or samples of it, into the read-out op's value.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import itertools
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import sympy
 from qlower.backends.readout import ReadoutRule
 from qlower.blocks.base import Registers
 from qlower.blocks.circuits import Resources, fast_op, packed_circuit
+from qlower.blocks.optable import OpTable, TableBlock
 from qlower.ir import Graph
 from qlower.ir.dialects.quantum import qubits_for
 from qlower.ir.opdef import op_def
@@ -33,10 +35,15 @@ class KernelCircuit:
     ``readout`` is ``"amplitudes"`` (``registers.output`` at flags = 0, first ``size``
     entries), ``"probabilities"`` (their Born probabilities given flags = 0), ``"success"``
     (``P(flags = 0)``) or ``"overlap"`` (Hadamard test on ``qubits[0]``: ``2 P(0) - 1``).
+
+    ``ops`` holds the kernel's operations as a table (``qlower.blocks.optable``): the
+    preparation's first (``prefix_rows`` of them), then the blocks'. The Cirq circuits
+    ``circuit``, ``suffix`` are built from it on first use (the OpenQASM 3 and Cirq JSON
+    writers read the table and need neither).
     """
 
     kernel: Kernel
-    circuit: cirq.Circuit
+    ops: OpTable
     qubits: tuple[cirq.Qid, ...]
     symbols: tuple[sympy.Symbol, ...]
     registers: Registers
@@ -46,11 +53,32 @@ class KernelCircuit:
     alpha: float | None
     method: str
     prefix: cirq.Circuit | None = None  # the data-dependent state preparation
-    suffix: cirq.Circuit | None = None  # the rest, parameter-free (simulated for a whole batch)
-    blocks: tuple = ()  # the BlockEncodings applied one after another
+    prefix_rows: int = 0  # rows of ``ops`` that are the preparation
+    split: bool = False  # whether ``prefix`` and ``suffix`` run apart (``suffix`` not None)
+    blocks: tuple = ()  # the blocks applied one after another (``TableBlock``s)
     input_size: int = 0  # entries of the vector the preparation loads (the first block's N)
     smoothing: float = 0.0  # a "probabilities" read-out's shot smoothing (q.probabilities)
     cost: Resources | None = None  # qlower.kernel_costs.kernel_resources of the kernel
+
+    @functools.cached_property
+    def operations(self) -> list:
+        """The Cirq operations of ``ops``, in order (built once)."""
+        return self.ops.operations()
+
+    @functools.cached_property
+    def circuit(self) -> cirq.Circuit:
+        """Every operation, each in the earliest moment its qubits allow."""
+        return packed_circuit(self.operations)
+
+    @functools.cached_property
+    def suffix(self) -> cirq.Circuit | None:
+        """The rest after the preparation, parameter-free (simulated for a whole batch)."""
+        return packed_circuit(self.operations[self.prefix_rows:]) if self.split else None
+
+    @property
+    def operation_count(self) -> int:
+        """Operations of ``circuit`` (global phases included), without building it."""
+        return len(self.ops)
 
     @property
     def name(self) -> str:
@@ -163,7 +191,8 @@ def _emit_block(b: _Builder, op) -> None:
     if b.size is None:
         b.fail(f"{op.name} before the state preparation")
     d = op_def(op.name)
-    _place_block(b, d.entry().build(as_matrix(_weight(b.graph, op.operand(1))), d.op_params(op)))
+    _place_block(b, d.entry().build_table(as_matrix(_weight(b.graph, op.operand(1))),
+                                          d.op_params(op)))
 
 
 def _place_block(b: _Builder, be) -> None:
@@ -173,7 +202,7 @@ def _place_block(b: _Builder, be) -> None:
         # The block reads the low qubits of the prepared state; a wider state's extra, most
         # significant qubits are flags (the IR's rule), on fresh qubits. A narrower state is
         # prepared on the block's low input qubits; the high ones stay |0⟩.
-        b.block_ops = list(be.circuit.all_operations())
+        b.block_ops = [_Placed.of(be, {})]
         b.used = set(be.qubits)
         b.output = be.registers.output
         data = be.registers.input
@@ -395,6 +424,65 @@ def _register_block_emitters() -> None:
 _register_block_emitters()
 
 
+@dataclass(frozen=True, eq=False)
+class _Placed:
+    """A block's rows as placed in a kernel: ``table`` (on the kernel's qubits) read in
+    ``order`` (its packed circuit's order: what its ``circuit.all_operations()`` gives), and
+    the block with its qubit map (block qubit -> kernel qubit)."""
+
+    table: OpTable
+    order: np.ndarray | None
+    block: object
+    mapping: dict
+
+    @staticmethod
+    def of(be, mapping: dict) -> _Placed:
+        if isinstance(be, TableBlock):
+            table, order = be.table, be.table.packed_order()
+        else:
+            table, order = OpTable.from_operations(be.circuit.all_operations(), be.qubits), None
+        if mapping:
+            if any(type(op) is not cirq.GateOperation for op, _ in table.objects):
+                # a chained block's operations are its gates on the mapped qubits
+                table = dataclasses.replace(table, objects=tuple(
+                    (fast_op(op.gate, op.qubits), ids) for op, ids in table.objects))
+            table = table.on([mapping.get(q, q) for q in table.qubits])
+        return _Placed(table, order, be, mapping)
+
+
+def _kernel_table(prep: OpTable, parts: list) -> tuple[OpTable, dict]:
+    """The preparation's rows, then ``block_ops`` (placed blocks, tables, and Cirq operations
+    in runs), gathered into one table (each column written once); and for the first block, if
+    it is a table, its rows of that table as the block (views: nothing is copied)."""
+    tables, orders, placed = [prep], [None], []
+    run: list = []
+
+    def flush():
+        if run:
+            tables.append(OpTable.from_operations(run))
+            orders.append(None)
+            run.clear()
+
+    for p in parts:
+        if isinstance(p, (OpTable, _Placed)):
+            flush()
+            if isinstance(p, _Placed):
+                placed.append((len(tables), p))
+            tables.append(p.table if isinstance(p, _Placed) else p)
+            orders.append(p.order if isinstance(p, _Placed) else None)
+        else:
+            run.append(p)
+    flush()
+    table = OpTable.concat(tables, orders)
+    starts = np.cumsum([0] + [len(t) if o is None else len(o) for t, o in zip(tables, orders)])
+    views = {}
+    for i, p in placed:
+        if isinstance(p.block, TableBlock) and not p.mapping:  # on its own qubits
+            view = table.rows(int(starts[i]), int(starts[i + 1]))
+            views[id(p.block)] = dataclasses.replace(p.block, table=view)
+    return table, views
+
+
 def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
     """The circuit of ``kernel``: each op emitted by its function in :data:`EMITTERS`."""
     b = _Builder(graph, kernel)
@@ -407,17 +495,17 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         b.fail("a kernel ends with a read-out (q.readout, q.probabilities, q.success or "
                "q.overlap)")
     r = b.result
-    prep_ops = list(b.prep.circuit.all_operations())
+    prep = OpTable.from_operations(b.prep.circuit.all_operations())
+    table, views = _kernel_table(prep, b.block_ops)
     # a parameter-free rest runs for a whole batch at once after the per-row preparation
-    split = r["readout"] not in ("overlap", "swap-test") and bool(b.block_ops) \
+    split = r["readout"] not in ("overlap", "swap-test") and len(table) > len(prep) \
         and not b.extra_symbols
     return KernelCircuit(
-        kernel, packed_circuit(prep_ops + b.block_ops), r["qubits"],
+        kernel, table, r["qubits"],
         tuple(b.prep.symbols) + tuple(b.extra_symbols),
         r["registers"], r["readout"], r["size"], r["nonnegative"], r["alpha"], r["method"],
-        prefix=b.prep.circuit if split else None,
-        suffix=packed_circuit(b.block_ops) if split else None,
-        blocks=tuple(b.blocks), input_size=r.get("input_size", 0),
+        prefix=b.prep.circuit if split else None, prefix_rows=len(prep), split=split,
+        blocks=tuple(views.get(id(be), be) for be in b.blocks), input_size=r.get("input_size", 0),
         smoothing=r.get("smoothing", 0.0),
         cost=kernel_resources(graph, kernel),
     )
@@ -440,9 +528,8 @@ def _chain(be, previous_output: tuple, used: set) -> tuple[list, set, tuple]:
     for q in be.qubits:
         if q not in mapping:
             mapping[q] = next(fresh)
-    ops = [fast_op(op.gate, tuple(mapping[q] for q in op.qubits))
-           for op in be.circuit.all_operations()]
-    return ops, taken | set(mapping.values()), tuple(mapping[q] for q in be.registers.output)
+    placed = _Placed.of(be, mapping)
+    return [placed], taken | set(mapping.values()), tuple(mapping[q] for q in be.registers.output)
 
 
 __all__ = ["KernelCircuit", "build_kernel"]

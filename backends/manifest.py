@@ -18,19 +18,20 @@ host graph through ``qlower.load``, each kernel's binding and read-out rule, and
 
 Everything is written to a new sibling folder, which then replaces the folder as a whole: a
 failure or an interrupt never leaves it half new; the same program gives byte-identical files.
+Kernel files are streamed from the kernels' operation tables (``write_kernel``), a chunk of
+lines at a time, so writing needs memory for the tables, not for the text.
 """
 
 from __future__ import annotations
 
 import ctypes
+import io
 import os
 import re
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import cirq
 
 from qlower.errors import QlowerError, one_line
 from qlower.ir import print_graph, referenced_weights
@@ -175,17 +176,35 @@ def manifest(program, files: dict[str, str], measure: bool = True) -> dict:
     }
 
 
-def kernel_text(program, kc, measure: bool = True) -> tuple[str, str]:
-    """(file name, contents) of one kernel for the program's target. An OpenQASM 3 program
-    ends measuring its read-out and flag qubits into ``bit[k] c`` unless ``measure`` is False."""
+def kernel_file(program, kc) -> str:
+    """The file name of a kernel for the program's target."""
+    return f"{kc.name}.qasm" if program.target == "qasm3" else f"{kc.name}.json"
+
+
+def write_kernel(program, kc, out, measure: bool = True) -> None:
+    """Write one kernel to the text stream ``out`` for the program's target, from its
+    operation table (no circuit is built): an OpenQASM 3 program that ends measuring its
+    read-out and flag qubits into ``bit[k] c`` unless ``measure`` is False, or Cirq's JSON of
+    ``kc.circuit`` (``cirq.read_json`` loads it)."""
     if program.target == "qasm3":
-        from qlower.backends.qasm3 import to_qasm3
+        from qlower.backends.qasm3 import write_qasm3
 
         header = f"qlower kernel {kc.name} ({kc.method}); read-out: see manifest.json"
-        return f"{kc.name}.qasm", to_qasm3(kc.circuit, qubits=list(kc.qubits),
-                                            parameters=list(kc.symbols), header_comment=header,
-                                            measure=list(kc.rule.measured) if measure else False)
-    return f"{kc.name}.json", cirq.to_json(kc.circuit) + "\n"
+        write_qasm3(out, kc.ops, order=kc.ops.packed_order(), qubits=list(kc.qubits),
+                    parameters=list(kc.symbols), header_comment=header,
+                    measure=list(kc.rule.measured) if measure else False)
+        return
+    from qlower.backends.cirq_json import write_circuit_json
+
+    write_circuit_json(out, kc.ops)
+    out.write("\n")
+
+
+def kernel_text(program, kc, measure: bool = True) -> tuple[str, str]:
+    """(file name, contents) of one kernel (:func:`write_kernel` into a string)."""
+    buf = io.StringIO()
+    write_kernel(program, kc, buf, measure)
+    return kernel_file(program, kc), buf.getvalue()
 
 
 OUTPUT_FILE = re.compile(r"k\d+\.(qasm|json)|program\.qir|program\.npz|manifest\.json")
@@ -205,18 +224,17 @@ def write_program(program, directory: Path, measure: bool = True) -> list[Path]:
             shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
             raise QlowerError(f"{directory}: holds files compile did not write ({shown}); compile "
                               "replaces the folder as a whole, so give it a new or empty folder")
-    files: dict[str, str] = {}
+    files = {kc.name: kernel_file(program, kc) for kc in program.kernels}
     texts: dict[str, str] = {}
-    for kc in program.kernels:
-        name, text = kernel_text(program, kc, measure)
-        files[kc.name] = name
-        texts[name] = text
     texts["program.qir"] = print_graph(program.graph)
     texts["manifest.json"] = dumps(manifest(program, files, measure))
     parent = directory.parent if str(directory.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=parent))
     try:
+        for kc in program.kernels:  # streamed: a kernel's text is never held whole
+            with open(tmp / files[kc.name], "w", encoding="utf-8", newline="\n") as f:
+                write_kernel(program, kc, f, measure)
         for name, text in texts.items():
             with open(tmp / name, "w", encoding="utf-8", newline="\n") as f:
                 f.write(text)
@@ -225,7 +243,7 @@ def write_program(program, directory: Path, measure: bool = True) -> list[Path]:
         os.umask(umask)
         tmp.chmod(0o777 & ~umask)  # a folder as mkdir makes it (mkdtemp's is private)
         swap_in(tmp, directory)
-        return [directory / name for name in [*texts, "program.npz"]]
+        return [directory / name for name in [*files.values(), *texts, "program.npz"]]
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # after the swap it holds the old folder
 

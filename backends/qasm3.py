@@ -24,6 +24,13 @@ gives the same double bit for bit; a negative angle is a unary minus on a non-ne
 (what the parser itself produces from ``-0.3``). Symbolic angles must be affine in the circuit
 parameters (``a*theta_0 + b``, several symbols allowed); they are written as binary expressions.
 
+Two ways to the same text: ``emit_program`` builds the program's AST (and ``openqasm3.dumps``
+prints it); ``write_qasm3`` streams it from an operation table (``qlower.blocks.optable``): the
+declarations, the final phase and the measurements printed from their AST nodes, each gate
+one line as the printer writes it, a chunk of lines at a time, so a million-gate kernel never
+exists as a million AST nodes or one string. ``to_qasm3`` streams too; the two agree byte for
+byte (``tests/backends/test_qasm3_stream.py``).
+
 Supported gates: ``Rx``/``Ry``/``Rz``; every ``XPowGate``/``YPowGate``/``ZPowGate`` (any
 exponent and global shift; X, Y, Z, S, S†, T, T† by name); ``HPowGate`` (H by name, other
 exponents as ``U``); ``PhasedXZGate`` and single-qubit ``MatrixGate`` (as ``U`` + phase);
@@ -35,6 +42,7 @@ and controlled operations over any of these with 0/1 control values. Anything el
 
 from __future__ import annotations
 
+import io
 import math
 import re
 from collections.abc import Iterable, Sequence
@@ -46,9 +54,10 @@ import openqasm3
 import sympy
 from openqasm3 import ast
 
-from qlower.blocks.circuits import gc_paused
+from qlower.blocks import optable as ot
+from qlower.blocks.circuits import fast_op, gc_paused
 
-__all__ = ["RESERVED_NAMES", "emit_program", "to_qasm3"]
+__all__ = ["RESERVED_NAMES", "emit_program", "to_qasm3", "write_qasm3"]
 
 # Names a parameter may not take: OpenQASM 3 keywords and built-in constants, the gates of
 # stdgates.inc (Qiskit's importer rejects an ``input`` that shadows one), and the register names
@@ -449,9 +458,8 @@ def emit_program(
         return _emit(circuit, qubits, parameters, measure)
 
 
-def _emit(circuit, qubits, parameters, measure) -> ast.Program:
-    params = _check_parameters(parameters)
-    all_qubits = circuit.all_qubits()
+def _register(all_qubits, qubits) -> list:
+    """The register order: ``qubits``, checked to hold every qubit used, or the sorted ones."""
     if qubits is None:
         order_q = sorted(all_qubits)
     else:
@@ -466,6 +474,25 @@ def _emit(circuit, qubits, parameters, measure) -> ast.Program:
             )
     if any(q.dimension != 2 for q in order_q):
         raise ValueError("only qubits (dimension 2) can be exported to OpenQASM 3")
+    return order_q
+
+
+def _header(params, n: int) -> list[ast.Statement]:
+    statements: list[ast.Statement] = [ast.Include("stdgates.inc")]
+    statements += [
+        ast.IODeclaration(
+            ast.IOKeyword.input, ast.FloatType(ast.IntegerLiteral(64)), ast.Identifier(p.name)
+        )
+        for p in params
+    ]
+    if n:
+        statements.append(ast.QubitDeclaration(ast.Identifier("q"), ast.IntegerLiteral(n)))
+    return statements
+
+
+def _emit(circuit, qubits, parameters, measure) -> ast.Program:
+    params = _check_parameters(parameters)
+    order_q = _register(circuit.all_qubits(), qubits)
     index = {q: i for i, q in enumerate(order_q)}
     order = {p: i for i, p in enumerate(params)}
     low = _Lowering(params)
@@ -481,15 +508,7 @@ def _emit(circuit, qubits, parameters, measure) -> ast.Program:
         phase = phase + ph
 
     n = len(order_q)
-    statements: list[ast.Statement] = [ast.Include("stdgates.inc")]
-    statements += [
-        ast.IODeclaration(
-            ast.IOKeyword.input, ast.FloatType(ast.IntegerLiteral(64)), ast.Identifier(p.name)
-        )
-        for p in params
-    ]
-    if n:
-        statements.append(ast.QubitDeclaration(ast.Identifier("q"), ast.IntegerLiteral(n)))
+    statements = _header(params, n)
     statements += body
     if not phase.is_zero():
         statements.append(ast.QuantumPhase([], _expr(phase, order), []))
@@ -544,12 +563,196 @@ def to_qasm3(
     header_comment: written as ``//`` comment lines before ``OPENQASM 3.0;`` (the AST has no
         comment node; these are the only lines not printed by ``openqasm3.dumps``).
 
-    The output depends only on the arguments (same circuit, same bytes).
+    The output depends only on the arguments (same circuit, same bytes); it is the text
+    ``openqasm3.dumps(emit_program(...))`` prints, written by :func:`write_qasm3`.
     """
-    program = emit_program(circuit, qubits=qubits, parameters=parameters, measure=measure)
+    out = io.StringIO()
     with gc_paused():
-        text = openqasm3.dumps(program)
+        table = ot.OpTable.from_operations(circuit.all_operations())
+    write_qasm3(out, table, qubits=qubits, parameters=parameters, measure=measure,
+                header_comment=header_comment)
+    return out.getvalue()
+
+
+# -- streaming ---------------------------------------------------------------------------------
+
+_CHUNK = 1 << 15  # rows formatted, then written, at a time
+
+
+def write_qasm3(
+    out,
+    table: ot.OpTable,
+    *,
+    order: np.ndarray | None = None,
+    qubits: Sequence[cirq.Qid] | None = None,
+    parameters: Iterable[sympy.Symbol] = (),
+    measure: bool | Sequence[int] = False,
+    header_comment: str | None = None,
+) -> None:
+    """Write the operations of ``table`` (``qlower.blocks.optable.OpTable``), in ``order``
+    (row indices; default: row order), as an OpenQASM 3 program to the text stream ``out``.
+
+    The text is what :func:`to_qasm3` writes for a circuit whose ``all_operations()`` are
+    those rows in that order (the other arguments as there), byte for byte: the declarations
+    and the final phase and measurements are printed from the AST by ``openqasm3.dumps``, the
+    gates one line each as it prints them, a chunk of lines at a time. Memory stays that of
+    the table and one chunk.
+    """
+    with gc_paused():
+        _write(out, table, order, qubits, parameters, measure, header_comment)
+
+
+def _write(out, table, order, qubits, parameters, measure, header_comment) -> None:
+    params = _check_parameters(parameters)
+    order_q = _register(table.used_qubits(), qubits)
+    index = {q: i for i, q in enumerate(order_q)}
+    porder = {p: i for i, p in enumerate(params)}
+    text = openqasm3.dumps(ast.Program(_header(params, len(order_q)), version="3.0"))
     if header_comment is not None:
         lines = header_comment.splitlines() or [""]
         text = "".join(f"// {line}".rstrip() + "\n" for line in lines) + text
-    return text
+    out.write(text)
+    phase = _Body(table, index, porder, _Lowering(params)).write(out, order)
+    tail: list[ast.Statement] = []
+    if not phase.is_zero():
+        tail.append(ast.QuantumPhase([], _expr(phase, porder), []))
+    tail += _measurements(measure, len(order_q))
+    if tail:
+        out.write(openqasm3.dumps(ast.Program(tail)))
+
+
+class _Body:
+    """The gate lines of a table and the global phase they leave out.
+
+    Typed rows are formatted directly (``ry(0.25) q[3];``: repr angles, which is how the
+    printer writes a float literal, a minus sign included); ``OP`` rows, and every row of a
+    table with a non-finite angle or a symbol outside the parameters, go through
+    :class:`_Lowering` and :func:`_stmt_text` like any Cirq gate (raising its errors in order).
+    """
+
+    def __init__(self, table: ot.OpTable, index: dict, porder: dict, low: _Lowering):
+        self.t, self.low, self.porder, self.index = table, low, porder, index
+        self.qname = [f"q[{index[q]}]" if q in index else "" for q in table.qubits]
+        P = table.pxz
+        # _phased_xz's arithmetic, elementwise (IEEE: the same doubles as the scalar code)
+        with np.errstate(all="ignore"):  # a non-finite exponent takes the generic path
+            theta = math.pi * P[:, 0]
+            phi = (math.pi * P[:, 1] + math.pi * P[:, 2]) + (-math.pi / 2)
+            lam = (math.pi / 2) + (-math.pi) * P[:, 2]
+            gph = (math.pi / 2) * P[:, 0]
+        self.fast = table.check_finite() and bool(
+            np.all(np.isfinite(theta)) and np.all(np.isfinite(phi))
+            and np.all(np.isfinite(lam)) and np.all(np.isfinite(gph))
+        ) and all(s in low.parameters for s in table.symbols)
+        self.pxz = (theta, phi, lam, gph)
+        self.sym = [s.name for s in table.symbols]
+
+    def write(self, out, order) -> _Affine:
+        t = self.t
+        n = len(t)
+        const, terms = 0.0, {}
+        qname, sym = self.qname, self.sym
+        theta, phi, lam, gph = self.pxz
+        RY, RZ, CX, CZ, H, PXZ = ot.RY, ot.RZ, ot.CX, ot.CZ, ot.H, ot.PXZ
+        RY_SYM, RZ_SYM = ot.RY_SYM, ot.RZ_SYM
+        fast = self.fast
+        for start in range(0, n, _CHUNK):
+            rows = np.arange(start, min(start + _CHUNK, n)) if order is None \
+                else np.asarray(order[start:start + _CHUNK])
+            kind = t.kind[rows].tolist()
+            q0 = t.q0[rows].tolist()
+            q1 = t.q1[rows].tolist()
+            value = t.value[rows].tolist()
+            ref = t.ref[rows].tolist()
+            refs = t.ref[rows][t.kind[rows] == PXZ]  # this chunk's PXZ rows, in order
+            u = iter(zip(theta[refs].tolist(), phi[refs].tolist(), lam[refs].tolist(),
+                         gph[refs].tolist()))
+            lines: list[str] = []
+            for i, k in enumerate(kind):
+                if not fast or k == ot.OP:
+                    ph = self._generic(int(rows[i]), lines)
+                    const = const + ph.const
+                    for s, c in ph.terms.items():
+                        v = terms.get(s, 0.0) + c
+                        if v == 0.0:
+                            terms.pop(s, None)
+                        else:
+                            terms[s] = v
+                elif k == CX:
+                    lines.append(f"cx {qname[q0[i]]}, {qname[q1[i]]};\n")
+                elif k == RY:
+                    lines.append(f"ry({value[i]!r}) {qname[q0[i]]};\n")
+                elif k == RZ:
+                    lines.append(f"rz({value[i]!r}) {qname[q0[i]]};\n")
+                elif k == PXZ:
+                    a, b, c, g = next(u)
+                    lines.append(f"U({a!r}, {b!r}, {c!r}) {qname[q0[i]]};\n")
+                    const = const + g
+                elif k == CZ:
+                    lines.append(f"cz {qname[q0[i]]}, {qname[q1[i]]};\n")
+                elif k == H:
+                    lines.append(f"h {qname[q0[i]]};\n")
+                elif k == RY_SYM:
+                    lines.append(f"ry({sym[ref[i]]}) {qname[q0[i]]};\n")
+                elif k == RZ_SYM:
+                    lines.append(f"rz({sym[ref[i]]}) {qname[q0[i]]};\n")
+                else:  # pragma: no cover - every kind is handled above
+                    raise AssertionError(f"row kind {k}")
+            out.write("".join(lines))
+        return _Affine(const, terms)
+
+    def _generic(self, row: int, lines: list) -> _Affine:
+        t = self.t
+        if t.kind[row] == ot.OP:
+            op, ids = t.objects[int(t.ref[row])]
+            if op.gate is None:
+                raise ValueError(f"unsupported operation for OpenQASM 3 export: {op!r} (no gate)")
+            on = tuple(t.qubits[i] for i in ids)
+            if on != op.qubits:
+                op = fast_op(op.gate, on)
+        else:
+            op = t.operations(np.array([row]))[0]
+        gate = op.gate
+        stmts, ph = self.low.lower(gate, [self.index[q] for q in op.qubits])
+        lines.extend(_stmt_text(st, self.porder) for st in stmts)
+        return ph
+
+
+def _expr_text(a: _Affine, order) -> str:
+    """``openqasm3.dumps(_expr(a, order))``, without the AST where the expression is one
+    number or one symbol."""
+    if not a.terms:
+        return repr(a.const)  # a float literal or the minus of one: repr(v) either way
+    if a.const == 0.0 and len(a.terms) == 1:
+        (s, c), = a.terms.items()
+        if c == 1.0:
+            return s.name
+    return openqasm3.dumps(_expr(a, order))
+
+
+def _modifiers_text(controls: list[tuple[int, int]]) -> str:
+    out = []
+    i = 0
+    while i < len(controls):
+        j = i
+        while j < len(controls) and controls[j][1] == controls[i][1]:
+            j += 1
+        name = "ctrl" if controls[i][1] else "negctrl"
+        out.append(f"{name}({j - i})" if j - i > 1 else name)
+        i = j
+    return "".join(f"{m} @ " for m in out)
+
+
+def _stmt_text(st: _Stmt, order) -> str:
+    """The line ``openqasm3.dumps`` prints for ``_statement(st, order)``."""
+    args = [_expr_text(a, order) for a in st.args]
+    name, controls = st.name, st.controls
+    if controls and all(v == 1 for _, v in controls):
+        std = _CONTROLLED_NAMES.get((name, len(controls)))
+        if std is not None:
+            name, controls = std, []
+    qubits = ", ".join([f"q[{q}]" for q, _ in st.controls] + [f"q[{q}]" for q in st.qubits])
+    mods = _modifiers_text(controls)
+    if name == "gphase":
+        return f"{mods}gphase({args[0]})" + (f" {qubits}" if qubits else "") + ";\n"
+    return f"{mods}{name}" + (f"({', '.join(args)})" if args else "") + f" {qubits};\n"

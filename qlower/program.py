@@ -107,7 +107,7 @@ class RunResult(dict):
 
 def _sizes(kc, batch: int) -> tuple[int, float]:
     n = len(kc.qubits)
-    gates = sum(len(m) for m in kc.circuit)
+    gates = kc.operation_count
     return n, float(gates) * float(2**n) * batch
 
 

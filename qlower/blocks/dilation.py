@@ -102,15 +102,49 @@ class Dilation(BlockMethod):
     def build(self, W, params, qubits=None):
         return dilation_block(W, qubits=qubits)
 
+    def build_table(self, W, params, qubits=None):
+        from qlower.blocks.optable import TableBlock
+
+        table, qs, norm, _, _ = _dilation_table(W, qubits)
+        return TableBlock(table, norm, _registers(qs), "dilation", W.shape)
+
 
 def dilation_block(W: np.ndarray, *, qubits=None):
     """Unitary-dilation block encoding of ``W`` (validated by ``block_encoding.as_matrix``)."""
-    import cirq
+    from qlower.blocks.block_encoding import BlockEncoding
+    from qlower.blocks.circuits import packed_circuit
+    from qlower.blocks.qsd import apply_gates
 
+    M, N = W.shape
+    table, qs, norm, gates, gamma = _dilation_table(W, qubits)
+    half = 1 << (len(qs) - 1)
+    X = np.zeros((2 * half, half), dtype=np.complex128)
+    X[:half] = np.eye(half)
+    block = norm * np.exp(1j * gamma) * apply_gates(gates, X)[:half]  # flag = 0 in and out
+    return BlockEncoding(
+        circuit=packed_circuit(table.operations()),
+        alpha=norm,
+        registers=_registers(qs),
+        method="dilation",
+        shape=(M, N),
+        padded=block,
+        target=W,
+        params={"alpha": norm},
+    )
+
+
+def _registers(qs):
     from qlower.blocks.base import Registers
-    from qlower.blocks.block_encoding import BlockEncoding, resolve_qubits
-    from qlower.blocks.circuits import fast_op, packed_circuit
-    from qlower.blocks.qsd import apply_gates, gates_to_ops, qsd_gates
+
+    D = tuple(qs[1:])
+    return Registers(input=D, output=D, flags=(qs[0],))
+
+
+def _dilation_table(W: np.ndarray, qubits):
+    """(operation table with its global phase row, qubits, ‖W‖₂, QSD gates, γ)."""
+    from qlower.blocks.block_encoding import resolve_qubits
+    from qlower.blocks.optable import gates_table, with_global_phase
+    from qlower.blocks.qsd import qsd_gates
 
     M, N = W.shape
     q = Dilation().layout(M, N, {}).input
@@ -125,21 +159,7 @@ def dilation_block(W: np.ndarray, *, qubits=None):
     A = np.zeros((1 << q, 1 << q), dtype=np.complex128)
     A[:M, :N] = W / norm
     gates, gamma, _ = qsd_gates(gauged_dilation(A), up_to_diagonal=False)
-    half = 1 << q
-    X = np.zeros((2 * half, half), dtype=np.complex128)
-    X[:half] = np.eye(half)
-    block = norm * np.exp(1j * gamma) * apply_gates(gates, X)[:half]  # flag = 0 in and out
-    ops, delta = gates_to_ops(gates, qs)
+    table, delta = gates_table(gates, qs)
     if abs(gamma + delta) > 1e-15:
-        ops.append(fast_op(cirq.GlobalPhaseGate(np.exp(1j * (gamma + delta))), ()))
-    D = tuple(qs[1:])
-    return BlockEncoding(
-        circuit=packed_circuit(ops),
-        alpha=norm,
-        registers=Registers(input=D, output=D, flags=(qs[0],)),
-        method="dilation",
-        shape=(M, N),
-        padded=block,
-        target=W,
-        params={"alpha": norm},
-    )
+        table = with_global_phase(table, np.exp(1j * (gamma + delta)))
+    return table, qs, norm, gates, gamma

@@ -162,6 +162,14 @@ class Fable(BlockMethod):
         with gc_paused():
             return _build(W, params.get("threshold", 0.0), qubits)
 
+    def build_table(self, W, params, qubits=None):
+        from qlower.blocks.base import Registers
+        from qlower.blocks.optable import TableBlock
+
+        table, (a, R, C), _ = _table(W, params.get("threshold", 0.0), qubits)
+        return TableBlock(table, fable_alpha(W), Registers(input=C, output=R, flags=(a, *C)),
+                          "fable", W.shape)
+
 
 def _depth(mx: Multiplexors, flips: np.ndarray, flag_ops: int) -> int:
     """The packed circuit's depth: the flag's ops run in series; the H layer on R shares the
@@ -180,40 +188,63 @@ def fable_block(W: np.ndarray, *, threshold: float = 0.0, qubits=None):
     return Fable().build(W, {"threshold": threshold}, qubits)
 
 
-def _build(W: np.ndarray, threshold: float, qubits):
-    import cirq
+def fable_table(mx: Multiplexors, qubits):
+    """The circuit of ``mx`` on ``qubits`` = ``[a] + R + C`` as an operation table, built from
+    the multiplexor table in numpy: H on R; per rotation the CNOTs of its code's flipped bits
+    (lowest bit first, bit b controlled by ``(R + C)[k - 1 - b]``), then the rotation; the last
+    flips; H on C."""
+    from qlower.blocks.optable import CX, RY, RZ, H, OpTable
 
-    from qlower.blocks.base import Registers
-    from qlower.blocks.block_encoding import BlockEncoding, resolve_qubits
-    from qlower.blocks.circuits import fast_op, packed_circuit
+    m, n, k = mx.m, mx.n, mx.k
+    L = len(mx.angles)
+    flips = mx.cnot_bits()
+    pc = popcount(flips)
+    glen = pc.copy()
+    glen[:L] += 1
+    starts = m + np.concatenate([[0], np.cumsum(glen)[:-1]])
+    total = m + int(glen.sum()) + n
+    kind = np.empty(total, np.int8)
+    q0 = np.empty(total, np.int32)
+    q1 = np.full(total, -1, np.int32)
+    value = np.zeros(total, np.float64)
+    kind[:m] = H
+    q0[:m] = 1 + np.arange(m)
+    rot = starts[:L] + pc[:L]
+    kind[rot] = np.where(mx.kinds == 0, RY, RZ)
+    q0[rot] = 0
+    value[rot] = mx.angles
+    for b in range(k):
+        sel = np.nonzero((flips >> b) & 1)[0]
+        pos = starts[sel] + popcount(flips[sel] & ((1 << b) - 1))
+        kind[pos] = CX
+        q0[pos] = k - b
+        q1[pos] = 0
+    kind[total - n:] = H
+    q0[total - n:] = 1 + m + np.arange(n)
+    return OpTable(tuple(qubits), kind, q0, q1, value, np.full(total, -1, np.int32),
+                   np.zeros((0, 3), np.float64))
 
-    M, N = W.shape
+
+def _table(W: np.ndarray, threshold: float, qubits):
+    from qlower.blocks.block_encoding import resolve_qubits
+
     mx = Multiplexors(W, threshold)
     m, n, k = mx.m, mx.n, mx.k
     qs = resolve_qubits(qubits, 1 + k, f"fable: [a] + R ({m}) + C ({n})")
-    a, R, C = qs[0], qs[1 : 1 + m], qs[1 + m :]
-    controls = R + C  # pattern bit b <-> controls[k - 1 - b]
-    cnots = [fast_op(cirq.CNOT, (controls[k - 1 - b], a)) for b in range(k)]
-    gates = (cirq.Ry, cirq.Rz)
-    ops = [fast_op(cirq.H, (q,)) for q in R]
-    flips = mx.cnot_bits().tolist()
-    for i, (t, kind) in enumerate(zip(mx.angles.tolist(), mx.kinds.tolist())):
-        d = flips[i]
-        while d:
-            low = d & -d
-            ops.append(cnots[low.bit_length() - 1])
-            d ^= low
-        ops.append(fast_op(gates[kind](rads=t), (a,)))
-    d = flips[-1]
-    while d:
-        low = d & -d
-        ops.append(cnots[low.bit_length() - 1])
-        d ^= low
-    ops += [fast_op(cirq.H, (q,)) for q in C]
+    return fable_table(mx, qs), (qs[0], tuple(qs[1 : 1 + m]), tuple(qs[1 + m :])), mx
+
+
+def _build(W: np.ndarray, threshold: float, qubits):
+    from qlower.blocks.base import Registers
+    from qlower.blocks.block_encoding import BlockEncoding
+    from qlower.blocks.circuits import packed_circuit
+
+    M, N = W.shape
+    table, (a, R, C), mx = _table(W, threshold, qubits)
     return BlockEncoding(
-        circuit=packed_circuit(ops),
+        circuit=packed_circuit(table.operations()),
         alpha=fable_alpha(W),
-        registers=Registers(input=tuple(C), output=tuple(R), flags=(a, *C)),
+        registers=Registers(input=C, output=R, flags=(a, *C)),
         method="fable",
         shape=(M, N),
         padded=mx.block(),

@@ -705,46 +705,12 @@ def _pxz_phase(u, x, z, a):
 
 def gates_to_ops(gates: Gates, qubits: Sequence[cirq.Qid]):
     """Cirq operations for ``gates`` on ``qubits`` (``qubits[i]`` is qubit i) and the phase δ
-    with ``unitary(gates) = e^{iδ} · unitary(ops)`` (one-qubit matrices become PhasedXZGates)."""
-    import cirq
+    with ``unitary(gates) = e^{iδ} · unitary(ops)`` (one-qubit matrices become PhasedXZGates):
+    the operations of ``qlower.blocks.optable.gates_table``."""
+    from qlower.blocks.optable import gates_table
 
-    from qlower.blocks.circuits import fast_op, gc_paused
-
-    qs = tuple(qubits)
-    if len(qs) != gates.num_qubits:
-        raise ValueError(f"expected {gates.num_qubits} qubits, got {len(qs)}")
-    kind = gates.kind.tolist()
-    q0 = gates.q0.tolist()
-    q1 = gates.q1.tolist()
-    angle = gates.angle.tolist()
-    mat = gates.mat.tolist()
-    delta = 0.0
-    pxz: list = []
-    if gates.mats.shape[0]:
-        x, z, a, ph = _phased_xz_params(gates.mats)
-        counts = np.bincount(gates.mat[gates.kind == U1], minlength=len(ph))
-        delta = float(np.sum(ph * counts))  # a matrix used twice counts twice
-        pxz = [cirq.PhasedXZGate(x_exponent=xi, z_exponent=zi, axis_phase_exponent=ai)
-               for xi, zi, ai in zip(x.tolist(), z.tolist(), a.tolist())]
-    single = [(q,) for q in qs]
-    pair: dict = {}
-    cz, cx = cirq.CZ, cirq.CNOT
-    ops: list[cirq.Operation] = [None] * len(kind)  # type: ignore[list-item]
-    with gc_paused():
-        for i, k in enumerate(kind):
-            if k == U1:
-                ops[i] = fast_op(pxz[mat[i]], single[q0[i]])
-            elif k == RY:
-                ops[i] = fast_op(cirq.Ry(rads=angle[i]), single[q0[i]])
-            elif k == RZ:
-                ops[i] = fast_op(cirq.Rz(rads=angle[i]), single[q0[i]])
-            else:
-                key = (q0[i], q1[i])
-                qq = pair.get(key)
-                if qq is None:
-                    qq = pair[key] = (qs[key[0]], qs[key[1]])
-                ops[i] = fast_op(cz if k == CZ else cx, qq)
-    return ops, delta
+    table, delta = gates_table(gates, qubits)
+    return table.operations(), delta
 
 
 def qsd(qubits, U, up_to_diagonal: bool = False):

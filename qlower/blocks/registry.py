@@ -10,7 +10,8 @@ An entry (a :class:`BlockMethod`) states, for an M×N matrix W:
 - ``cost(W, params)``: its :class:`Resources`, from closed forms or from its angle tables,
   without building a circuit;
 - ``build(W, params, qubits)``: its circuit, a :class:`qlower.blocks.block_encoding.BlockEncoding`
-  (the only part that loads Cirq);
+  (the only part that loads Cirq); ``build_table`` the same operations as a table
+  (:class:`qlower.blocks.optable.TableBlock`), which the kernel builder places;
 - ``applies(W)``: whether it encodes W at all (default: every matrix; ``centring`` only a layer
   norm's); ``auto`` weighs only the entries that apply, and ``example(M, N)`` gives tests a
   matrix of the form an entry encodes.
@@ -81,6 +82,16 @@ class BlockMethod:
 
     def build(self, W: np.ndarray, params: dict, qubits=None):
         raise NotImplementedError
+
+    def build_table(self, W: np.ndarray, params: dict, qubits=None):
+        """The block as a :class:`qlower.blocks.optable.TableBlock`: ``build``'s circuit as an
+        operation table by default; a method with angle tables fills it without Cirq objects
+        (the kernel builder places blocks this way)."""
+        from qlower.blocks.optable import OpTable, TableBlock
+
+        be = self.build(W, params, qubits)
+        return TableBlock(OpTable.from_operations(be.circuit.all_operations(), be.qubits),
+                          be.alpha, be.registers, be.method, be.shape)
 
     def counts_exact(self, W: np.ndarray) -> bool:
         """Whether ``cost`` counts every gate of ``build``'s circuit for this W (else its counts

@@ -35,7 +35,6 @@ from qlower.blocks.qsd import (
     Gates,
     apply_gates,
     concat_gates,
-    gates_to_ops,
     multiplexed_rotation,
     qsd_cnots,
     qsd_gates,
@@ -150,16 +149,11 @@ def flag_block(gates: Gates, gamma: float) -> np.ndarray:
     return np.exp(1j * gamma) * apply_gates(gates, X)[:half]
 
 
-def svd_circuit(W, qubits: Sequence[cirq.Qid]):
-    """The SVD block encoding of ``W`` on ``qubits`` = ``[flag] + D``.
-
-    Returns ``(ops, α, block)``: ``ops`` (a global phase included) whose flag-0 block is
-    ``W/α`` (padded), ``α = σ₁``, and ``block`` = α × that block as the gates implement it
-    (numpy), ≈ the padded W.
-    """
-    import cirq
-
-    from qlower.blocks.circuits import fast_op
+def svd_table(W, qubits: Sequence[cirq.Qid]):
+    """The SVD block encoding of ``W`` on ``qubits`` = ``[flag] + D`` as an operation table
+    (``qlower.blocks.optable``; a global phase row included). Returns ``(table, σ₁, gates, γ)``
+    (``gates``, ``γ``: :func:`svd_gates`)."""
+    from qlower.blocks.optable import gates_table, with_global_phase
 
     gates, gamma, alpha = svd_gates(W)
     qs = tuple(qubits)
@@ -167,12 +161,23 @@ def svd_circuit(W, qubits: Sequence[cirq.Qid]):
         raise ValueError(f"the SVD block encoding of a {np.shape(W)[0]}x{np.shape(W)[1]} "
                          f"matrix needs {gates.num_qubits} distinct qubits ([flag] + "
                          f"{gates.num_qubits - 1} data), got {qs}")
-    block = alpha * flag_block(gates, gamma)
-    ops, delta = gates_to_ops(gates, qs)
+    table, delta = gates_table(gates, qs)
     phase = np.exp(1j * (gamma + delta))
     if abs(phase - 1.0) > 1e-15:
-        ops.append(fast_op(cirq.GlobalPhaseGate(phase), ()))
-    return ops, alpha, block
+        table = with_global_phase(table, phase)
+    return table, alpha, gates, gamma
+
+
+def svd_circuit(W, qubits: Sequence[cirq.Qid]):
+    """The SVD block encoding of ``W`` on ``qubits`` = ``[flag] + D``.
+
+    Returns ``(ops, α, block)``: ``ops`` (a global phase included) whose flag-0 block is
+    ``W/α`` (padded), ``α = σ₁``, and ``block`` = α × that block as the gates implement it
+    (numpy), ≈ the padded W.
+    """
+    table, alpha, gates, gamma = svd_table(W, qubits)
+    block = alpha * flag_block(gates, gamma)
+    return table.operations(), alpha, block
 
 
 MAX_QUBITS = 11  # flag + 10 data qubits (N <= 1024): about 20 s and 1e6 CNOTs to build
@@ -215,20 +220,36 @@ class Svd(BlockMethod):
     def build(self, W, params, qubits=None):
         return svd_block(W, qubits=qubits)
 
+    def build_table(self, W, params, qubits=None):
+        from qlower.blocks.base import Registers
+        from qlower.blocks.optable import TableBlock
 
-def svd_block(W: np.ndarray, *, qubits=None):
-    """The SVD block encoding of ``W`` as a :class:`~qlower.blocks.block_encoding.BlockEncoding`."""
-    from qlower.blocks.base import Registers
-    from qlower.blocks.block_encoding import BlockEncoding, resolve_qubits
-    from qlower.blocks.circuits import packed_circuit
+        qs = _block_qubits(_as_matrix(W), qubits)
+        table = svd_table(W, qs)[0]
+        return TableBlock(table, self.plan(W)["alpha"], Registers(input=tuple(qs[1:]),
+                          output=tuple(qs[1:]), flags=(qs[0],)), "svd", W.shape)
 
-    W = _as_matrix(W)
+
+def _block_qubits(W: np.ndarray, qubits) -> list:
+    from qlower.blocks.block_encoding import resolve_qubits
+
     M, N = W.shape
     n = svd_qubits(M, N)
     if n + 1 > MAX_QUBITS:
         raise ValueError(f"the SVD block encoding of a {M}x{N} matrix needs {n + 1} qubits; it "
                          f"is built up to {MAX_QUBITS} here: use method='fable'")
-    qs = resolve_qubits(qubits, n + 1, f"svd: [flag] + D ({n})")
+    return resolve_qubits(qubits, n + 1, f"svd: [flag] + D ({n})")
+
+
+def svd_block(W: np.ndarray, *, qubits=None):
+    """The SVD block encoding of ``W`` as a :class:`~qlower.blocks.block_encoding.BlockEncoding`."""
+    from qlower.blocks.base import Registers
+    from qlower.blocks.block_encoding import BlockEncoding
+    from qlower.blocks.circuits import packed_circuit
+
+    W = _as_matrix(W)
+    M, N = W.shape
+    qs = _block_qubits(W, qubits)
     ops, sigma, block = svd_circuit(W, qs)
     alpha = Svd().plan(W)["alpha"]  # the op's alpha, bit for bit (the circuit's σ₁ agrees to rounding)
     block = block * (alpha / sigma)
