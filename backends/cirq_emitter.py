@@ -266,7 +266,7 @@ def _emit_select(b: _Builder, op) -> None:
     d = op_def(op.name)
     W = as_matrix(_weight(b.graph, op.operand(1)))
     params = d.op_params(op)
-    be = block_method(op.attr("method")).build(W, params)
+    be = block_method(op.attr("method")).build_table(W, params)
     k = select_constants(W, op.attr("method"), params)
     _place_block(b, dataclasses.replace(be, method=f"{be.method}-select"))
     s = b.result["data"][0]
