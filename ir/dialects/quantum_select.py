@@ -134,9 +134,8 @@ class BlockSelect(OpDef):
         if not c.attr("alpha") > 0:
             c.fail(f"alpha must be positive, got {c.attr('alpha')}")
         M, N = w.dims
-        params = {"alpha": c.attr("alpha"), "threshold": c.attr("threshold", 0.0)}
         try:
-            lay = self.entry(c).layout(M, N, params)
+            lay = self.entry(c).layout(M, N, self.op_params(c))
         except ValueError as e:
             c.fail(str(e))
         if s.data != lay.input + 1:
@@ -153,10 +152,7 @@ class BlockSelect(OpDef):
     def evaluate(self, c, state, w, params):
         from qlower.blocks.select import select_apply
 
-        op_params = {"alpha": c.attr("alpha")}
-        if c.attr("method") == "fable":
-            op_params["threshold"] = c.attr("threshold", 0.0)
-        return select_apply(state, np.asarray(w, np.float64), c.attr("method"), op_params,
+        return select_apply(state, np.asarray(w, np.float64), c.attr("method"), self.op_params(c),
                             np.asarray(params, np.float64), c.attr("first"))
 
     def resources(self, op, weights) -> Resources:
