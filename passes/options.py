@@ -89,11 +89,14 @@ def _choices(f: dataclasses.Field):
 
 
 def add_flags(parser: argparse.ArgumentParser, pass_classes: Iterable[type]) -> None:
-    """One flag per option that declares one (``--strategy`` is repeatable: ``[OP=]STRATEGY``)."""
+    """One flag per option that declares one (``--strategy`` is repeatable: ``[OP=]STRATEGY``).
+
+    A flag the command already has (``qlower run``'s ``--shots`` and ``--max-qubits``) is left
+    as the command defines it: its value reaches the option of the same name too."""
     for cls in pass_classes:
         for f in dataclasses.fields(cls):
             flag = f.metadata.get("flag")
-            if not flag:
+            if not flag or flag in parser._option_string_actions:
                 continue
             kwargs: dict[str, Any] = {"help": f.metadata.get("help", ""), "dest": f.name}
             if f.metadata.get("metavar"):

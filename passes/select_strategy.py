@@ -24,6 +24,7 @@ Options are this dataclass's fields; the command line's ``--strategy``/``--metho
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,8 +124,34 @@ class SelectStrategy(TransformPass):
                          "successful run)")
     overrides: Overrides = option(Overrides(), help="NAME=STRATEGY[:METHOD] per layer "
                                   "(given through --strategy OP=STRATEGY)")
+    max_qubits: int = option(0, flag="--max-qubits", metavar="Q",
+                             help="cost model: lower each layer by the cheapest lowering of at "
+                             "most Q qubits (a layer nothing fits stays on the host)")
+    max_depth: int = option(0, flag="--max-depth", metavar="D",
+                            help="cost model: lower each layer by the cheapest lowering of depth (a "
+                            "bound) at most D")
+    target_error: float = option(0.0, flag="--target-error", metavar="E",
+                                 help="cost model: lower each layer by the cheapest lowering whose output, read from shots, has "
+                                 "an error (systematic and standard, in quadrature) of at most E "
+                                 "on the reference rows; sets each candidate's shots")
+    shots: int = option(0, flag="--shots", metavar="N",
+                        help="cost model: shots per circuit available (with --target-error: a "
+                        "budget; alone: the shots the figures assume)")
+    profile: str = option("", flag="--profile", choices=("nisq", "ft"),
+                          help="cost model: minimise two-qubit gates x shots (nisq, the default "
+                          "once a budget is given) or T gates x shots (ft)")
 
     def __post_init__(self) -> None:
+        for name in ("max_qubits", "max_depth", "shots", "target_error"):
+            value = getattr(self, name)
+            if value is None:  # `qlower run` leaves its own --max-qubits/--shots unset
+                object.__setattr__(self, name, 0)
+            elif not (value >= 0 and math.isfinite(value)):
+                raise PipelineError(f"select-strategy: {name.replace('_', '-')} must be a "
+                                    f"finite number >= 0, got {value!r}")
+        if self.profile not in ("", "nisq", "ft"):
+            raise PipelineError(f"select-strategy: profile must be nisq or ft, got "
+                                f"'{self.profile}'")
         strategy, method = check_strategy(self.strategy, "select-strategy")
         if method:  # "block-encoding:fable" as the default strategy
             object.__setattr__(self, "strategy", strategy)
@@ -141,6 +168,32 @@ class SelectStrategy(TransformPass):
                 check_op_strategy(name, text, where)
             elif name in DENSE or text not in all_op_strategies():
                 check_strategy(text, where)  # a dense layer's, or no op's: say which there are
+
+    @property
+    def budgeted(self) -> bool:
+        """Whether the cost model chooses (a budget or a profile was given)."""
+        return bool(self.max_qubits or self.max_depth or self.target_error or self.profile)
+
+    def budgets(self):
+        from qlower.cost_model import Budgets
+
+        return Budgets(int(self.max_qubits), int(self.max_depth), float(self.target_error),
+                       int(self.shots), self.profile or "nisq")
+
+    def override_of(self, op: Op) -> str | None:
+        """The user's override that names ``op`` (its text), or None."""
+        table = dict(self.overrides.items)
+        return next((table[n] for n in layer_names(op) if n in table), None)
+
+    def deciding(self, decisions) -> SelectStrategy:
+        """This pass with the cost model's choices written in as overrides of the layers no
+        user override names (keyed by their unique output value)."""
+        from dataclasses import replace
+
+        chosen = tuple((d.value, d.chosen) for d in decisions if not d.overridden)
+        out = replace(self, overrides=Overrides(self.overrides.items + chosen))
+        object.__setattr__(out, "decided", tuple(decisions))
+        return out
 
     def op_choice(self, rw: Rewriter, op: Op) -> str | None:
         """The strategy an override gives a non-dense op (``op`` of a kind with quantum
@@ -181,6 +234,13 @@ class SelectStrategy(TransformPass):
         return {"strategy": strategy, "method": method}
 
     def apply(self, graph: Graph) -> Graph:
+        if self.budgeted and getattr(self, "decided", None) is None:
+            # run alone (a pipeline's select-strategy): the candidates are lowered with
+            # lower-linear's defaults (``qlower.compile`` hands the cost model its own)
+            from qlower.cost_model import decide_all
+            from qlower.passes.lower_linear import LowerLinear
+
+            return self.deciding(decide_all(graph, self, LowerLinear())).apply(graph)
         rw = Rewriter(graph)
         kinds = op_kinds()
         for op in list(rw.ops):

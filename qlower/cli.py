@@ -264,8 +264,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             require_aer()  # before compiling: a missing extra is said at once
         target = "qasm3" if args.backend == "aer" else "cirq"
         program = api.compile(graph, target, **compile_options(args))
+        warn_host_choices(program.decisions)
         outputs = program.run(inputs, args.shots, backend=args.backend, seed=args.seed,
-                              max_qubits=args.max_qubits, max_work=args.max_work,
+                              max_qubits=args.max_qubits or 26, max_work=args.max_work,
                               timing=args.json)
         for w in outputs.warnings:
             print(f"warning: {w}", file=sys.stderr)
@@ -311,6 +312,21 @@ def compile_options(args: argparse.Namespace) -> dict:
     return opts
 
 
+def warn_host_choices(decisions) -> None:
+    """A warning per layer the cost model left on the host because nothing fit its budgets."""
+    for d in decisions:
+        if d.chosen == "host" and not d.overridden:
+            print(f"warning: {d.op} '{d.node}' stays on the host: {d.reason}", file=sys.stderr)
+
+
+def budgets_of(options: dict):
+    """The cost model's budgets that ``options`` (``compile_options``) state."""
+    from qlower.passes.select_strategy import SelectStrategy
+
+    keys = ("max_qubits", "max_depth", "target_error", "shots", "profile")
+    return SelectStrategy(**{k: options[k] for k in keys if k in options}).budgets()
+
+
 def progress_bar(done: int, total: int, name: str) -> None:
     """A one-line progress bar on stderr (only when stderr is a terminal)."""
     width = 30
@@ -346,6 +362,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
                           "kernels carry no measurements)")
     graph = api.load(args.model, args.weights, sizes_of(args))
     program = api.compile(graph, args.target, **compile_options(args))
+    warn_host_choices(program.decisions)
     try:
         program.write(args.output, measure=not args.no_measure)
     except OSError as e:
@@ -377,7 +394,10 @@ def cmd_bind(args: argparse.Namespace) -> int:
 def cmd_estimate(args: argparse.Namespace) -> int:
     """``qlower estimate``: resources per ONNX node and in total, without simulating."""
     graph = api.load(args.model, args.weights, sizes_of(args))
-    est = api.estimate(graph, **compile_options(args))  # no circuit is built
+    options = compile_options(args)
+    if args.explain and not options.get("profile"):
+        options["profile"] = "nisq"  # --explain chooses by the cost model, as a profile does
+    est = api.estimate(graph, **options)  # no circuit is built
     rows = [k.as_dict() for k in est.kernels]
     total = est.total_dict()
     host = list(est.host)
@@ -394,12 +414,20 @@ def cmd_estimate(args: argparse.Namespace) -> int:
             r["symbolic_rotations"] = s.symbolic
         total["t_synthesized"] = sum(s.total for s in synth)
         total["synthesis_eps_per_rotation"] = synth[0].eps if synth else None
+    decisions = list(est.decisions)
     if args.json:
         f64 = np.dtype(np.float64)
         for r in rows:
             r["success_probability"] = json_number(r["success_probability"], f64)
-        sys.stdout.write(dumps({"kernels": rows, "total": total, "host": host}))
+        doc = {"kernels": rows, "total": total, "host": host}
+        if args.explain:
+            doc["choices"] = [d.as_dict() for d in decisions]
+        sys.stdout.write(dumps(doc))
         return 0
+    if args.explain:
+        from qlower.cost_model import format_explain
+
+        sys.stdout.write(format_explain(decisions, budgets_of(options)) + "\n")
     sys.stdout.write(format_table(rows, host))
     sys.stdout.write(f"total: {total['kernels']} kernel(s), at most {total['max_qubits']} qubits, "
                      f"{total['cnots']} CNOTs, {total['rotations']} rotations, depth "
@@ -583,8 +611,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shots", type=positive_int, metavar="N",
                    help="sample each kernel N times per input (qsim, aer); default: exact read-out")
     p.add_argument("--seed", type=nonneg(int), default=0, help="seed of the shot sampler")
-    p.add_argument("--max-qubits", type=positive_int, default=26, metavar="Q",
-                   help="refuse to simulate kernels of more qubits (default 26)")
+    p.add_argument("--max-qubits", type=positive_int, default=None, metavar="Q",
+                   help="refuse to simulate kernels of more qubits (default 26); given, it is "
+                   "also the cost model's qubit budget: each layer gets the cheapest lowering "
+                   "of at most Q qubits")
     p.add_argument("--max-work", type=nonneg(float), default=2e11, metavar="W",
                    help="refuse to simulate more amplitude updates (default 2e11)")
     add_compile_options(p)
@@ -629,6 +659,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fix a named input dimension of an ONNX model (e.g. seq=8): kernels "
                    "need their register sizes when they are built; repeatable")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--explain", action="store_true",
+                   help="choose each layer's lowering by the cost model (profile nisq unless "
+                   "--profile says) and print, per layer, every candidate's figures and why the "
+                   "winner won (JSON: 'choices')")
     p.add_argument("--synthesis", choices=("formula", "gridsynth"), default="formula",
                    help="T counts: formula, 3·log2(1/eps) per rotation (default, builds nothing), "
                    "or gridsynth: every constant rotation of the built circuits synthesised to "

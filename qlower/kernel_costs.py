@@ -67,6 +67,7 @@ class ProgramEstimate:
 
     kernels: tuple[KernelEstimate, ...]
     host: tuple[dict, ...]  # {"op", "node"} of each op left on the host
+    decisions: tuple = ()  # the cost model's, per dense layer (``qlower.cost_model.Decision``)
 
     @property
     def total(self) -> Resources:
@@ -204,9 +205,10 @@ def select_summary(graph: Graph, op) -> tuple[str, float, float]:
 
 
 def program_estimate(graph: Graph, kernels: Sequence, host: Sequence[dict],
-                     origins: Mapping[str, dict] | None = None) -> ProgramEstimate:
+                     origins: Mapping[str, dict] | None = None,
+                     decisions: Sequence = ()) -> ProgramEstimate:
     return ProgramEstimate(tuple(kernel_estimate(graph, k, origins) for k in kernels),
-                           tuple(dict(h) for h in host))
+                           tuple(dict(h) for h in host), tuple(decisions))
 
 
 __all__ = ["KernelEstimate", "ProgramEstimate", "kernel_estimate", "kernel_resources",

@@ -215,6 +215,7 @@ class CompiledProgram:
     options: dict = field(default_factory=dict)
     host_ops: list = field(default_factory=list)  # {"op", "node"} of the ops left classical
     origins: dict = field(default_factory=dict)  # node → {"op", "node", "strategy"} it became
+    decisions: tuple = ()  # the cost model's, where a budget or profile was given
 
     def kernel(self, name: str):
         for k in self.kernels:
@@ -229,7 +230,7 @@ class CompiledProgram:
         """Per kernel: resources, alpha and mean success probability; plus the host layers
         (from the kernels' ops and the registry's costs: ``qlower.kernel_costs``)."""
         return program_estimate(self.graph, [k.kernel for k in self.kernels], self.host_ops,
-                                self.origins)
+                                self.origins, self.decisions)
 
     # -- running ---------------------------------------------------------------------------
     def run(
@@ -819,7 +820,13 @@ def lower_graph(graph: Graph, **options):
     except TypeError as e:
         raise OptionError(f"compile: {e}") from None
     canonical = to_stage(graph, pipeline=CANONICAL)
-    selected = PassManager(passes[:1], True).run(canonical)  # select-strategy
+    select, decisions = passes[0], ()
+    if select.budgeted:  # the cost model lowers each candidate as lower-linear is set to
+        from qlower.cost_model import decide_all
+
+        decisions = tuple(decide_all(canonical, select, passes[1], passes[2].calibration))
+        select = select.deciding(decisions)
+    selected = PassManager([select], True).run(canonical)  # select-strategy
     origins = layer_origins(selected)
     lowered = PassManager([*passes[1:], DeadCodeElimination()], True).run(selected)
     try:
@@ -828,7 +835,7 @@ def lower_graph(graph: Graph, **options):
         raise QlowerError(str(e)) from None
     host = [{"op": op.name, "node": op.loc[0] if op.loc else f"%{op.result().name}"}
             for op in lowered.ops if op.dialect == "nn"]
-    return lowered, kernels, host, origins
+    return lowered, kernels, host, origins, decisions
 
 
 def layer_origins(graph: Graph) -> dict[str, dict]:
@@ -850,8 +857,8 @@ def estimate_graph(graph: Graph, **options) -> ProgramEstimate:
     """What compiling ``graph`` with ``options`` would cost, per kernel and in total, without
     building a circuit (``qlower.estimate``)."""
     with one_blas_thread():
-        lowered, kernels, host, origins = lower_graph(graph, **options)
-        return program_estimate(lowered, kernels, host, origins)
+        lowered, kernels, host, origins, decisions = lower_graph(graph, **options)
+        return program_estimate(lowered, kernels, host, origins, decisions)
 
 
 def _compile(graph, target, options, progress) -> CompiledProgram:
@@ -859,7 +866,7 @@ def _compile(graph, target, options, progress) -> CompiledProgram:
 
     if target not in TARGETS:
         raise OptionError(f"unknown target '{target}' (targets: {', '.join(TARGETS)})")
-    lowered, kernels, host, origins = lower_graph(graph, **options)
+    lowered, kernels, host, origins, decisions = lower_graph(graph, **options)
     built = []
     for i, k in enumerate(kernels):
         if progress is not None:
@@ -867,7 +874,8 @@ def _compile(graph, target, options, progress) -> CompiledProgram:
         built.append(build_kernel(lowered, k))
     if progress is not None:
         progress(len(kernels), len(kernels), "")
-    return CompiledProgram(lowered, built, target, full_options(options), host, origins)
+    return CompiledProgram(lowered, built, target, full_options(options), host, origins,
+                           decisions)
 
 
 def full_options(options: Mapping) -> dict:

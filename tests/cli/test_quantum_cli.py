@@ -95,7 +95,9 @@ def test_run_qsim_shots_json(capsys, tmp_path, model):
     (["--strategy", "teleport"], "error: select-strategy: unknown strategy 'teleport' (strategies: block-encoding, amplitude-encoding, variational, host)"),
     (["--strategy", "fc1=block-encoding:qsvt"], "error: override 'fc1=block-encoding:qsvt': unknown block-encoding method 'qsvt' (methods: auto, fable, svd, dilation, lcu)"),
     (["--shots", "10"], "error: --shots needs --backend qsim or aer (the reference backend is exact)"),
-    (["--backend", "qsim", "--max-qubits", "2"], "error: {model}: kernel k0 needs"),
+    # an override stands against the qubit budget, which then refuses the simulation
+    (["--backend", "qsim", "--max-qubits", "2", "--strategy", "nn.linear=block-encoding:fable"],
+     "error: {model}: kernel k0 needs"),
 ])
 def test_run_errors(capsys, tmp_path, model, argv, message):
     base = ["run", model, "--inputs", tmp_path / "x.npz"]
@@ -104,6 +106,14 @@ def test_run_errors(capsys, tmp_path, model, argv, message):
     status, out, err = cli(capsys, *base, *argv)
     assert status == 2 and out == ""
     assert err.startswith(message.format(model=model)) and err.count("\n") == 1
+
+
+def test_a_qubit_budget_nothing_fits_leaves_the_layer_on_the_host(capsys, tmp_path, model):
+    status, out, err = cli(capsys, "run", model, "--inputs", tmp_path / "x.npz", "--backend",
+                           "qsim", "--max-qubits", "2", "--check")
+    assert status == 0 and "ok" in out
+    assert err.startswith("warning: nn.linear 'fc1' stays on the host: no lowering fits "
+                          "(block-encoding:fable: ")
 
 
 def test_compile_to_a_file_is_refused(capsys, tmp_path, model):
