@@ -67,3 +67,16 @@ def test_readme_pass_table_matches_the_registry() -> None:
 
 def test_readme_states_the_canonical_pipeline() -> None:
     assert f"`{STAGES['canonical']}`" in README
+
+
+def test_cost_model_example_is_what_explain_prints(capsys, monkeypatch) -> None:
+    monkeypatch.chdir(ROOT)
+    block = re.search(r"\n\$ (qlower estimate examples/mlp.onnx --explain[^\n]*)\n(.*?)```",
+                      README, re.S)
+    code = main(block.group(1).split()[1:])
+    out = capsys.readouterr().out.splitlines()
+    assert code == 0
+    for line in block.group(2).splitlines():  # every shown line, up to where it is cut short
+        shown = line.split("; ...")[0].rstrip(".").rstrip()
+        if shown:
+            assert any(o.startswith(shown) for o in out), line
