@@ -161,7 +161,7 @@ def manifest(program, files: dict[str, str], measure: bool = True) -> dict:
             "scale": _scale_doc(program, kc),
             "resources": res.as_dict(),
         })
-    return {
+    doc = {
         "format": FORMAT_VERSION,
         "qlower": qlower.__version__,
         "target": program.target,
@@ -174,6 +174,9 @@ def manifest(program, files: dict[str, str], measure: bool = True) -> dict:
         "host_layers": [dict(h) for h in program.host_ops],
         "options": program.options,
     }
+    if program.decisions:  # the cost model's: each layer's candidates and why it chose
+        doc["choices"] = [d.as_dict() for d in program.decisions]
+    return doc
 
 
 def kernel_file(program, kc) -> str:

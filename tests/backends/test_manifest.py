@@ -52,8 +52,25 @@ def test_the_manifest_records_every_lowering_option(written):
     assert set(doc["options"]) == {"strategy", "method", "overrides", "threshold", "signs", "carry",
                                    "layers", "min_fidelity",
                                    "epsilon", "score_range", "activation_bound", "calibration",
-                                   "compose"}
+                                   "compose", "max_qubits", "max_depth", "target_error", "shots",
+                                   "profile"}
     assert doc["options"] == program.options
+
+
+def test_a_budgeted_compile_records_its_choices(tmp_path):
+    import onnx
+    from util import mlp_model
+
+    path = tmp_path / "mlp.onnx"
+    onnx.save(mlp_model(), path)
+    program = qlower.compile(path, "qasm3", max_qubits=4)
+    program.write(tmp_path / "out")
+    doc = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert [c["chosen"] for c in doc["choices"]] == ["amplitude-encoding", "amplitude-encoding"]
+    assert doc["choices"][0]["candidates"][0]["violations"] == ["7 qubits > --max-qubits 4"]
+    program.write(tmp_path / "again")
+    assert (tmp_path / "again" / "manifest.json").read_bytes() == \
+        (tmp_path / "out" / "manifest.json").read_bytes()
 
 
 def test_writing_twice_gives_the_same_bytes(written, tmp_path):
