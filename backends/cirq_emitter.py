@@ -24,7 +24,7 @@ from qlower.blocks.optable import OpTable, TableBlock
 from qlower.ir import Graph
 from qlower.ir.dialects.quantum import qubits_for
 from qlower.ir.opdef import op_def
-from qlower.kernel_costs import kernel_resources
+from qlower.kernel_costs import amplified_kernel_resources
 from qlower.passes.partition import Kernel
 
 
@@ -392,6 +392,30 @@ def _emit_overlap(b: _Builder, op) -> None:
                     registers=Registers((), (top,), tuple(q for q in qubits if q != top)))
 
 
+@_emits("q.amplify")
+def _emit_amplify(b: _Builder, op) -> None:
+    """The kernel so far (preparation and blocks: A) becomes the amplification sequence of
+    ``qlower.blocks.amplify.amplified_table``: A, then per round a phase on flags = 0, A†, a
+    phase on |0…0⟩ of every qubit, A. The whole circuit depends on the data, so it runs as one
+    (no prefix/suffix split)."""
+    from qlower.blocks.amplify import amplified_table
+
+    if not b.blocks or b.placed or b.extra_symbols:
+        b.fail("q.amplify follows the blocks of an amplitude-encoded kernel")
+    qubits = tuple(sorted(b.used))
+    out = set(b.output)
+    flags = tuple(q for q in qubits if q not in out)
+    want = op.result().type
+    if len(qubits) != want.qubits or len(flags) != want.flags:
+        b.fail(f"q.amplify on {len(qubits)} qubits ({len(flags)} flags); its type says "
+               f"{want.qubits} ({want.flags})")
+    prep = OpTable.from_operations(b.prep.circuit.all_operations())
+    u, _ = _kernel_table(prep, b.block_ops)
+    amp = amplified_table(u, flags, qubits, np.reshape(op.attr("phases"), (-1, 2)))
+    b.block_ops = [amp.rows(len(prep), len(amp))]
+    b.result["amplified"] = True
+
+
 @_emits("q.readout", "q.probabilities", "q.success")
 def _emit_readout(b: _Builder, op) -> None:
     if not b.blocks and not b.placed:
@@ -499,7 +523,7 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
     table, views = _kernel_table(prep, b.block_ops)
     # a parameter-free rest runs for a whole batch at once after the per-row preparation
     split = r["readout"] not in ("overlap", "swap-test") and len(table) > len(prep) \
-        and not b.extra_symbols
+        and not b.extra_symbols and not r.get("amplified")
     return KernelCircuit(
         kernel, table, r["qubits"],
         tuple(b.prep.symbols) + tuple(b.extra_symbols),
@@ -507,7 +531,7 @@ def build_kernel(graph: Graph, kernel: Kernel) -> KernelCircuit:
         prefix=b.prep.circuit if split else None, prefix_rows=len(prep), split=split,
         blocks=tuple(views.get(id(be), be) for be in b.blocks), input_size=r.get("input_size", 0),
         smoothing=r.get("smoothing", 0.0),
-        cost=kernel_resources(graph, kernel),
+        cost=amplified_kernel_resources(graph, kernel),
     )
 
 

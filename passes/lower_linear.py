@@ -86,6 +86,17 @@ class LowerLinear(TransformPass):
     compose: bool = option(False, flag="--compose",
                            help="consecutive block-encoded layers with nothing between them "
                            "become one kernel (alphas multiply, flags add) instead of one each")
+    amplify: str = option("none", flag="--amplify", choices=("none", "fixed-point", "qsvt"),
+                          help="amplify each block-encoded kernel's success probability: "
+                          "fixed-point (Yoder-Low-Chuang, for --success-bound), qsvt (uniform "
+                          "singular-value amplification) or none (default); outputs are read "
+                          "against reference rows")
+    success_bound: float = option(0.0, flag="--success-bound", metavar="W",
+                                  help="amplify: a lower bound on every input's success "
+                                  "probability (default 0: the bound the layer guarantees)")
+    amplify_error: float = option(0.5, flag="--amplify-error", metavar="D",
+                                  help="amplify: fixed-point error delta, success >= 1 - D^2 "
+                                  "for every input above the bound (default 0.5)")
 
     def __post_init__(self) -> None:
         if self.signs not in ("offset", "none"):
@@ -100,6 +111,7 @@ class LowerLinear(TransformPass):
         if self.carry not in ("auto", "select", "columns"):
             raise PipelineError(f"lower-linear: carry must be 'auto', 'select' or 'columns', "
                                 f"got '{self.carry}'")
+        check_amplify_options(self)
 
     def choice(self, rw: Rewriter, op: Op) -> tuple[str, str]:
         """The layer's (strategy, method): what select-strategy wrote on it, else its default
@@ -177,6 +189,8 @@ class LowerLinear(TransformPass):
         if strategy == "block-encoding":
             if not np.any(w) and (b is None or not np.any(b)):
                 return None  # an all-zero layer has nothing to encode; it stays on the host
+            if self.amplify != "none":
+                return lower_amplified(rw, op, w, b, method, self)
             form = None
             if self.carry != "columns":
                 form = select_form(w, b, method, self.threshold, self.signs,
@@ -513,6 +527,112 @@ def lower_variational(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None,
     y = rw.build("host.rescale", [rd.result().name, norm.result().name, alpha_c] + ([t] if t else []),
                  {"dtype": dtype, "shift": kappa}, results=[out], loc=loc)
     return ops + [norm, ang, state, block, rd, y]
+
+
+def check_amplify_options(p: LowerLinear) -> None:
+    """The amplification options of ``lower-linear`` (``lower_amplified``), checked."""
+    if p.amplify not in ("none", "fixed-point", "qsvt"):
+        raise PipelineError(f"lower-linear: amplify must be 'none', 'fixed-point' or 'qsvt', "
+                            f"got '{p.amplify}'")
+    if not 0 <= p.success_bound <= 1:
+        raise PipelineError(f"lower-linear: success-bound must be in [0, 1], got "
+                            f"{p.success_bound}")
+    if not 0 < p.amplify_error < 1:
+        raise PipelineError(f"lower-linear: amplify-error must be in (0, 1), got "
+                            f"{p.amplify_error}")
+    if p.amplify != "none" and p.signs != "offset":
+        raise PipelineError("lower-linear: --amplify reads outputs against reference rows of "
+                            "the offset column; it needs --signs offset")
+    if p.amplify != "none" and p.compose:
+        raise PipelineError("lower-linear: --amplify amplifies one layer's kernel; it does not "
+                            "combine with --compose")
+
+
+def lower_amplified(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None, method: str,
+                    p: LowerLinear) -> list[Op]:
+    """``y = x Wᵀ + b`` as an amplified kernel read against reference rows
+    (``qlower/ir/dialects/quantum_amplify.py``, ``qlower/blocks/amplify.py``)::
+
+        %xa  = host.augment(%x) {value = 1.0}              (only with a bias: W' = [W | b])
+        %t   = host.offset(%xa) {bound = B}                t = B‖x'‖, B = max_i ‖W'_i‖/κ
+        %xs  = host.append(%xa, %t)
+        %ang = host.amplitude_angles(%xs) {size = 2**n}
+        %s0  = q.encode.amplitude(%ang) {size = 2**n}
+        %s1  = q.block.<method>(%s0, %W3) {alpha}          W‴ = [[W', κ1], [0, κ1_R]]
+        %s2  = q.amplify(%s1) {kind, phases, bound = w, delta}
+        %p   = q.probabilities(%s2) {size = M + R}
+        %y   = host.reference_rescale(%p, %t) {rows = M, scale = κ}
+
+    κ = max|W'|. The R reference rows (the padding of M up to the next power of two above it)
+    each read ``κt``, host-known, as big as the largest entry of the block (so α does not grow)
+    and about as big as an offset output ``(W'x')_i + κt`` (so they hold about R/(M+R) of the
+    post-selected shots: about half). Amplification keeps the post-selected direction, so the
+    ratio to them gives y whatever the new norm. The bound w is ``--success-bound`` or, by
+    default, ``success_lower_bound`` (what the offset and reference rows guarantee for every
+    input).
+    """
+    from qlower.blocks.amplify import (
+        fixed_point_length,
+        fixed_point_phases,
+        reference_rows,
+        success_lower_bound,
+    )
+    from qlower.blocks.layout import block_layout
+    from qlower.blocks.registry import plan_block
+
+    name = layer_names(op)[0]
+    out, loc = op.result().name, op.loc
+    W = w.astype(np.float64)
+    if b is not None:
+        W = np.concatenate([W, b.reshape(-1, 1).astype(np.float64)], axis=1)
+    M, N = W.shape
+    kappa = float(np.max(np.abs(W)))
+    bound = float(np.max(np.linalg.norm(W, axis=1))) / kappa
+    R = reference_rows(M)
+    W3 = np.zeros((M + R, N + 1))
+    W3[:M, :N] = W
+    W3[:, N] = kappa
+    dtype = rw.tensor_type(out).dtype
+    m, attrs = plan_block(W3.astype(dtype.numpy), method, p.threshold)
+    size = 1 << block_layout(m, *W3.shape, terms=attrs.get("terms")).input
+    w_min = p.success_bound or success_lower_bound(W, kappa, bound, attrs["alpha"], R)
+    if p.amplify == "qsvt":
+        raise UnsupportedError(f"node '{name}': --amplify qsvt has figures "
+                               f"(qlower.blocks.amplify.amplification_figures) but no circuit "
+                               f"yet; use --amplify fixed-point")
+    try:
+        L = fixed_point_length(min(1.0, w_min), p.amplify_error)
+    except ValueError as e:
+        raise UnsupportedError(f"node '{name}': {e} (give a larger --success-bound or "
+                               f"--amplify-error)") from None
+    phases = fixed_point_phases(L, p.amplify_error)
+    ops: list[Op] = []
+    x = op.operand(0)
+    if b is not None:
+        aug = rw.build("host.augment", [x], {"value": 1.0}, results=[rw.fresh(f"{x}.aug")],
+                       loc=loc)
+        ops.append(aug)
+        x = aug.result().name
+    o = rw.build("host.offset", [x], {"bound": bound}, results=[rw.fresh(f"{out}.offset")],
+                 loc=loc)
+    t = o.result().name
+    app = rw.build("host.append", [x, t], results=[rw.fresh(f"{out}.shifted")], loc=loc)
+    ang = rw.build("host.amplitude_angles", [app.result().name], {"size": size},
+                   results=[rw.fresh(f"{out}.angles")], loc=loc)
+    state = rw.build("q.encode.amplitude", [ang.result().name], {"size": size},
+                     results=[rw.fresh(f"{out}.state")], loc=loc)
+    w_name = rw.add_constant(W3.astype(dtype.numpy), f"{op.operand(1)}.block")
+    block = rw.build(f"q.block.{m}", [state.result().name, w_name], attrs,
+                     results=[rw.fresh(f"{out}.encoded")], loc=loc)
+    amp = rw.build("q.amplify", [block.result().name],
+                   {"kind": p.amplify, "phases": tuple(float(v) for v in phases.reshape(-1)),
+                    "bound": float(min(1.0, w_min)), "delta": float(p.amplify_error)},
+                   results=[rw.fresh(f"{out}.amplified")], loc=loc)
+    pr = rw.build("q.probabilities", [amp.result().name], {"size": M + R},
+                  results=[rw.fresh(f"{out}.p")], loc=loc)
+    y = rw.build("host.reference_rescale", [pr.result().name, t],
+                 {"rows": M, "scale": kappa, "dtype": dtype}, results=[out], loc=loc)
+    return ops + [o, app, ang, state, block, amp, pr, y]
 
 
 def lower_amplitude_encoding(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None) -> list[Op]:

@@ -42,6 +42,7 @@ class KernelEstimate:
     success_probability: float
     ops: tuple[dict, ...] = ()  # {"op", "node", "strategy"}: the layers the kernel implements
     approximation: dict | None = None  # an approximate lowering's degree and error bound
+    amplification: dict | None = None  # amplification_summary of an amplified kernel
 
     def as_dict(self) -> dict:
         r = self.resources
@@ -53,6 +54,8 @@ class KernelEstimate:
                "success_probability": self.success_probability}
         if self.approximation is not None:
             out["approximation"] = dict(self.approximation)
+        if self.amplification is not None:
+            out["amplification"] = dict(self.amplification)
         return out
 
 
@@ -159,8 +162,11 @@ def kernel_estimate(graph: Graph, kernel, origins: Mapping[str, dict] | None = N
     else:
         method, alpha, p = "hadamard-test", None, 1.0
     ops = tuple(origins[n] for n in kernel.source if origins and n in origins)
+    amp = amplification_summary(graph, kernel)
+    if amp is not None:
+        p = amp["success_probability"]
     return KernelEstimate(kernel.name, tuple(kernel.source), method,
-                          kernel_resources(graph, kernel), alpha, p, ops, approx)
+                          amplified_kernel_resources(graph, kernel), alpha, p, ops, approx, amp)
 
 
 def variational_summary(graph: Graph, op, kernel) -> tuple[str, float, float, dict]:
@@ -204,6 +210,65 @@ def select_summary(graph: Graph, op) -> tuple[str, float, float]:
     return f"{op.attr('method')}-select", float(op.attr("alpha")), p
 
 
+def _amplify_op(kernel):
+    return next((op for op in kernel.ops if op.name == "q.amplify"), None)
+
+
+def amplified_kernel_resources(graph: Graph, kernel) -> Resources:
+    """The kernel's resources with its amplification counted (``kernel_resources`` when it has
+    none): the ops before ``q.amplify`` (A) ``2l + 1`` times, the ``2l`` reflections, the rest
+    (``qlower.blocks.amplify.amplified_resources``)."""
+    amp = _amplify_op(kernel)
+    if amp is None:
+        return kernel_resources(graph, kernel)
+    from qlower.blocks.amplify import amplified_resources
+
+    k = kernel.ops.index(amp)
+    base = ZERO
+    for op in kernel.ops[:k]:
+        base = base + op_def(op.name).resources(op, _weights(graph, op))
+    s = amp.result().type
+    total = amplified_resources(base, op_def(amp.name).rounds(amp), s.flags, s.qubits)
+    for op in kernel.ops[k + 1:]:
+        total = total + op_def(op.name).resources(op, _weights(graph, op))
+    final = kernel.ops[-2].result().type
+    return Resources(final.qubits, total.cnots, total.rotations, total.depth,
+                     total.single_qubit, total.t_gates)
+
+
+def amplification_summary(graph: Graph, kernel) -> dict | None:
+    """An amplified kernel's ``{kind, queries, depth_factor, success_probability, error, bound,
+    delta, p_before}`` (None for any other kernel).
+
+    ``p_before`` is the mean success probability before amplification over inputs whose
+    direction x̂' is uniformly random, with the offset ``t = B‖x'‖`` they get:
+    ``(‖C_x‖_F²/N' + B²‖c_t‖²)/(1 + B²)`` (C = ``transfer``, c_t its offset column, C_x the
+    rest); ``success_probability`` is the sequence's ``P(p_before)`` (``amplified_success``);
+    ``error`` is the fixed-point guarantee's failure bound ``δ²`` (every input with
+    ``p ≥ bound`` succeeds with probability at least ``1 − δ²``)."""
+    amp = _amplify_op(kernel)
+    if amp is None:
+        return None
+    from qlower.blocks.amplify import amplified_success
+
+    c = transfer(graph, kernel)
+    B = 0.0
+    for u in graph.ops:  # the offset the read-back reads: its bound B
+        if u.name == "host.reference_rescale" and u.operand(0) == kernel.output:
+            off = next(v for v in graph.ops if u.operand(1) in v.result_names)
+            B = float(off.attr("bound"))
+    n = c.shape[1] - 1
+    p0 = (float(np.sum(np.abs(c[:, :-1]) ** 2)) / max(n, 1)
+          + B * B * float(np.sum(np.abs(c[:, -1]) ** 2))) / (1.0 + B * B)
+    phases = np.reshape(amp.attr("phases"), (-1, 2))
+    L = 2 * len(phases) + 1
+    delta = float(amp.attr("delta"))
+    return {"kind": amp.attr("kind"), "queries": L, "depth_factor": L,
+            "success_probability": float(amplified_success(phases, p0)),
+            "error": delta ** 2 if amp.attr("kind") == "fixed-point" else delta,
+            "bound": float(amp.attr("bound")), "delta": delta, "p_before": p0}
+
+
 def program_estimate(graph: Graph, kernels: Sequence, host: Sequence[dict],
                      origins: Mapping[str, dict] | None = None,
                      decisions: Sequence = ()) -> ProgramEstimate:
@@ -211,5 +276,6 @@ def program_estimate(graph: Graph, kernels: Sequence, host: Sequence[dict],
                            tuple(dict(h) for h in host), tuple(decisions))
 
 
-__all__ = ["KernelEstimate", "ProgramEstimate", "kernel_estimate", "kernel_resources",
+__all__ = ["KernelEstimate", "ProgramEstimate", "amplification_summary",
+           "amplified_kernel_resources", "kernel_estimate", "kernel_resources",
            "program_estimate", "transfer"]

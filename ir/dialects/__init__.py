@@ -15,6 +15,7 @@ from qlower.ir.dialects import (  # noqa: F401
     linalg,
     losses,
     quantum,
+    quantum_amplify,
     quantum_attention,
     quantum_losses,
     quantum_select,
