@@ -110,13 +110,13 @@ def fixed_point_phases(L: int, delta: float) -> np.ndarray:
     the module docstring, ``α_j = 2cot⁻¹(tan(2πj/L)√(1−γ²))``, ``β_j = −α_{l−j+1}``."""
     if L < 1 or L % 2 != 1:
         raise ValueError(f"the sequence length L must be odd and >= 1, got {L}")
-    l = (L - 1) // 2
+    rounds = (L - 1) // 2
     g = fixed_point_gamma(L, delta)
-    j = np.arange(1, l + 1)
+    j = np.arange(1, rounds + 1)
     t = np.tan(2 * np.pi * j / L) * math.sqrt(max(0.0, 1.0 - g * g))
     alpha = 2 * np.arctan2(1.0, t)  # 2 cot⁻¹(t), on the branch (0, 2π)
     beta = -alpha[::-1]
-    return np.stack([beta, -alpha], axis=1) if l else np.zeros((0, 2))
+    return np.stack([beta, -alpha], axis=1) if rounds else np.zeros((0, 2))
 
 
 # -- the sequence in span{|g>, |b>} -----------------------------------------------------------
