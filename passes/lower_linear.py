@@ -563,6 +563,10 @@ def lower_amplified(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None, m
         %p   = q.probabilities(%s2) {size = M + R}
         %y   = host.reference_rescale(%p, %t) {rows = M, scale = κ}
 
+    ``fixed-point``: Yoder–Low–Chuang for ``p ≥ w`` to error δ = ``--amplify-error``.
+    ``qsvt``: uniform singular-value amplification by ``1/(σ_max(1+δ))``, σ_max = ‖W‴‖₂/α,
+    δ = ``--amplify-error`` its margin, relative error ``QSVT_EPSILON``.
+
     κ = max|W'|. The R reference rows (the padding of M up to the next power of two above it)
     each read ``κt``, host-known, as big as the largest entry of the block (so α does not grow)
     and about as big as an offset output ``(W'x')_i + κt`` (so they hold about R/(M+R) of the
@@ -574,6 +578,7 @@ def lower_amplified(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None, m
     from qlower.blocks.amplify import (
         fixed_point_length,
         fixed_point_phases,
+        qsvt_phases,
         reference_rows,
         success_lower_bound,
     )
@@ -596,16 +601,16 @@ def lower_amplified(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None, m
     m, attrs = plan_block(W3.astype(dtype.numpy), method, p.threshold)
     size = 1 << block_layout(m, *W3.shape, terms=attrs.get("terms")).input
     w_min = p.success_bound or success_lower_bound(W, kappa, bound, attrs["alpha"], R)
-    if p.amplify == "qsvt":
-        raise UnsupportedError(f"node '{name}': --amplify qsvt has figures "
-                               f"(qlower.blocks.amplify.amplification_figures) but no circuit "
-                               f"yet; use --amplify fixed-point")
     try:
-        L = fixed_point_length(min(1.0, w_min), p.amplify_error)
+        if p.amplify == "qsvt":  # W/α → W/α′, α′ = ‖W‴‖₂(1 + δ)
+            sigma_max = min(1.0, float(np.linalg.norm(W3, 2)) / attrs["alpha"])
+            phases = qsvt_phases(sigma_max, p.amplify_error)
+        else:
+            L = fixed_point_length(min(1.0, w_min), p.amplify_error)
+            phases = fixed_point_phases(L, p.amplify_error)
     except ValueError as e:
         raise UnsupportedError(f"node '{name}': {e} (give a larger --success-bound or "
                                f"--amplify-error)") from None
-    phases = fixed_point_phases(L, p.amplify_error)
     ops: list[Op] = []
     x = op.operand(0)
     if b is not None:

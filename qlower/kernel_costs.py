@@ -245,7 +245,8 @@ def amplification_summary(graph: Graph, kernel) -> dict | None:
     ``(‖C_x‖_F²/N' + B²‖c_t‖²)/(1 + B²)`` (C = ``transfer``, c_t its offset column, C_x the
     rest); ``success_probability`` is the sequence's ``P(p_before)`` (``amplified_success``);
     ``error`` is the fixed-point guarantee's failure bound ``δ²`` (every input with
-    ``p ≥ bound`` succeeds with probability at least ``1 − δ²``)."""
+    ``p ≥ bound`` succeeds with probability at least ``1 − δ²``), or QSVT's relative
+    amplitude error ε (read against reference rows, neither changes the outputs)."""
     amp = _amplify_op(kernel)
     if amp is None:
         return None
@@ -263,9 +264,11 @@ def amplification_summary(graph: Graph, kernel) -> dict | None:
     phases = np.reshape(amp.attr("phases"), (-1, 2))
     L = 2 * len(phases) + 1
     delta = float(amp.attr("delta"))
+    from qlower.blocks.amplify import QSVT_EPSILON
+
     return {"kind": amp.attr("kind"), "queries": L, "depth_factor": L,
             "success_probability": float(amplified_success(phases, p0)),
-            "error": delta ** 2 if amp.attr("kind") == "fixed-point" else delta,
+            "error": delta ** 2 if amp.attr("kind") == "fixed-point" else QSVT_EPSILON,
             "bound": float(amp.attr("bound")), "delta": delta, "p_before": p0}
 
 

@@ -217,6 +217,64 @@ def qsvt_degree(sigma_max: float, delta: float, epsilon: float, max_degree: int 
     return hi
 
 
+QSVT_EPSILON = 1e-2  # the QSVT polynomial's relative error: only its success probability sees it
+
+
+def solve_odd_phases(f, d: int, max_iter: int = 60, tol: float = 1e-12) -> np.ndarray:
+    """Symmetric Wx-convention phases ``Φ`` (``φ_j = φ_{d−j}``, d odd) with ``Re⟨0|U_Φ(x)|0⟩
+    = f(x)`` for an odd polynomial f of degree d, ``|f| < 1`` (``qlower.blocks.qsp``'s
+    convention and Newton iteration, on the (d+1)/2 positive zeros of ``T_{d+1}``)."""
+    from qlower.blocks.qsp import _rows_and_columns
+
+    if d < 1 or d % 2 != 1:
+        raise ValueError(f"the degree must be odd and >= 1, got {d}")
+    h = (d + 1) // 2
+    x = np.cos((2 * np.arange(1, h + 1) - 1) * np.pi / (4 * h))
+    fx = np.asarray(f(x), dtype=np.float64)
+    theta = np.zeros(h)
+    theta[0] = np.pi / 4
+    res = np.inf
+    for _ in range(max_iter):
+        phases = np.concatenate([theta, theta[::-1]])
+        left, right, e = _rows_and_columns(phases, x)
+        g = (left[0] * e[0] * right[0]).sum(-1).real
+        res = float(np.max(np.abs(g - fx)))
+        if res <= tol:
+            return phases
+        dp = (1j * left * e[:, None, :] * np.array([1.0, -1.0]) * right).sum(-1).real
+        jac = dp[:h] + dp[::-1][:h]  # θ_j moves φ_j and φ_{d−j}
+        try:
+            theta = theta - np.linalg.solve(jac.T, g - fx)
+        except np.linalg.LinAlgError:
+            break
+    raise ValueError(f"QSVT phases did not converge at degree {d}: residual {res:.3e}")
+
+
+def qsvt_sequence(wx_phases: np.ndarray) -> np.ndarray:
+    """The ``[l, 2]`` rounds ``(φ_g, φ_0)`` of this module's sequence that realise the Wx
+    phases ``φ_0..φ_d`` (d = 2l + 1) on the kernel: ``W(σ) = i·e^{−iπ/4 Z}R(σ)e^{−iπ/4 Z}``
+    with ``R(σ)`` the reflection A (and A†) is in ``span{|0⟩, A†|b⟩} → span{|g⟩, |b⟩}``, so
+    the reflection phases are ``φ'_j = φ_j − π/2`` (0 < j < d, the ends shift by −π/4); a
+    projector phase ``e^{iφ(2Π−I)}`` is ``e^{2iφ}`` on the projector's range up to a global
+    phase. Round j takes ``(2φ'_{d−2j+1}, 2φ'_{d−2j})``; the last ``φ'_0`` is a phase of the
+    good part alone and is left out (probabilities do not see it), as is ``φ'_d`` (a global
+    phase of the input |0⟩). ``|sequence_amplitude(·, σ²)| = |⟨0|U_Φ(σ)|0⟩|``."""
+    ph = np.asarray(wx_phases, dtype=np.float64)
+    d = len(ph) - 1
+    pr = ph - np.pi / 2
+    rounds = (d - 1) // 2
+    return np.array([[2 * pr[d - 2 * j + 1], 2 * pr[d - 2 * j]] for j in range(1, rounds + 1)]
+                    ).reshape(-1, 2)
+
+
+def qsvt_phases(sigma_max: float, delta: float, epsilon: float = QSVT_EPSILON) -> np.ndarray:
+    """The rounds of uniform singular-value amplification by ``1/(σ_max(1+δ))`` to relative
+    error ε (:func:`qsvt_degree`, :func:`qsvt_polynomial`, :func:`solve_odd_phases`)."""
+    d = qsvt_degree(sigma_max, delta, epsilon)
+    coef = qsvt_polynomial(sigma_max, delta, d, epsilon / 2)
+    return qsvt_sequence(solve_odd_phases(lambda x: _cheb.chebval(x, coef), d))
+
+
 # -- figures for the cost model ---------------------------------------------------------------
 
 
@@ -421,7 +479,7 @@ def success_lower_bound(w_aug: np.ndarray, kappa: float, bound: float, alpha: fl
     return (rows + R * (kappa * bound) ** 2) / (alpha ** 2 * (1.0 + bound ** 2))
 
 
-__all__ = ["KINDS", "amplification_figures", "amplified_count", "amplified_resources",
+__all__ = ["KINDS", "QSVT_EPSILON", "qsvt_phases", "qsvt_sequence", "solve_odd_phases", "amplification_figures", "amplified_count", "amplified_resources",
            "amplified_success", "amplified_table", "chebyshev_t", "fixed_point_bound",
            "fixed_point_gamma", "fixed_point_length", "fixed_point_phases",
            "fixed_point_success", "inverse_table", "qsvt_degree", "qsvt_error",

@@ -154,3 +154,25 @@ def test_reference_rows_and_bound():
     xs = np.concatenate([x, B * np.linalg.norm(x, axis=1, keepdims=True)], 1)
     p = np.sum((xs @ W3.T) ** 2, 1) / (alpha ** 2 * np.sum(xs ** 2, 1))
     assert w <= p.min() and w > 0.5 * p.min()
+
+
+def test_qsvt_phases_realise_the_polynomial_on_the_sequence():
+    sm, delta, eps = 0.5, 0.2, 1e-2
+    d = am.qsvt_degree(sm, delta, eps)
+    coef = am.qsvt_polynomial(sm, delta, d, eps / 2)
+    wx = am.solve_odd_phases(lambda x: np.polynomial.chebyshev.chebval(x, coef), d)
+    s = np.linspace(0.01, 0.99, 97)
+    from qlower.blocks.qsp import qsp_matrix, qsp_value
+
+    # Re<0|U_Phi|0> is the polynomial (Wx convention, qlower.blocks.qsp)
+    assert np.max(np.abs(qsp_value(wx, s) - np.polynomial.chebyshev.chebval(s, coef))) < 1e-11
+    # the kernel's sequence with the converted rounds has |amplitude| = |P(sigma)|, sigma = sqrt p
+    rounds = am.qsvt_sequence(wx)
+    assert len(rounds) == (d - 1) // 2
+    amp = am.sequence_amplitude(rounds, s ** 2)
+    assert np.max(np.abs(np.abs(amp) - np.abs(qsp_matrix(wx, s)[:, 0, 0]))) < 1e-11
+    # its success probability is at least the linear part's (gamma sigma)^2 below sigma_max
+    gamma = 1 / (sm * (1 + delta))
+    low = s[s <= sm]
+    assert np.all(np.abs(am.sequence_amplitude(rounds, low ** 2)) ** 2
+                  >= (gamma * low) ** 2 * (1 - eps) ** 2)

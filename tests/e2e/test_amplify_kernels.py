@@ -118,6 +118,18 @@ def test_qasm3_parses_loads_in_qiskit_and_has_qsims_state(model_path, program, t
     assert n_params == len(kc.symbols) and worst < 1e-4
 
 
+def test_qsvt_amplified_kernel_exact_on_qsim(model_path):
+    program = qlower.compile(model_path, "cirq", method="fable", amplify="qsvt")
+    out = program.run({"x": X})
+    assert check_with_onnxruntime(model_path, {"x": X}, out, rtol=1e-4).ok
+    amp = next(op for op in program.graph.ops if op.name == "q.amplify")
+    rounds = np.reshape(amp.attr("phases"), (-1, 2))
+    pred = float(np.mean(am.amplified_success(rounds, _success_before(program, X))))
+    assert out.kernels[0].success_probability == pytest.approx(pred, abs=1e-5)
+    a = program.estimate().kernels[0].amplification
+    assert a["kind"] == "qsvt" and a["queries"] == 2 * len(rounds) + 1
+
+
 def test_amplify_refuses_signs_none(model_path, capsys):
     rc, out, err = cli(capsys, "estimate", str(model_path), "--amplify", "fixed-point",
                        "--signs", "none")
