@@ -15,6 +15,8 @@ at N = 64, a test runs it at N = 4): it stays below 0.5.
     python bench/amplify.py                       # N = 64, 4 inputs, delta 0.5 and 0.7 (minutes)
     python bench/amplify.py --size 16 --rows 8
     python bench/amplify.py --shots 200000        # also the mean standard error of y from shots
+    python bench/amplify.py --double --rows 1     # also the error of a complex128 simulation
+                                                  # (Cirq's simulator: minutes per row at N = 64)
 """
 
 from __future__ import annotations
@@ -82,6 +84,30 @@ def qsvt_row(program, delta: float) -> dict:
             "seconds": None, "se": None}
 
 
+def double_error(program, x: np.ndarray, ref: np.ndarray) -> float:
+    """The output error relative to max |y| when the kernel's circuit runs in complex128
+    (``cirq.Simulator``) and the graph's host ops read it: what is left without qsim's
+    single precision."""
+    import cirq
+
+    from qlower.blocks.amplify import reference_readback
+
+    kc = program.kernels[0]
+    g = program.graph
+    rows = program.bind({"x": x})[kc.name]
+    sim = cirq.Simulator(dtype=np.complex128)
+    states = np.stack([sim.simulate(cirq.resolve_parameters(kc.circuit, r),
+                                    qubit_order=kc.qubits).final_state_vector
+                       for r in kc.resolvers(rows)])
+    p = kc.rule.exact(states)
+    rr = next(op for op in g.ops if op.name == "host.reference_rescale")
+    off = next(op for op in g.ops if op.name == "host.offset")
+    xa = np.concatenate([x, np.ones((len(x), 1), x.dtype)], 1).astype(np.float64)
+    t = off.attr("bound") * np.linalg.norm(xa, axis=1, keepdims=True)
+    y = reference_readback(p, t, rr.attr("rows"), rr.attr("scale"))
+    return float(np.max(np.abs(y - ref)) / np.max(np.abs(ref)))
+
+
 def measure(label: str, program, x: np.ndarray, ref: np.ndarray, shots: int) -> dict:
     t0 = time.perf_counter()
     out = program.run({"x": x})
@@ -106,6 +132,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", type=int, default=4)
     ap.add_argument("--delta", type=float, nargs="+", default=[0.5, 0.7])
     ap.add_argument("--shots", type=int, default=0)
+    ap.add_argument("--double", action="store_true",
+                    help="also simulate the amplified kernels in complex128 (Cirq)")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((args.rows, args.size)).astype(np.float32)
@@ -123,10 +151,13 @@ def main(argv=None) -> int:
             a = prog.estimate().kernels[0].amplification
             rows.append(measure(f"fixed-point δ={d} (w={a['bound']:.2e})", prog, x, ref,
                                 args.shots))
+            if args.double:
+                rows[-1]["double"] = double_error(prog, x, ref)
     print(f"N = {args.size}, Gaussian W and b, FABLE with the sign offset, {args.rows} inputs; "
           f"p: measured on qsim (mean) / predicted")
     head = "| amplification | p measured | p predicted | queries | CNOTs | depth | T | T × 1/p " \
-           "| rel. error | qsim s |" + (" mean SE(y) |" if args.shots else "")
+           "| rel. error | qsim s |" + (" mean SE(y) |" if args.shots else "") \
+        + (" rel. error, complex128 |" if args.double else "")
     print(head)
     print("|" + "---|" * (head.count("|") - 1))
     for r in rows:
@@ -138,6 +169,8 @@ def main(argv=None) -> int:
                  "–" if r["seconds"] is None else f"{r['seconds']:.1f}"]
         if args.shots:
             cells.append("–" if r["se"] is None else f"{r['se']:.3g}")
+        if args.double:
+            cells.append(f"{r['double']:.1e}" if "double" in r else "–")
         print("| " + " | ".join(cells) + " |")
     return 0
 

@@ -25,11 +25,16 @@ branch of cot⁻¹ does not matter: it moves 2cot⁻¹ by 2π). Here ``φ_g,j = 
 ``atanh(u) ≥ u`` it never exceeds Yoder's ``L ≥ ln(2/δ)/√w``.
 
 Uniform singular-value amplification [Gilyén et al. 2019, Thm 17 and §4.2]: an odd polynomial
-``P(σ) ≈ γσ`` on ``[0, σ_max]`` (γ = 1/(σ_max(1+δ)), i.e. ``W/α → W/α′`` with ``α′ =
-α·σ_max·(1+δ) = ‖W‖₂(1+δ)`` where ``σ_max = ‖W‖₂/α``), ``|P| ≤ 1`` on [−1, 1]
-(:func:`qsvt_polynomial`, degree by :func:`qsvt_degree`). Its new success probability is
-``p·γ²``: for Gaussian W at N = 64 the mean is at most ``‖W‖_F²/(N‖W‖₂²) ≈ 0.25``, so it cannot
-reach 0.5 there; fixed-point amplification is what does.
+``f(σ) ≈ γσ`` on ``[0, σ_max]`` (γ = 1/(σ_max(1+δ)), i.e. ``W/α → W/α′`` with ``α′ =
+α·σ_max·(1+δ) = ‖W‖₂(1+δ)`` where ``σ_max = ‖W‖₂/α``), ``|f| ≤ 1`` on [−1, 1]
+(:func:`qsvt_polynomial`, degree by :func:`qsvt_degree`), phases by :func:`solve_odd_phases`
+(symmetric, Wx convention, ``Re P = f``) and :func:`qsvt_sequence` (the same rounds as above).
+The kernel is a rank-one block (one singular value, σ = √p), so its success probability is
+``|P(σ)|²`` with ``Re P = f``: at least ``p·γ²`` (what a linear read-back ``y = α′‖x‖ψ`` would
+need alone: for Gaussian W at N = 64 its mean is at most ``‖W‖_F²/(N‖W‖₂²) ≈ 0.25``), and more
+where ``Im P`` adds to it. Read against reference rows, neither part changes the outputs; but
+its degree grows as ``log(1/ε)/(δσ_max)``, so it takes many more queries than fixed-point
+amplification for the same success (``bench/amplify.py``).
 """
 
 from __future__ import annotations
