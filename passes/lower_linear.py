@@ -38,7 +38,7 @@ choice (block encoding, ``auto`` method).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -150,6 +150,8 @@ class LowerLinear(TransformPass):
     def _composable(self, rw: Rewriter, op: Op | None) -> bool:
         if op is None or op.name != "nn.linear" or self.choice(rw, op)[0] != "block-encoding":
             return False
+        if op.attr("amplify", None) not in (None, "none"):
+            return False  # an amplified layer is a kernel of its own
         w = rw.constant(op.operand(1))
         if w is None or w.ndim != 2 or not np.issubdtype(w.dtype, np.floating) or not np.any(w):
             return False
@@ -189,8 +191,9 @@ class LowerLinear(TransformPass):
         if strategy == "block-encoding":
             if not np.any(w) and (b is None or not np.any(b)):
                 return None  # an all-zero layer has nothing to encode; it stays on the host
-            if self.amplify != "none":
-                return lower_amplified(rw, op, w, b, method, self)
+            amplify = op.attr("amplify", None) or self.amplify  # the layer's, else everyone's
+            if amplify != "none":
+                return lower_amplified(rw, op, w, b, method, replace(self, amplify=amplify))
             form = None
             if self.carry != "columns":
                 form = select_form(w, b, method, self.threshold, self.signs,

@@ -45,16 +45,30 @@ def methods() -> tuple[str, ...]:
     return ("auto", *(name for name, e in entries().items() if e.general))
 
 
+AMPLIFICATIONS = ("fixed-point", "qsvt")
+
+
 def check_strategy(text: str, where: str) -> tuple[str, str]:
-    """``STRATEGY`` or ``block-encoding:METHOD`` → (strategy, method or '')."""
+    """``STRATEGY`` or ``block-encoding:METHOD[+AMPLIFY]`` → (strategy, method text or '');
+    ``+fixed-point``/``+qsvt`` amplifies that layer's kernel (``split_method``)."""
     strategy, _, method = text.partition(":")
     if strategy not in STRATEGIES:
         raise PipelineError(
             f"{where}: unknown strategy '{strategy}' (strategies: {', '.join(STRATEGIES)})")
-    if method and (strategy != "block-encoding" or method not in methods()):
+    name, plus, amp = method.partition("+")
+    if method and (strategy != "block-encoding" or name not in methods()):
         raise PipelineError(
-            f"{where}: unknown block-encoding method '{method}' (methods: {', '.join(methods())})")
+            f"{where}: unknown block-encoding method '{name}' (methods: {', '.join(methods())})")
+    if plus and amp not in AMPLIFICATIONS:
+        raise PipelineError(f"{where}: unknown amplification '{amp}' (amplifications: "
+                            f"{', '.join(AMPLIFICATIONS)})")
     return strategy, method
+
+
+def split_method(text: str) -> tuple[str, str]:
+    """``METHOD[+AMPLIFY]`` → (method, amplification or '')."""
+    method, _, amp = text.partition("+")
+    return method, amp
 
 
 DENSE = ("nn.linear", "nn.matmul")
@@ -153,6 +167,10 @@ class SelectStrategy(TransformPass):
             raise PipelineError(f"select-strategy: profile must be nisq or ft, got "
                                 f"'{self.profile}'")
         strategy, method = check_strategy(self.strategy, "select-strategy")
+        if "+" in method:
+            raise PipelineError(f"select-strategy: '+{split_method(method)[1]}' amplifies one "
+                                "layer (--strategy NODE=block-encoding:METHOD+AMPLIFY); for "
+                                "every layer use --amplify")
         if method:  # "block-encoding:fable" as the default strategy
             object.__setattr__(self, "strategy", strategy)
             object.__setattr__(self, "method", method)
@@ -229,9 +247,10 @@ class SelectStrategy(TransformPass):
         strategy, method = self.choice(op)
         if strategy != "block-encoding":
             return {"strategy": strategy}
+        method, amp = split_method(method)
         if method == "auto":
             method = choose_method(m) if np.any(m) else "fable"
-        return {"strategy": strategy, "method": method}
+        return {"strategy": strategy, "method": method, **({"amplify": amp} if amp else {})}
 
     def apply(self, graph: Graph) -> Graph:
         if self.budgeted and getattr(self, "decided", None) is None:
@@ -263,5 +282,5 @@ def selected(op: Op) -> tuple[str, str] | None:
     return None if strategy is None else (strategy, op.attr("method", None) or "auto")
 
 
-__all__ = ["DENSE", "STRATEGIES", "SelectStrategy", "check_op_strategy", "check_strategy", "layer_matrix", "layer_names",
-           "methods", "selected"]
+__all__ = ["AMPLIFICATIONS", "DENSE", "STRATEGIES", "SelectStrategy", "check_op_strategy", "check_strategy", "layer_matrix", "layer_names",
+           "methods", "selected", "split_method"]

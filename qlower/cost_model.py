@@ -3,7 +3,9 @@
 ``select-strategy`` asks it when the user states a budget (``--max-qubits``, ``--max-depth``,
 ``--target-error``) or a profile (``--profile nisq|ft``), and ``qlower estimate --explain``
 prints what it found. A candidate's figures are not formulas guessed ahead of the lowering:
-each candidate (a block-encoding method, amplitude encoding, a variational fit) is lowered —
+each candidate (a block-encoding method, amplitude encoding, a variational fit, and the
+fixed-point amplification of each block encoding whose success probability is below 0.05) is
+lowered —
 the layer alone quantum, every other layer on the host — and read off what it became:
 
 - qubits, CNOTs, rotations and depth: counted on the candidate's built circuit (the kernel
@@ -41,6 +43,10 @@ import numpy as np
 from qlower.errors import QlowerError
 
 PROFILES = ("nisq", "ft")
+# a block's success probability below which amplification is weighed: above it the L queries
+# and the reflections cost more than the shots they save (an 8x8 FABLE layer at p = 0.15:
+# 900x the CNOTs for 2x fewer shots)
+AMPLIFY_BELOW = 0.05
 DEFAULT_ERROR = 1e-2  # without --target-error: of the layer's largest |output|
 REFERENCE_ROWS = 4
 
@@ -276,8 +282,11 @@ class CostModel:
                 continue
             if o.result().name == op.result().name:
                 attrs = {**o.attrs, "strategy": strategy}
-                if method:
-                    attrs["method"] = method
+                name, _, amp = method.partition("+")
+                if name:
+                    attrs["method"] = name
+                if amp:
+                    attrs["amplify"] = amp
             else:
                 attrs = {**o.attrs, "strategy": "host"}
             rw.replace(o, [o.with_(attrs=attrs)])
@@ -377,7 +386,13 @@ class CostModel:
         from qlower.passes.select_strategy import layer_matrix, layer_names
 
         matrix = layer_matrix(Rewriter(self.graph), op)
-        cands = tuple(self.evaluate(op, s, m) for s, m in self.applicable(matrix))
+        cands = [self.evaluate(op, s, m) for s, m in self.applicable(matrix)]
+        if self.lower.signs == "offset" and not self.lower.compose:
+            # fixed-point amplification, where a block-encoded kernel mostly fails
+            cands += [self.evaluate(op, c.strategy, f"{c.method}+fixed-point") for c in cands
+                      if c.strategy == "block-encoding" and not c.refused
+                      and c.success_probability < AMPLIFY_BELOW]
+        cands = tuple(cands)
         node = layer_names(op)[0]
         what = "two-qubit gates" if self.budgets.profile == "nisq" else "T gates"
         fits = [c for c in cands if c.feasible]
@@ -400,11 +415,31 @@ class CostModel:
 
 def counted_resources(lowered, kernel):
     """The kernel's circuit built and its gates counted (the estimate's closed forms are
-    bounds for the methods synthesised by quantum Shannon decomposition)."""
-    from qlower.backends.cirq_emitter import build_kernel
-    from qlower.blocks.circuits import count_resources
+    bounds for the methods synthesised by quantum Shannon decomposition). A multi-controlled
+    gate (an amplification's reflection) counts as Cirq decomposes it, ancilla-free, into one-
+    and two-qubit gates (``qlower.blocks.amplify.reflection_resources``, the same numbers as
+    decomposing every copy) and adds its decomposed depth: the depth is then a bound."""
+    import cirq
 
-    return count_resources(build_kernel(lowered, kernel).circuit)
+    from qlower.backends.cirq_emitter import build_kernel
+    from qlower.blocks.amplify import reflection_resources
+    from qlower.blocks.circuits import count_resources
+    from qlower.blocks.resources import Resources
+
+    kc = build_kernel(lowered, kernel)
+    circuit = kc.circuit
+    wide = [op for op in circuit.all_operations() if len(op.qubits) > 2]
+    if not wide:
+        return count_resources(circuit, kc.qubits)
+    rest = count_resources(cirq.Circuit(op for op in circuit.all_operations()
+                                        if len(op.qubits) <= 2), kc.qubits)
+    parts = [reflection_resources(len(op.qubits)) for op in wide]
+    x_gates = 2 * sum(len(op.qubits) for op in wide)  # the reflections' X gates, counted in both
+    return Resources(len(kc.qubits), rest.cnots + sum(r.cnots for r in parts),
+                     rest.rotations + sum(r.rotations for r in parts),
+                     rest.depth + sum(r.depth for r in parts),
+                     rest.single_qubit + sum(r.single_qubit for r in parts) - x_gates,
+                     rest.t_gates + sum(r.t_gates for r in parts))
 
 
 VARIATIONAL_WEIGHED_QUBITS = 4  # a fit on more qubits takes seconds to minutes per layer

@@ -22,12 +22,16 @@ CHOICE_ATTRS = {
     "strategy": Attr("str", ABSENT, choices=("block-encoding", "amplitude-encoding", "variational",
                                             "host")),
     "method": Attr("str", ABSENT),
+    # a block-encoded layer's amplification (lower-linear's --amplify for this layer only)
+    "amplify": Attr("str", ABSENT, choices=("none", "fixed-point", "qsvt")),
 }
 
 
 def verify_choice(c: OpContext) -> None:
     """A ``method`` is a registered block-encoding method, on a block-encoded layer only."""
     method = c.attr("method", None)
+    if c.attr("amplify", None) is not None and c.attr("strategy", None) != "block-encoding":
+        c.fail(f"amplify '{c.attr('amplify')}' needs strategy = \"block-encoding\"")
     if method is None:
         return
     from qlower.blocks.registry import method_names

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import cirq
 import numpy as np
 import onnx
 import pytest
@@ -35,11 +36,21 @@ def gemm(tmp_path_factory):
 @pytest.fixture(scope="module")
 def decision(gemm):
     (d,) = qlower.estimate(gemm, profile="nisq").decisions
+    object.__setattr__(d, "path", gemm)
     return d
 
 
 def by_label(d, label):
-    return next(c for c in d.candidates if c.label == label)
+    found = [c for c in d.candidates if c.label == label]
+    if found:
+        return found[0]
+    # a candidate the model did not weigh here (amplification above p = 0.05): measured alike
+    from qlower.cost_model import Budgets, CostModel
+    from qlower.passes.lower_linear import LowerLinear
+
+    graph = qlower.to_stage(qlower.load(d.path), "canonical")
+    op = next(o for o in graph.ops if o.result().name == d.value)
+    return CostModel(graph, LowerLinear(), Budgets()).evaluate(op, *label.split(":"))
 
 
 def override(c) -> dict:
@@ -49,7 +60,7 @@ def override(c) -> dict:
 def test_candidates_and_choice(decision):
     labels = [c.label for c in decision.candidates]
     assert labels == ["block-encoding:fable", "block-encoding:svd", "block-encoding:dilation",
-                      "amplitude-encoding", "variational"]
+                      "amplitude-encoding", "variational"]  # FABLE's p = 0.15: no amplification
     assert by_label(decision, "variational").refused == \
         "approximate: weighed only against a --target-error"
     fits = [c for c in decision.candidates if c.feasible]
@@ -71,16 +82,21 @@ def _reference(gemm):
 
 
 @pytest.mark.parametrize("label", ["block-encoding:fable", "block-encoding:svd",
-                                   "amplitude-encoding"])
+                                   "amplitude-encoding", "block-encoding:fable+fixed-point"])
 def test_predicted_counts_and_success_are_the_built_circuits(gemm, decision, label):
     """Qubits, CNOTs, rotations, depth and T as the built circuit counts them; P(flags = 0)
     as qsim measures it on the reference rows."""
     c = by_label(decision, label)
     program = qlower.compile(gemm, "cirq", **override(c))
     (kc,) = program.kernels
-    counted = count_resources(kc.circuit)
-    assert (counted.qubits, counted.cnots, counted.rotations, counted.depth) == \
-        (c.qubits, c.cnots, c.rotations, c.depth)
+    circuit = kc.circuit
+    if "+" in label:  # the reflections' multi-controlled phases, as Cirq decomposes them
+        circuit = cirq.Circuit(cirq.decompose(circuit, keep=lambda op: len(op.qubits) <= 2 and
+                                              not isinstance(op.gate, cirq.ControlledGate)))
+    counted = count_resources(circuit, kc.qubits)
+    assert (counted.qubits, counted.cnots, counted.rotations) == (c.qubits, c.cnots, c.rotations)
+    # the reflections' decomposed depth is added whole: a bound there, the count elsewhere
+    assert counted.depth <= c.depth if "+" in label else counted.depth == c.depth
     assert counted.t_estimate() == c.t_count
     assert (kc.resources().cnots >= c.cnots) and (kc.resources().depth >= c.depth)  # bounds
     graph = qlower.load(gemm)
