@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from qlower.errors import QlowerError
 from qlower.ir import Graph
 
 _LAST: list = []  # [(stamp, graph, values)]: the last run, one entry
@@ -24,7 +25,8 @@ def calibration_values(graph: Graph, path: str) -> dict[str, np.ndarray]:
 
     The last (file, graph) run is kept: a pipeline that asks twice for the same graph and file
     interprets it once (the file's path, size and modification time name its contents). Raises
-    ``QlowerError`` (one line) for a file that cannot be read or inputs that do not fit.
+    ``QlowerError`` (one line, naming the file) for a file that cannot be read or inputs that
+    do not fit the graph.
     """
     from qlower.api import load_inputs
     from qlower.backends.reference import interpret
@@ -36,8 +38,12 @@ def calibration_values(graph: Graph, path: str) -> dict[str, np.ndarray]:
         stamp = None  # load_inputs names the problem
     if stamp is not None and _LAST and _LAST[0][0] == stamp and _LAST[0][1] is graph:
         return _LAST[0][2]
-    inputs = load_inputs(path)
-    _, values = interpret(graph, inputs)
+    try:
+        _, values = interpret(graph, load_inputs(path))
+    except QlowerError as e:
+        msg = str(e)
+        raise QlowerError(msg if msg.startswith(str(path)) else f"--calibration {path}: {msg}"
+                          ) from None
     _LAST[:] = [(stamp, graph, values)]
     return values
 

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import onnx
-from util import cli, make_model
+from util import assert_refused, cli, make_model
 
 import qlower
 from qlower.api import onnxruntime_outputs
@@ -103,3 +103,12 @@ def test_a_calibrated_fit_below_min_fidelity_is_refused(tmp_path, capsys):
     assert " on 12 calibration rows, 0." in err
     assert err.endswith(" on 4 held-out rows at L = 1 (best L = 1) is below --min-fidelity "
                         "0.999\n")
+
+
+def test_a_calibration_file_that_does_not_fit_is_named(tmp_path, capsys):
+    path, _, _ = gemm(tmp_path, 2, 2, batch=16, dim=2)
+    np.savez(tmp_path / "bad.npz", x=np.zeros((10, 2), np.float32))
+    assert_refused(capsys, ["estimate", path, "--strategy", "variational", "--calibration",
+                            tmp_path / "bad.npz"],
+                   f"{path}: --calibration {tmp_path / 'bad.npz'}: input 'x' has shape [10, 2]; "
+                   "the model expects dimension 0 to be 16")
