@@ -309,6 +309,35 @@ def _emit_variational(b: _Builder, op) -> None:
                             float(op.attr("alpha"))))
 
 
+@dataclass(frozen=True)
+class _VariationalPrep:
+    """A variational state preparation (``q.encode.variational``) on its qubits."""
+
+    circuit: cirq.Circuit
+    qubits: tuple
+    symbols: tuple
+    registers: Registers
+
+
+@_emits("q.encode.variational")
+def _emit_encode_variational(b: _Builder, op) -> None:
+    """Like ``q.encode.amplitude``: the preparation is placed where the first block reads it,
+    but the circuit is ``prep_circuit``'s (symbols: the host's fitted parameters, in order)."""
+    from qlower.blocks.variational import prep_circuit
+
+    if b.size is not None or b.blocks:
+        b.fail("a kernel prepares its state once, first")
+    b.size = int(op.attr("size"))
+    n, layers = qubits_for(b.size), int(op.attr("layers"))
+
+    def prepare(qubits=None):
+        circuit, qs, syms = prep_circuit(n, layers, qubits, prefix=f"{b.kernel.name}_theta")
+        b.prep = _VariationalPrep(circuit, qs, syms, Registers(qs, qs, ()))
+        b.used |= set(qs)
+
+    b.prepare = prepare  # what the first block's placement (or a Hadamard test) calls
+
+
 def _emit_placed(b: _Builder, op, state) -> None:
     """A preparation with flags of its own (``state``: ``circuit``, ``qubits``, ``index``,
     ``symbols``), placed on its own qubits when emitted; blocks after it read its index."""

@@ -97,6 +97,18 @@ class LowerLinear(TransformPass):
     amplify_error: float = option(0.5, flag="--amplify-error", metavar="D",
                                   help="amplify: fixed-point error delta, success >= 1 - D^2 "
                                   "for every input above the bound (default 0.5)")
+    calibration: str = option("", flag="--calibration", metavar="X.npz",
+                              help="inputs whose run sets each qsvt activation's input bound "
+                              "(1.25 x the largest |x| seen) and the rows a variational layer "
+                              "is fitted on")
+    prep: str = option("mottonen", flag="--prep", choices=("mottonen", "variational"),
+                       help="how a dense layer's kernel loads its input: mottonen (exact "
+                       "amplitude encoding; default) or variational (a hardware-efficient "
+                       "ansatz fitted to each row on the host, refused below --min-fidelity)")
+    prep_layers: int = option(0, flag="--prep-layers", metavar="L",
+                              help="variational preparation: entangling layers (default 0: the "
+                              "fewest that reach --min-fidelity on the calibration rows, else "
+                              "the parameter-count threshold)")
 
     def __post_init__(self) -> None:
         if self.signs not in ("offset", "none"):
@@ -108,6 +120,7 @@ class LowerLinear(TransformPass):
         if not 0 < self.min_fidelity <= 1:
             raise PipelineError(f"lower-linear: min-fidelity must be in (0, 1], got "
                                 f"{self.min_fidelity}")
+        check_variational_options(self)
         if self.carry not in ("auto", "select", "columns"):
             raise PipelineError(f"lower-linear: carry must be 'auto', 'select' or 'columns', "
                                 f"got '{self.carry}'")
@@ -123,6 +136,7 @@ class LowerLinear(TransformPass):
         return attrs["strategy"], attrs.get("method", "")
 
     def apply(self, graph: Graph) -> Graph:
+        object.__setattr__(self, "fit_rows", calibration_rows(self, graph))
         rw = Rewriter(graph)
         if self.compose:
             for chain in self.chains(rw):
@@ -145,6 +159,11 @@ class LowerLinear(TransformPass):
                 new = self.lower_matmul(rw, op)
                 if new is not None:
                     rw.replace(op, new)
+        if self.prep == "variational":
+            from qlower.passes.variational_prep import variational_prep
+
+            return variational_prep(rw.finish(), self.prep_layers, self.min_fidelity,
+                                    self.calibration)
         return rw.finish()
 
     def _composable(self, rw: Rewriter, op: Op | None) -> bool:
@@ -195,7 +214,7 @@ class LowerLinear(TransformPass):
             if amplify != "none":
                 return lower_amplified(rw, op, w, b, method, replace(self, amplify=amplify))
             form = None
-            if self.carry != "columns":
+            if self.carry != "columns" and self.prep == "mottonen":  # (variational: columns)
                 form = select_form(w, b, method, self.threshold, self.signs,
                                    force=self.carry == "select")
             if form is None and self.carry == "select" and (b is not None or self.signs == "offset"):
@@ -206,7 +225,9 @@ class LowerLinear(TransformPass):
                 return lower_select(rw, op, w, b, *form, self.signs)
             return lower_chain(rw, [op], [method], self.threshold, self.signs)
         if strategy == "variational":
-            return lower_variational(rw, op, w, b, self.signs, self.layers, self.min_fidelity)
+            rows = getattr(self, "fit_rows", None) or {}
+            return lower_variational(rw, op, w, b, self.signs, self.layers, self.min_fidelity,
+                                     rows=rows.get(op.operand(0)))
         return lower_amplitude_encoding(rw, op, w, b)
 
     def lower_matmul(self, rw: Rewriter, op: Op) -> list[Op] | None:
@@ -458,7 +479,8 @@ MAX_VARIATIONAL_QUBITS = 6  # the fit's cost grows as 4^q: beyond this it takes 
 
 
 def lower_variational(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None, signs: str,
-                      layers: int, min_fidelity: float) -> list[Op]:
+                      layers: int, min_fidelity: float, rows: np.ndarray | None = None
+                      ) -> list[Op]:
     """``y = x Wᵀ + b`` by a fitted hardware-efficient ansatz (``qlower.blocks.variational``)::
 
         (the columns form's host ops: [x; 1; t], its norm and amplitude angles)
@@ -468,9 +490,11 @@ def lower_variational(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None,
         %y   = host.rescale(%psi, %norm, %alpha, %t) {shift = κ}
 
     The ansatz (one flag, n data qubits) is fitted to ``W'' = [W | b | κ1]`` over the whole
-    block (the basis inputs: exact on every input when the fidelity is 1), by L-BFGS with
-    adjoint gradients; ``layers`` fixes L, 0 takes the fewest up to 12 that reach
-    ``min_fidelity``. A fit that does not reach it is refused in one line.
+    block (the basis inputs: exact on every input when the fidelity is 1), or with ``rows``
+    (the layer's input on the calibration inputs, ``[B, N]``) on their augmented rows
+    ``[x; 1; t]`` (``fit_calibrated``), by L-BFGS with adjoint gradients; ``layers`` fixes L,
+    0 takes the fewest up to 12 that reach ``min_fidelity``. A fit that does not reach it is
+    refused in one line.
     """
     from qlower.blocks.variational import LayerMap, choose_layers, fit
 
@@ -485,18 +509,25 @@ def lower_variational(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None,
         raise UnsupportedError(
             f"node '{name}': a variational fit of a {M}x{N} block needs {n + 1} qubits; fits "
             f"are built up to {MAX_VARIATIONAL_QUBITS} here (use block-encoding)")
-    problem = LayerMap(W, None, n_flags=1)
-    try:
-        if layers:
-            f = fit(problem, layers)
-            if f.fidelity < min_fidelity:
-                raise ValueError(f"fidelity {f.fidelity:.6f} at L = {layers} is below "
-                                 f"--min-fidelity {min_fidelity}")
-        else:
-            _, L, _, history = choose_layers(problem, min_fidelity=min_fidelity, max_layers=12)
-            f = history[-1]
-    except ValueError as e:
-        raise UnsupportedError(f"node '{name}': variational fit: {e}") from None
+    info: dict = {}
+    if rows is not None:
+        bound = float(np.max(np.linalg.norm(W[:, :-1], axis=1))) / kappa if off else 0.0
+        f, info = fit_calibrated(name, W, augmented_rows(rows, b is not None, off, bound),
+                                 layers, min_fidelity)
+    else:
+        problem = LayerMap(W, None, n_flags=1)
+        try:
+            if layers:
+                f = fit(problem, layers)
+                if f.fidelity < min_fidelity:
+                    raise ValueError(f"fidelity {f.fidelity:.6f} at L = {layers} is below "
+                                     f"--min-fidelity {min_fidelity}")
+            else:
+                _, L, _, history = choose_layers(problem, min_fidelity=min_fidelity,
+                                                 max_layers=12)
+                f = history[-1]
+        except ValueError as e:
+            raise UnsupportedError(f"node '{name}': variational fit: {e}") from None
     ops: list[Op] = []
     x = op.operand(0)
     if b is not None:
@@ -521,7 +552,7 @@ def lower_variational(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None,
     angles = rw.add_constant(np.asarray(f.angles, dtype=np.float64), f"{out}.ansatz")
     block = rw.build("q.block.variational", [state.result().name, angles],
                      {"alpha": float(f.scale), "phase": float(f.phase), "flags": 1,
-                      "fidelity": float(min(1.0, f.fidelity))},
+                      "fidelity": float(min(1.0, f.fidelity)), **info},
                      results=[rw.fresh(f"{out}.encoded")], loc=loc)
     rd = rw.build("q.readout", [block.result().name], {"size": int(M), "nonnegative": off},
                   results=[rw.fresh(f"{out}.psi")], loc=loc)
@@ -641,6 +672,118 @@ def lower_amplified(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None, m
     y = rw.build("host.reference_rescale", [pr.result().name, t],
                  {"rows": M, "scale": kappa, "dtype": dtype}, results=[out], loc=loc)
     return ops + [o, app, ang, state, block, amp, pr, y]
+def check_variational_options(p: LowerLinear) -> None:
+    """The options of the calibrated fit and the variational preparation."""
+    if p.prep not in ("mottonen", "variational"):
+        raise PipelineError(f"lower-linear: prep must be 'mottonen' or 'variational', got "
+                            f"'{p.prep}'")
+    if p.prep == "variational" and p.carry == "select":
+        raise PipelineError("lower-linear: --prep variational loads a layer's input as columns "
+                            "[x; 1; t]; it does not combine with --carry select (whose "
+                            "preparation a tail reads too)")
+    if p.prep_layers < 0 or p.prep_layers > 64:
+        raise PipelineError(f"lower-linear: prep-layers must be in 0..64, got {p.prep_layers}")
+
+
+def calibration_rows(p: LowerLinear, graph: Graph) -> dict[str, np.ndarray] | None:
+    """The calibration run's values of the inputs of the layers lowered variationally (name →
+    ``[B, N]`` rows), when ``--calibration`` is given; None otherwise. A layer whose input the
+    run does not hold (``A @ X``: its rows are X's transposed columns) is fitted on the block."""
+    if not p.calibration:
+        return None
+    layers = [op for op in graph.ops if op.name in ("nn.linear", "nn.matmul")
+              and "strategy" in op.attrs and op.attr("strategy", None) == "variational"]
+    if not layers:
+        return None
+    from qlower.passes.calibration import calibration_values, layer_rows
+
+    values = calibration_values(graph, p.calibration)
+    out = {}
+    for op in layers:
+        if op.name == "nn.matmul" and graph.dense(op.operand(0)) is not None:
+            continue  # A @ X
+        x = op.operand(0)
+        t = graph.type_of(x)
+        width = t.dims[-1] if t.rank else None
+        rows = layer_rows(values, x, width) if isinstance(width, int) else None
+        if rows is not None:
+            out[x] = rows
+    return out
+
+
+def augmented_rows(rows: np.ndarray, bias: bool, offset: bool, bound: float) -> np.ndarray:
+    """The rows ``[x; 1; t]`` (t = bound·‖[x; 1]‖) the kernel prepares, as its host ops make
+    them from the layer's input rows ``x``."""
+    x = np.asarray(rows, dtype=np.float64)
+    if bias:
+        x = np.concatenate([x, np.ones((x.shape[0], 1))], axis=1)
+    if offset:
+        x = np.concatenate([x, bound * np.linalg.norm(x, axis=1, keepdims=True)], axis=1)
+    return x
+
+
+def held_out_split(rows: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(fit rows, held-out rows)``: every fourth row is held out when at least ``2·width``
+    rows are given (then the fit rows still span as many directions as the block has inputs
+    when the data does); fewer rows are all fitted and none held out."""
+    if rows.shape[0] >= 2 * width:
+        keep = np.arange(rows.shape[0]) % 4 != 3
+        return rows[keep], rows[~keep]
+    return rows, None
+
+
+def map_fidelity(W: np.ndarray, rows: np.ndarray, f) -> float:
+    """1 − e², e = ‖Y − scale·e^{i·phase}·A‖_F/‖Y‖_F on ``rows`` (normalised) with the fit's own
+    scale and phase: the read-out's relative error there, which predicts a run's."""
+    from qlower.blocks.variational import LayerMap, hea_apply
+
+    prob = LayerMap(W, rows, n_flags=1)
+    a = hea_apply(f.angles, prob.initial_states())[:, : prob._y.shape[1]]
+    y = prob._y
+    r = y - f.scale * np.exp(1j * f.phase) * a
+    return float(1.0 - np.vdot(r, r).real / np.vdot(y, y).real)
+
+
+def fit_calibrated(name: str, W: np.ndarray, rows: np.ndarray, layers: int,
+                   min_fidelity: float):
+    """Fit ``LayerMap(W, rows)`` (the stacked objective of ``qlower.blocks.variational``: one
+    scale and phase for all rows, so F = 1 fixes the map on their span) on the rows kept by
+    ``held_out_split``; ``layers`` fixes L, 0 tries L = 1…12 until the fit rows and the
+    held-out rows both reach ``min_fidelity``. Returns ``(Fit, attrs)`` with attrs ``rows``
+    (fitted) and ``held_out`` (their fidelity, ``map_fidelity``), or raises the one-line
+    refusal."""
+    from qlower.blocks.variational import LayerMap, fit
+
+    rows = rows[np.linalg.norm(rows, axis=1) > 0]
+    if not rows.shape[0]:
+        raise UnsupportedError(f"node '{name}': variational fit: every calibration row of the "
+                               "layer's input is zero")
+    fit_rows, held = held_out_split(rows, W.shape[1])
+    try:
+        problem = LayerMap(W, fit_rows, n_flags=1)
+    except ValueError as e:
+        raise UnsupportedError(f"node '{name}': variational fit: {e}") from None
+    best = None
+    for L in ([layers] if layers else range(1, 13)):
+        f = fit(problem, L, stop_fidelity=min_fidelity if not layers else 1.0 - 1e-10)
+        h = map_fidelity(W, held, f) if held is not None else None
+        worst = min(f.fidelity, h if h is not None else 1.0)
+        if best is None or worst > best[2]:
+            best = (f, h, worst)
+        if worst >= min_fidelity:
+            break
+    f, h, worst = best
+    where = f"{fit_rows.shape[0]} calibration rows" + (
+        f", {h:.6f} on {held.shape[0]} held-out rows" if h is not None else "")
+    if worst < min_fidelity:
+        at = f"L = {layers}" if layers else "L <= 12"
+        raise UnsupportedError(
+            f"node '{name}': variational fit: fidelity {f.fidelity:.6f} on {where} at "
+            f"{at} (best L = {f.layers}) is below --min-fidelity {min_fidelity}")
+    info = {"rows": int(fit_rows.shape[0])}
+    if h is not None:
+        info["held_out"] = float(min(1.0, max(0.0, h)))
+    return f, info
 
 
 def lower_amplitude_encoding(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray | None) -> list[Op]:
@@ -664,4 +807,4 @@ def lower_amplitude_encoding(rw: Rewriter, op: Op, w: np.ndarray, b: np.ndarray 
     return ops + [ang, enc, ov, y]
 
 
-__all__ = ["LowerLinear"]
+__all__ = ["LowerLinear", "augmented_rows", "fit_calibrated", "held_out_split", "map_fidelity"]

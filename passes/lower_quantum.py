@@ -128,7 +128,8 @@ class LowerQuantum(TransformPass):
                                      "activations (default: from --calibration)")
     calibration: str = option("", flag="--calibration", metavar="X.npz",
                               help="inputs whose run sets each qsvt activation's input bound "
-                              "(1.25 x the largest |x| seen)")
+                              "(1.25 x the largest |x| seen) and the rows a variational layer "
+                              "is fitted on")
 
     def __post_init__(self) -> None:
         if not self.activation_bound >= 0:
@@ -143,11 +144,9 @@ class LowerQuantum(TransformPass):
         """The largest |value| of each of ``names`` over the calibration inputs' run."""
         if not self.calibration or not names:
             return {}
-        from qlower.api import load_inputs
-        from qlower.backends.reference import interpret
+        from qlower.passes.calibration import calibration_values
 
-        inputs = load_inputs(self.calibration)
-        _, values = interpret(graph, inputs)
+        values = calibration_values(graph, self.calibration)
         return {n: float(np.nanmax(np.abs(values[n]))) if np.size(values[n]) else 0.0
                 for n in names}
 

@@ -74,13 +74,21 @@ def split_keywords(pass_classes: Iterable[type], options: Mapping[str, Any],
     """``options`` handed to their passes; an unknown keyword names the known ones."""
     from qlower.errors import OptionError
 
+    pass_classes = tuple(pass_classes)
     owners = keywords(pass_classes)
     out: dict[type, dict[str, Any]] = {cls: {} for cls in dict.fromkeys(owners.values())}
     for key, value in options.items():
         if key not in owners:
             raise OptionError(f"{where}: unknown option '{key}' (options: {', '.join(owners)})")
-        out[owners[key]][key] = value
+        for cls in shared_by(pass_classes, key):  # an option several passes declare: each gets it
+            out.setdefault(cls, {})[key] = value
     return out
+
+
+def shared_by(pass_classes: Iterable[type], key: str) -> list[type]:
+    """The passes among ``pass_classes`` that declare the option ``key`` (``--calibration``:
+    lower-linear's fits and lower-quantum's activation bounds read the same file)."""
+    return [cls for cls in pass_classes if any(f.name == key for f in dataclasses.fields(cls))]
 
 
 def _choices(f: dataclasses.Field):
@@ -92,7 +100,8 @@ def add_flags(parser: argparse.ArgumentParser, pass_classes: Iterable[type]) -> 
     """One flag per option that declares one (``--strategy`` is repeatable: ``[OP=]STRATEGY``).
 
     A flag the command already has (``qlower run``'s ``--shots`` and ``--max-qubits``) is left
-    as the command defines it: its value reaches the option of the same name too."""
+    as the command defines it: its value reaches the option of the same name too. An option
+    several passes declare under one flag (``--calibration``) is one flag, the first's help."""
     for cls in pass_classes:
         for f in dataclasses.fields(cls):
             flag = f.metadata.get("flag")
@@ -138,4 +147,5 @@ def options_from_args(args: argparse.Namespace, pass_classes: Iterable[type]) ->
     return out
 
 
-__all__ = ["Overrides", "add_flags", "keywords", "option", "options_from_args", "split_keywords"]
+__all__ = ["Overrides", "add_flags", "keywords", "option", "options_from_args", "shared_by",
+           "split_keywords"]

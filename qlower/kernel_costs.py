@@ -187,6 +187,9 @@ def variational_summary(graph: Graph, op, kernel) -> tuple[str, float, float, di
     fid = float(op.attr("fidelity"))
     approx = {"kind": "variational", "layers": int(angles.shape[0]) - 1,
               "fidelity": fid, "error": math.sqrt(max(0.0, 1.0 - fid))}
+    for key, name in (("rows", "rows"), ("held_out", "held_out_fidelity")):  # calibrated fits
+        if op.attr(key, None) is not None:
+            approx[name] = op.attr(key)
     return "variational", float(op.attr("alpha")), p, approx
 
 

@@ -56,7 +56,8 @@ from threadpoolctl import threadpool_limits
 from qlower.blocks.resources import Resources
 
 __all__ = ["Fit", "LayerMap", "StatePrep", "choose_layers", "fit", "hea_apply", "hea_circuit",
-           "hea_gradient", "hea_resources", "parameter_shift_gradient"]
+           "hea_gradient", "hea_resources", "parameter_shift_gradient", "prep_angles",
+           "prep_apply", "prep_circuit", "prep_resources", "state_layers"]
 
 
 def _angles(angles) -> np.ndarray:
@@ -188,6 +189,107 @@ def hea_circuit(angles, qubits=None, *, global_phase: float = 0.0):
         moments[-1] = moments[-1].with_operation(cirq.global_phase_operation(
             complex(np.exp(1j * global_phase))))
     return cirq.Circuit(moments)
+
+
+def state_layers(n_qubits: int) -> int:
+    """L* = ⌈D/2n⌉ − 1 with D = 2^{n+1} − 2 (a state up to its phase): the fewest layers whose
+    P = 2n(L + 1) angles can reach every state of n qubits (LOWERINGS §7)."""
+    if n_qubits < 1:
+        raise ValueError(f"state_layers: needs n_qubits >= 1, got {n_qubits}")
+    return max(0, -(-((1 << (n_qubits + 1)) - 2) // (2 * n_qubits)) - 1)
+
+
+def prep_circuit(n_qubits: int, layers: int, qubits=None, *, prefix: str = "theta"):
+    """The variational state preparation with symbolic angles: ``(circuit, qubits, symbols)``.
+
+    ``symbols[0]`` is an Rz on ``qubits[0]`` while it is still |0⟩ (Rz(θ)|0⟩ = e^{−iθ/2}|0⟩: the
+    fit's global phase, which a read-out of real amplitudes needs, for one rotation and no
+    entangler), then the HEA of ``hea_circuit`` whose angle ``angles[l, j, k]`` is
+    ``symbols[1 + 2(l·n + j) + k]`` (``angles.ravel()`` order): ``prep_angles`` gives the values.
+    """
+    import cirq
+    import sympy
+
+    if n_qubits < 1 or layers < 0:
+        raise ValueError(f"prep_circuit: needs n_qubits >= 1 and layers >= 0, got {n_qubits}, "
+                         f"{layers}")
+    qubits = list(cirq.LineQubit.range(n_qubits) if qubits is None else qubits)
+    if len(qubits) != n_qubits:
+        raise ValueError(f"prep_circuit: {n_qubits} qubits, got {len(qubits)}")
+    syms = [sympy.Symbol(f"{prefix}_{i}") for i in range(1 + 2 * n_qubits * (layers + 1))]
+    grid = np.array(syms[1:], dtype=object).reshape(layers + 1, n_qubits, 2)
+    moments = [cirq.Moment([cirq.rz(syms[0]).on(qubits[0])])]
+    for layer in range(layers + 1):
+        if layer:
+            for start in (0, 1):
+                pairs = [cirq.CZ(qubits[j], qubits[j + 1]) for j in range(start, n_qubits - 1, 2)]
+                if pairs:
+                    moments.append(cirq.Moment(pairs))
+        moments.append(cirq.Moment(cirq.ry(t).on(u) for t, u in zip(grid[layer, :, 0], qubits)))
+        moments.append(cirq.Moment(cirq.rz(t).on(u) for t, u in zip(grid[layer, :, 1], qubits)))
+    return cirq.Circuit(moments), tuple(qubits), tuple(syms)
+
+
+def prep_resources(n_qubits: int, layers: int) -> Resources:
+    """``prep_circuit``'s cost: the HEA's (``hea_resources``) plus the phase rotation."""
+    r = hea_resources(n_qubits, layers)
+    return Resources(qubits=r.qubits, cnots=r.cnots, rotations=r.rotations + 1,
+                     depth=r.depth + 1, single_qubit=r.single_qubit + 1)
+
+
+def prep_apply(params, n_qubits: int) -> np.ndarray:
+    """The states ``prep_circuit`` prepares from |0…0⟩ for each row of ``params``
+    (``[..., 1 + P]``): ``[..., 2^n]`` complex128."""
+    p = np.asarray(params, dtype=np.float64)
+    lead = p.shape[:-1]
+    rows = p.reshape(-1, p.shape[-1])
+    layers = (rows.shape[1] - 1) // (2 * n_qubits) - 1
+    out = np.empty((rows.shape[0], 1 << n_qubits), dtype=np.complex128)
+    zero = np.zeros((1, 1 << n_qubits), dtype=np.complex128)
+    zero[0, 0] = 1.0
+    for i, r in enumerate(rows):
+        a = r[1:].reshape(layers + 1, n_qubits, 2)
+        out[i] = hea_apply(a, zero)[0] * np.exp(-0.5j * r[0])
+    return out.reshape(*lead, 1 << n_qubits)
+
+
+def prep_angles(x, layers: int, *, n_starts: int = 4, seed: int = 0
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Fit ``prep_circuit`` to every row of ``x`` (``[..., N]``, real or complex; zero-padded to
+    2^n, n = max(1, ⌈log₂ N⌉)): ``(params [..., 1 + P], fidelity [...])``.
+
+    Each row's target is x̂ = x/‖x‖; ``fit(StatePrep(x̂), layers)`` (L-BFGS, adjoint gradients,
+    up to ``n_starts`` seeded starts) gives the HEA angles and the phase φ with
+    e^{iφ}U|0⟩ ≈ x̂, so ``params = [−2φ, angles.ravel()]`` and the circuit prepares
+    e^{iφ}U|0⟩ itself; ``fidelity`` = |⟨x̂|U|0⟩|² (the state error is √(2 − 2√F)). A zero row
+    gets zero angles (the state |0⟩: its scale ‖x‖ = 0 makes the result exact) and fidelity 1;
+    repeated rows are fitted once. Deterministic for given arguments.
+    """
+    x = np.asarray(x)
+    if x.ndim < 1 or x.shape[-1] < 1:
+        raise ValueError(f"prep_angles: x must have a last axis, got shape {x.shape}")
+    n = max(1, (x.shape[-1] - 1).bit_length())
+    lead = x.shape[:-1]
+    rows = x.reshape(-1, x.shape[-1])
+    width = 1 + 2 * n * (layers + 1)
+    params = np.zeros((rows.shape[0], width))
+    fid = np.ones(rows.shape[0])
+    done: dict[bytes, int] = {}
+    for i, row in enumerate(rows):
+        key = row.tobytes()
+        if key in done:
+            params[i], fid[i] = params[done[key]], fid[done[key]]
+            continue
+        done[key] = i
+        if not np.any(row):
+            continue
+        t = np.zeros(1 << n, dtype=complex)
+        t[: row.shape[0]] = row
+        f = fit(StatePrep(t), layers, seed=seed, n_starts=n_starts)
+        params[i, 0] = -2.0 * f.phase
+        params[i, 1:] = f.angles.ravel()
+        fid[i] = f.fidelity
+    return params.reshape(*lead, width), fid.reshape(lead)
 
 
 @dataclass(frozen=True, eq=False)

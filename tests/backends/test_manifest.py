@@ -53,7 +53,8 @@ def test_the_manifest_records_every_lowering_option(written):
                                    "layers", "min_fidelity",
                                    "epsilon", "score_range", "activation_bound", "calibration",
                                    "compose", "max_qubits", "max_depth", "target_error", "shots",
-                                   "profile", "amplify", "success_bound", "amplify_error"}
+                                   "profile", "amplify", "success_bound", "amplify_error",
+                                   "prep", "prep_layers"}
     assert doc["options"] == program.options
 
 
