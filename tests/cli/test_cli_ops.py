@@ -45,7 +45,8 @@ def test_exact_lines(capsys):
     _, out, _ = run_ops(capsys, "nn.linear")
     assert out.splitlines()[0] == ("nn.linear(input, weight, bias?) -> output {strategy: str in "
                                    '("block-encoding", "amplitude-encoding", "variational", '
-                                   '"host")?, method: str?}')
+                                   '"host")?, method: str?, amplify: str in ("none", '
+                                   '"fixed-point", "qsvt")?}')
     _, out, _ = run_ops(capsys, "onnx.Split")
     assert out.splitlines()[0] == ("onnx.Split(input, split?) -> outputs* {axis: int = 0, "
                                    "num_outputs: int?}")
