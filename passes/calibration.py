@@ -20,6 +20,16 @@ from qlower.ir import Graph
 _LAST: list = []  # [(stamp, graph, values)]: the last run, one entry
 
 
+def calibration_option():
+    """The ``calibration`` option field, declared alike by every pass that reads the file."""
+    from qlower.passes.options import option
+
+    return option("", flag="--calibration", metavar="X.npz",
+                  help="inputs whose run sets each qsvt activation's input bound (1.25 x the "
+                  "largest |x| seen), the rows a variational layer is fitted on and the cost "
+                  "model's reference rows")
+
+
 def calibration_values(graph: Graph, path: str) -> dict[str, np.ndarray]:
     """Every value of ``graph`` (name → array) on the inputs of the ``.npz`` file ``path``.
 

@@ -46,6 +46,7 @@ from qlower.errors import UnsupportedError
 from qlower.ir import Graph, Op
 from qlower.ir.dialects.quantum import qubits_for
 from qlower.passes.base import PipelineError, TransformPass, register_pass
+from qlower.passes.calibration import calibration_option
 from qlower.passes.options import option
 from qlower.passes.rewrite import Rewriter
 from qlower.passes.select_strategy import SelectStrategy, layer_names, selected
@@ -97,10 +98,7 @@ class LowerLinear(TransformPass):
     amplify_error: float = option(0.5, flag="--amplify-error", metavar="D",
                                   help="amplify: fixed-point error delta, success >= 1 - D^2 "
                                   "for every input above the bound (default 0.5)")
-    calibration: str = option("", flag="--calibration", metavar="X.npz",
-                              help="inputs whose run sets each qsvt activation's input bound "
-                              "(1.25 x the largest |x| seen) and the rows a variational layer "
-                              "is fitted on")
+    calibration: str = calibration_option()
     prep: str = option("mottonen", flag="--prep", choices=("mottonen", "variational"),
                        help="how a dense layer's kernel loads its input: mottonen (exact "
                        "amplitude encoding; default) or variational (a hardware-efficient "

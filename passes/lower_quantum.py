@@ -22,6 +22,7 @@ import numpy as np
 from qlower.errors import UnsupportedError
 from qlower.ir import Graph, Op
 from qlower.passes.base import PipelineError, TransformPass, register_pass
+from qlower.passes.calibration import calibration_option
 from qlower.passes.options import option
 from qlower.passes.rewrite import Rewriter
 
@@ -126,10 +127,7 @@ class LowerQuantum(TransformPass):
     activation_bound: float = option(0.0, flag="--activation-bound", metavar="B",
                                      help="declared bound |x| <= B of the inputs of qsvt "
                                      "activations (default: from --calibration)")
-    calibration: str = option("", flag="--calibration", metavar="X.npz",
-                              help="inputs whose run sets each qsvt activation's input bound "
-                              "(1.25 x the largest |x| seen) and the rows a variational layer "
-                              "is fitted on")
+    calibration: str = calibration_option()
 
     def __post_init__(self) -> None:
         if not self.activation_bound >= 0:
