@@ -507,7 +507,7 @@ def format_explain(decisions: Sequence[Decision], budgets: Budgets) -> str:
         lines += ["  " + "  ".join(x.ljust(w) for x, w in zip(r, widths)).rstrip() for r in body]
         lines.append(f"  why: {d.reason}")
         for c in d.candidates:
-            if c.refused:
+            if c.refused and c.refused not in d.reason:  # (the reason names it already)
                 lines.append(f"  {c.label} refused: {c.refused}")
     return "\n".join(lines) + "\n"
 
