@@ -67,6 +67,7 @@ def test_candidates_and_choice(decision):
     assert decision.chosen == min(fits, key=lambda c: c.cost).label
     for c in fits:  # cost = CNOTs x circuits x shots, shots for 1 % of max|y|
         assert c.cost == max(c.cnots, 1) * c.circuits * c.shots
+        assert c.work == c.circuits * c.shots * c.depth
         assert c.error <= 0.01 * np.max(np.abs(REF["y"])) * (1 + 1e-9)
 
 
