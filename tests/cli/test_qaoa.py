@@ -123,6 +123,47 @@ def test_zero_couplings_have_no_gates():
     assert qaoa.circuit_counts(ising, 2) == qaoa.CircuitCounts(4, 0, 5)
 
 
+def reference_objective(probs, c, objective, alpha=0.5, eta=10.0):
+    """The objectives from their definitions: <C>; -ln <exp(-eta (C - mean)/std)>; the mean of
+    the lowest alpha-fraction of the distribution (sorted costs, the boundary state split)."""
+    if objective == "energy":
+        return float(probs @ c)
+    if objective == "gibbs":
+        return float(-np.log(probs @ np.exp(-eta * (c - c.mean()) / c.std())))
+    order = np.argsort(c)
+    mass, total = 0.0, 0.0
+    for i in order:
+        take = min(probs[i], alpha - mass)
+        total += take * c[i]
+        mass += take
+        if mass >= alpha:
+            break
+    return total / alpha
+
+
+@pytest.mark.parametrize("objective", ["energy", "gibbs", "cvar"])
+def test_objective_and_its_exact_gradient(objective):
+    n, p = 6, 3
+    x, t = instance(40, n=n, samples=8)
+    ising = qaoa.ising_from_data(x, t)
+    d = ising.diagonal()
+    c = enumerated_costs(x, t)
+    params = np.random.default_rng(1).uniform(-1, 1, 2 * p)
+
+    def ref(z):  # the dense numpy state of this file, the objective from its definition
+        psi = numpy_qaoa_state(x, t, z[:p], z[p:])
+        return reference_objective(np.abs(psi) ** 2, c, objective)
+
+    psi = qaoa.numpy_state(ising, params[:p], params[p:], d)
+    assert np.max(np.abs(psi - numpy_qaoa_state(x, t, params[:p], params[p:]))) <= 1e-12
+    assert np.max(np.abs(psi - qaoa.qaoa_state(ising, params[:p], params[p:]))) <= 2e-6  # qsim
+    value, grad = qaoa.objective_and_gradient(ising, params, d, objective)
+    assert value == pytest.approx(ref(params), rel=1e-10, abs=1e-10)
+    eps = 1e-6
+    numeric = [(ref(params + eps * e) - ref(params - eps * e)) / (2 * eps) for e in np.eye(2 * p)]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-5 * np.max(np.abs(grad)))
+
+
 def test_interp():
     assert qaoa.interp(np.array([0.3])).tolist() == [0.3, 0.3]
     np.testing.assert_allclose(qaoa.interp(np.array([1.0, 3.0])), [1.0, 2.0, 3.0])
