@@ -1,5 +1,6 @@
 """qlower.qaoa against independent references: the cost by enumeration with numpy, the circuit's
-state by a dense numpy construction of e^{-iβB} e^{-iγC} ... |+>, the optimum by itertools, and
+state by a dense numpy construction of e^{-iβB} e^{-iγC} ... |+>, the objectives from their
+definitions and their adjoint gradients by central differences, the optimum by itertools, and
 the QAOA acceptance criterion (P(optimal) grows with p, above 0.5 at p = 8) measured."""
 
 from __future__ import annotations
@@ -209,29 +210,51 @@ def test_sample_is_seeded():
 # -- the acceptance criterion ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_probability_of_the_optimum_grows_with_p(seed):
-    """Issue 10: on seeded random instances of 8 weights, P(optimal) grows with p and
-    exceeds 0.5 by p = 8 (measured here: seed 0: .14 .43 .78 .99; seed 1: .05 .10 .30 .70
-    at p = 1, 2, 4, 8)."""
-    x, t = instance(seed)
+def p_optimal_by_depth(x, t, p: int, objective: str):
     ising = qaoa.ising_from_data(x, t)
     d = ising.diagonal()
     bf = qaoa.brute_force(ising, d)
-    levels = qaoa.optimise(ising, 8, d)
-    assert [lv.p for lv in levels] == list(range(1, 9))
-    energies = [lv.energy for lv in levels]
-    assert all(b <= a * (1 + 1e-6) for a, b in zip(energies, energies[1:]))
+    levels = qaoa.optimise(ising, p, d, objective)
+    assert [lv.p for lv in levels] == list(range(1, p + 1))
     p_opt, ratio = {}, {}
     for lv in levels:
-        probs = qaoa.probabilities(qaoa.qaoa_state(ising, lv.gammas, lv.betas))
+        probs = qaoa.probabilities(qaoa.qaoa_state(ising, lv.gammas, lv.betas))  # qsim's
         p_opt[lv.p] = float(probs[bf.optimal].sum())
         ratio[lv.p] = (bf.c_max - float(probs @ d)) / (bf.c_max - bf.c_min)
         assert float(probs @ d) == pytest.approx(lv.energy, rel=1e-12)
+    return p_opt, ratio, levels
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_probability_of_the_optimum_grows_with_p(seed):
+    """Issue 10: on seeded random instances of 8 weights, P(optimal) grows with p and
+    exceeds 0.5 by p = 8 (planted instances, the default Gibbs objective; measured here:
+    seed 0: .19 .50 .84 .99; seed 1: .05 .12 .45 .84 at p = 1, 2, 4, 8). The 10-instance
+    means, and unplanted targets, are bench/qaoa.py's."""
+    p_opt, ratio, levels = p_optimal_by_depth(*instance(seed), 8, "gibbs")
+    objectives = [lv.objective for lv in levels]  # each level starts where the last ended
+    assert all(b <= a + 1e-9 * abs(a) for a, b in zip(objectives, objectives[1:]))
     assert p_opt[1] < p_opt[2] < p_opt[4] < p_opt[8]
     assert ratio[1] < ratio[2] < ratio[4] < ratio[8]
     assert p_opt[8] > 0.5
     assert p_opt[1] > 2 / 256  # above the uniform distribution's 1/2^8 already at p = 1
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_gibbs_objective_concentrates_more_than_the_energy(seed):
+    """Unplanted targets (bench/qaoa.py --targets gaussian, instance seed): the lowest costs
+    lie within a fraction of sigma, and minimising <C> spreads the state over them; the Gibbs
+    objective puts more probability on the optimum at p = 8 for the same depth, while its
+    approximation ratio stays within 2 % of the energy-optimised one (measured: P(optimal)
+    seed 0: .29 vs .26, seed 2: .46 vs .31; ratio .977 vs .982, .964 vs .980)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((12, 8))
+    t = np.sqrt(8) * rng.standard_normal(12)
+    gibbs, g_ratio, _ = p_optimal_by_depth(x, t, 8, "gibbs")
+    energy, e_ratio, _ = p_optimal_by_depth(x, t, 8, "energy")
+    assert gibbs[8] > energy[8]
+    assert g_ratio[8] > 0.98 * e_ratio[8]
+    assert gibbs[1] < gibbs[2] < gibbs[4] < gibbs[8]
 
 
 # -- the ONNX layer -------------------------------------------------------------------------
