@@ -1,14 +1,17 @@
 """QAOA for ±1 weights (``qlower.qaoa``): approximation ratio and P(optimal) against depth p.
 
-    python bench/qaoa.py [--instances 10] [--weights 8] [--samples 12] [--noise 0.5]
-                         [--targets planted|gaussian] [--depths 1,2,3,4,6,8] [--json OUT]
+    python bench/qaoa.py [--instances 10] [--first 0] [--weights 8] [--samples 12] [--noise 0.5]
+                         [--targets planted|gaussian] [--objective gibbs|energy|cvar]
+                         [--alpha 0.5] [--eta 10] [--restarts 0]
+                         [--depths 1,2,3,4,6,8] [--json OUT]
 
-Instance k (seed k): X ~ N(0, 1) of [samples, weights]; ``planted``: t = X w* + noise·N(0, 1)
+Instance k (seed k, k = first … first + instances − 1): X ~ N(0, 1) of [samples, weights]; ``planted``: t = X w* + noise·N(0, 1)
 with w* uniform ±1 (a noisy binary layer); ``gaussian``: t ~ N(0, weights) (no planted row).
-One optimisation per instance, depths 1…max(depths) in turn (qsim energies, COBYLA, INTERP: what
-``qlower qaoa`` does). Per depth: approximation ratio (C_max − ⟨C⟩)/(C_max − C_min), the
+One optimisation per instance, depths 1…max(depths) in turn (the objective's exact gradients,
+L-BFGS-B, INTERP; the figures from qsim's final states: what ``qlower qaoa`` does). Per depth: approximation ratio (C_max − ⟨C⟩)/(C_max − C_min), the
 probability of the optimal rows in the final state (exact, from the state vector), whether the
-best of 1024 seeded samples is optimal, energies evaluated so far, CNOTs and depth. Means over
+best of 1024 seeded samples is optimal, objective (+ gradient) evaluations so far, CNOTs and
+depth. Means over
 instances, minima in brackets. "uniform" is |+>^n (p = 0).
 """
 
@@ -42,13 +45,14 @@ def measure(args) -> dict:
     depths = sorted({int(d) for d in args.depths.split(",")})
     rows: dict[int, list[dict]] = {p: [] for p in [0, *depths]}
     seconds = []
-    for k in range(args.instances):
+    for k in range(args.first, args.first + args.instances):
         start = time.perf_counter()
         x, t = instance(k, args.weights, args.samples, args.noise, args.targets)
         ising = qaoa.ising_from_data(x, t)
         d = ising.diagonal()
         bf = qaoa.brute_force(ising, d)
-        levels = {lv.p: lv for lv in qaoa.optimise(ising, max(depths), d)}
+        levels = {lv.p: lv for lv in qaoa.optimise(
+            ising, max(depths), d, args.objective, args.alpha, args.eta, args.restarts)}
         uniform = np.full(d.size, 1.0 / d.size)
         for p in [0, *depths]:
             probs = uniform if p == 0 else qaoa.probabilities(
@@ -64,17 +68,19 @@ def measure(args) -> dict:
     counts = {p: qaoa.circuit_counts(ising, p) for p in depths}
     return {"args": vars(args), "rows": rows, "seconds": seconds,
             "counts": {p: [c.cnots, c.depth] for p, c in counts.items()},
-            "optimiser": qaoa.OPTIMISER}
+            "optimiser": qaoa.optimiser_name(args.restarts),
+            "objective": qaoa.objective_name(args.objective, args.alpha, args.eta)}
 
 
 def table(res: dict) -> str:
     a = res["args"]
-    lines = [f"QAOA, {a['instances']} instances of {a['weights']} weights, {a['samples']} samples, "
+    first = a.get("first", 0)
+    lines = [f"QAOA, {a['instances']} instances (seeds {first}..{first + a['instances'] - 1}) of {a['weights']} weights, {a['samples']} samples, "
              f"targets {a['targets']}" + (f" (noise {a['noise']})" if a["targets"] == "planted"
                                           else ""),
-             f"optimiser: {res['optimiser']}",
+             f"objective: {res.get('objective', 'energy <C>')}; optimiser: {res['optimiser']}",
              f"{np.median(res['seconds']):.1f} s per instance (median; {os.cpu_count()} CPUs)", "",
-             "| p | approx. ratio | P(optimal) | optimum in 1024 shots | energies | CNOTs | depth |",
+             "| p | approx. ratio | P(optimal) | optimum in 1024 shots | evaluations | CNOTs | depth |",
              "|---|---|---|---|---|---|---|"]
     for p, rs in res["rows"].items():
         ratio = [r["ratio"] for r in rs]
@@ -91,10 +97,15 @@ def table(res: dict) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--instances", type=int, default=10)
+    ap.add_argument("--first", type=int, default=0, help="the first instance's seed")
     ap.add_argument("--weights", type=int, default=8)
     ap.add_argument("--samples", type=int, default=12)
     ap.add_argument("--noise", type=float, default=0.5)
     ap.add_argument("--targets", choices=["planted", "gaussian"], default="planted")
+    ap.add_argument("--objective", choices=["gibbs", "energy", "cvar"], default="gibbs")
+    ap.add_argument("--alpha", type=float, default=0.5, help="CVaR's tail fraction")
+    ap.add_argument("--eta", type=float, default=10.0, help="Gibbs inverse temperature (1/sigma)")
+    ap.add_argument("--restarts", type=int, default=0, help="seeded restarts per level")
     ap.add_argument("--depths", default="1,2,3,4,6,8")
     ap.add_argument("--json", metavar="OUT")
     args = ap.parse_args()

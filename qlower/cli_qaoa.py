@@ -34,6 +34,15 @@ def add_parser(sub, common: argparse.ArgumentParser) -> argparse.ArgumentParser:
                    help="samples of the final state per row (default 1024)")
     p.add_argument("--seed", type=nonneg_int, default=0, metavar="S",
                    help="seed of the sampler (default 0)")
+    p.add_argument("--objective", choices=["gibbs", "energy", "cvar"], default="gibbs",
+                   help="what the angles minimise: gibbs -ln<exp(-eta (C - mean)/sigma)> "
+                   "(default; Li et al. 2020), energy <C>, or cvar CVaR_alpha (Barkoutsos et al. "
+                   "2020)")
+    p.add_argument("--alpha", type=float, default=0.5, metavar="A",
+                   help="CVaR's tail fraction, in (0, 1] (default 0.5; --objective cvar)")
+    p.add_argument("--eta", type=float, default=10.0, metavar="E",
+                   help="Gibbs inverse temperature in units of 1/sigma, > 0 (default 10; "
+                   "--objective gibbs)")
     p.add_argument("--qasm", metavar="FILE", help="write each row's optimised circuit as "
                    "OpenQASM 3 (one row: FILE; M rows: FILE with .row<m> before its suffix)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.onnx",
@@ -123,6 +132,10 @@ def cmd_qaoa(args: argparse.Namespace) -> int:
     from qlower.ir.json_format import dumps
     from qlower.ir.weights import replacing
 
+    if not 0 < args.alpha <= 1:
+        raise OptionError(f"--alpha {args.alpha:g}: CVaR's tail fraction must lie in (0, 1]")
+    if not 0 < args.eta < float("inf"):
+        raise OptionError(f"--eta {args.eta:g}: the Gibbs inverse temperature must be positive")
     if args.qasm is not None and Path(args.qasm) == Path(args.output):
         raise OptionError(f"--qasm {args.qasm}: the same file as -o")
     model = load_model(args.model)
@@ -140,7 +153,8 @@ def cmd_qaoa(args: argparse.Namespace) -> int:
                                f"most {qaoa.MAX_WEIGHTS} (2^N amplitudes)")
     x, t = load_data(args.inputs, layer)
     problems = qaoa.row_problems(layer, x, t)
-    results = qaoa.solve_layer(layer, x, t, args.p, args.shots, args.seed)
+    results = qaoa.solve_layer(layer, x, t, args.p, args.shots, args.seed, args.objective,
+                               args.alpha, args.eta)
     rows = np.stack([r.weights for r in results])
     out = qaoa.binarise_model(model, layer, rows).SerializeToString()
     qasms = []
@@ -192,6 +206,7 @@ def report_json(args, layer, results, costs, paths) -> dict:
         "model": args.model, "layer": layer.node, "op": layer.op, "output": args.output,
         "qasm": [str(p) for p in paths] or None, "rows": m, "weights_per_row": n, "p": args.p,
         "shots": args.shots, "seed": args.seed, "optimiser": qaoa.OPTIMISER,
+        "objective": qaoa.objective_name(args.objective, args.alpha, args.eta),
         "approximation_ratio": RATIO, "cost": "||alpha X w + bias - t||^2",
         "results": [row_json(r, res, c) for r, (res, c) in enumerate(zip(results, costs))],
     }
@@ -203,7 +218,8 @@ def report_text(args, layer, results, costs) -> str:
     m, n = layer.weights.shape
     lines = [f"layer '{layer.node}' ({layer.op}): {m} row(s) of {n} weights; QAOA depth "
              f"p = {args.p}, {args.shots} shots, seed {args.seed}",
-             f"optimiser: {qaoa.OPTIMISER}"]
+             f"optimiser: {qaoa.OPTIMISER}; objective: "
+             f"{qaoa.objective_name(args.objective, args.alpha, args.eta)}"]
     for r, (res, c) in enumerate(zip(results, costs)):
         d = row_json(r, res, c)
         if res.optimum is None:

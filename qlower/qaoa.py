@@ -15,10 +15,25 @@ Circuit: ``H^{⊗N}``, then per layer ``l``: ``e^{−iγ_l H_C}`` (an ``Rz`` per
 ``CNOT·Rz·CNOT`` per coupling, couplings in round-robin order: ``N−1`` rounds of disjoint
 pairs) and ``e^{−iβ_l ΣX}`` (``Rx(2β_l)`` on every qubit).
 
-Optimiser: COBYLA (scipy), from the best point of an 8×8 grid at ``p = 1`` and, from ``p`` to
-``p+1``, from the INTERP point of Zhou et al. (2020): qsim simulates in single precision, so
-finite-difference gradients (what L-BFGS-B would use) drown in rounding, while COBYLA needs
-none and a good starting point keeps a local method near the quasi-optimal branch.
+Optimiser: L-BFGS-B (scipy) with exact gradients, from the best point of an 8×8 grid at
+``p = 1`` and, from ``p`` to ``p+1``, from the INTERP point of Zhou et al. (2020). The inner
+loop simulates the same unitary in float64 numpy (the diagonal phase ``e^{−iγ(C − mean)/σ}`` and
+``Rx(2β)`` on every qubit) and differentiates it by the adjoint method (one forward and one
+backward sweep per gradient); qsim, single precision, would drown finite differences in
+rounding. Every level's reported state, energy and probabilities are qsim's, of the circuit
+:func:`qaoa_circuit` builds at the optimised angles (a test checks the two simulations agree).
+
+Objectives (``objective=``), each a function of the measured distribution only (estimable from
+samples on hardware; none uses the optimum):
+
+- ``gibbs`` (default): ``−ln ⟨e^{−η (C − mean)/σ}⟩`` [Li et al. 2020, "Quantum optimization
+  with a novel Gibbs objective function and ansatz architecture search"], ``η = 10``: low-cost
+  rows weigh exponentially more, so the optimiser concentrates the state on the ground state
+  instead of trading it for many near-optimal rows, as ``⟨C⟩`` does when the lowest costs lie
+  within a fraction of σ of each other (random, unplanted targets).
+- ``energy``: ``⟨C⟩`` (standard QAOA).
+- ``cvar``: CVaR_α, the mean of the lowest α-fraction of the distribution [Barkoutsos et al.
+  2020], ``α = 0.5``.
 """
 
 from __future__ import annotations
@@ -35,9 +50,34 @@ from qlower.errors import QlowerError, UnsupportedError
 MAX_WEIGHTS = 24  # the state vector and the cost diagonal each hold 2^N numbers
 BRUTE_FORCE_LIMIT = 20  # rows of more weights get no exhaustive optimum
 GRID = 8  # p = 1 starting grid: GRID × GRID points
-RHOBEG, RHOEND, MAXITER = 0.1, 1e-2, 1000  # COBYLA's trust region and evaluation cap per level
-OPTIMISER = (f"COBYLA (scipy; rhobeg {RHOBEG}, rhoend {RHOEND}) from the best of a {GRID}x{GRID} "
-             "grid at p = 1 and INTERP (Zhou et al. 2020) from p to p+1")
+MAXITER = 1000  # L-BFGS-B iterations per level
+RESTARTS, KICK = 0, 0.2  # per level, extra starts: INTERP + KICK·N(0, 1) (seeded), best kept
+OBJECTIVES = ("gibbs", "energy", "cvar")
+DEFAULT_OBJECTIVE = "gibbs"
+GIBBS_ETA = 10.0  # Gibbs inverse temperature, in units of 1/σ
+CVAR_ALPHA = 0.5  # CVaR's tail fraction
+
+
+def optimiser_name(restarts: int = RESTARTS) -> str:
+    """The optimiser in words, for reports."""
+    extra = (f", plus {restarts} seeded restarts (INTERP + {KICK}·N(0,1)) per level, best kept"
+             if restarts else "")
+    return (f"L-BFGS-B (scipy) with exact adjoint gradients (float64 state vector) from the best "
+            f"of a {GRID}x{GRID} grid at p = 1 and INTERP (Zhou et al. 2020) from p to p+1"
+            + extra)
+
+
+OPTIMISER = optimiser_name()
+
+
+def objective_name(objective: str = DEFAULT_OBJECTIVE, alpha: float = CVAR_ALPHA,
+                   eta: float = GIBBS_ETA) -> str:
+    """The objective in words, for reports."""
+    if objective == "gibbs":
+        return f"Gibbs -ln<exp(-eta (C - mean)/sigma)>, eta {eta:g} (Li et al. 2020)"
+    if objective == "cvar":
+        return f"CVaR_alpha, alpha {alpha:g} (Barkoutsos et al. 2020)"
+    return "energy <C>"
 
 
 # -- the cost -------------------------------------------------------------------------------
@@ -187,33 +227,120 @@ class Level:
     p: int
     gammas: tuple[float, ...]
     betas: tuple[float, ...]
-    energy: float  # ⟨C⟩ at these angles
-    evaluations: int  # energies computed to reach them (cumulative over levels)
+    energy: float  # ⟨C⟩ at these angles, from qsim's state
+    evaluations: int  # objective + gradient evaluations to reach them (cumulative over levels)
+    objective: float = float("nan")  # the optimised objective at these angles (float64 numpy)
 
 
-def optimise(ising: Ising, p: int, diagonal: np.ndarray | None = None) -> list[Level]:
-    """Optimised angles for depths ``1…p`` (each level starts from the one below)."""
+def _mixer(psi: np.ndarray, beta: float, n: int) -> np.ndarray:
+    """``e^{−iβ ΣX} ψ``: ``Rx(2β)`` on every qubit of a state vector (float64 complex)."""
+    c, s = np.cos(beta), -1j * np.sin(beta)
+    for q in range(n):
+        v = psi.reshape(1 << q, 2, -1)
+        a, b = v[:, 0], v[:, 1]
+        psi = np.stack((c * a + s * b, s * a + c * b), axis=1).reshape(-1)
+    return psi
+
+
+def _x_sum(psi: np.ndarray, n: int) -> np.ndarray:
+    """``ΣX ψ``."""
+    out = np.zeros_like(psi)
+    for q in range(n):
+        out += psi.reshape(1 << q, 2, -1)[:, ::-1].reshape(-1)
+    return out
+
+
+def numpy_state(ising: Ising, gammas, betas, diagonal: np.ndarray | None = None) -> np.ndarray:
+    """The final state in float64 numpy (the same unitary as :func:`qaoa_circuit`, exactly)."""
     d = ising.diagonal() if diagonal is None else diagonal
+    h = (d - ising.offset) / ising.sigma
+    psi = np.full(d.size, d.size ** -0.5, np.complex128)
+    for g, b in zip(map(float, gammas), map(float, betas)):
+        psi = _mixer(np.exp(-1j * g * h) * psi, b, ising.n)
+    return psi
+
+
+def objective_of(probs: np.ndarray, diagonal: np.ndarray, ising: Ising, objective: str,
+                 alpha: float = CVAR_ALPHA, eta: float = GIBBS_ETA,
+                 order: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """The objective of a distribution and its derivative in each probability."""
+    d = diagonal
+    if objective == "energy":
+        return float(probs @ d), d
+    if objective == "gibbs":
+        h = (d - ising.offset) / ising.sigma
+        e = np.exp(-eta * (h - h.min()))  # shifted: the same optimiser, no underflow
+        z = float(probs @ e)
+        return -np.log(z) + eta * float(h.min()), -e / z
+    if objective == "cvar":
+        order = np.argsort(d, kind="stable") if order is None else order
+        ps = probs[order]
+        cum = np.cumsum(ps)
+        k = min(int(np.searchsorted(cum, alpha)), d.size - 1)  # the state the tail ends in
+        dk = d[order[k]]
+        head = order[:k]
+        value = (ps[:k] @ d[head] + (alpha - (cum[k - 1] if k else 0.0)) * dk) / alpha
+        grad = np.zeros_like(d)
+        grad[head] = (d[head] - dk) / alpha
+        return float(value), grad
+    raise ValueError(f"objective {objective!r}: one of {', '.join(OBJECTIVES)}")
+
+
+def objective_and_gradient(ising: Ising, params: np.ndarray, diagonal: np.ndarray,
+                           objective: str = DEFAULT_OBJECTIVE, alpha: float = CVAR_ALPHA,
+                           eta: float = GIBBS_ETA, order: np.ndarray | None = None):
+    """The objective at ``params = (γ_1…γ_p, β_1…β_p)`` and its exact gradient (adjoint
+    method: ``∂f/∂θ = 2 Re ⟨λ|−iG|φ⟩`` at each layer, ``G`` the layer's generator, ``λ`` the
+    back-propagated ``∂f/∂ψ*``)."""
+    n = ising.n
+    p = len(params) // 2
+    gammas, betas = params[:p], params[p:]
+    h = (diagonal - ising.offset) / ising.sigma
+    psi = numpy_state(ising, gammas, betas, diagonal)
+    value, dp = objective_of(np.abs(psi) ** 2, diagonal, ising, objective, alpha, eta, order)
+    lam, phi = dp * psi, psi
+    grad = np.zeros(2 * p)
+    for layer in reversed(range(p)):
+        grad[p + layer] = 2 * np.real(np.vdot(lam, -1j * _x_sum(phi, n)))
+        lam, phi = _mixer(lam, -betas[layer], n), _mixer(phi, -betas[layer], n)
+        grad[layer] = 2 * np.real(np.vdot(lam, -1j * h * phi))
+        back = np.exp(1j * gammas[layer] * h)
+        lam, phi = back * lam, back * phi
+    return value, grad
+
+
+def optimise(ising: Ising, p: int, diagonal: np.ndarray | None = None,
+             objective: str = DEFAULT_OBJECTIVE, alpha: float = CVAR_ALPHA,
+             eta: float = GIBBS_ETA, restarts: int = RESTARTS) -> list[Level]:
+    """Optimised angles for depths ``1…p`` (each level starts from the one below: from the
+    INTERP point and ``restarts`` seeded perturbations of it; the lowest objective is kept)."""
+    if objective not in OBJECTIVES:
+        raise ValueError(f"objective {objective!r}: one of {', '.join(OBJECTIVES)}")
+    d = ising.diagonal() if diagonal is None else diagonal
+    order = np.argsort(d, kind="stable")
     count = [0]
 
-    def energy(x: np.ndarray) -> float:
+    def f(x: np.ndarray):
         count[0] += 1
-        k = len(x) // 2
-        return qaoa_energy(ising, x[:k], x[k:], d)
+        return objective_and_gradient(ising, np.asarray(x, np.float64), d, objective, alpha,
+                                      eta, order)
 
-    # gamma > 0 only: (gamma, beta) and (-gamma, -beta) give the same energy (real C).
+    # gamma > 0 only: (gamma, beta) and (-gamma, -beta) give the same distribution (real C).
     grid = [(g, b) for g in np.pi * np.arange(1, GRID + 1) / (GRID + 1)
             for b in -np.pi / 2 + np.pi * np.arange(GRID) / GRID]
-    x = np.array(min(grid, key=lambda gb: energy(np.array(gb))))
+    x = np.array(min(grid, key=lambda gb: f(np.array(gb))[0]))
     levels: list[Level] = []
     for level in range(1, p + 1):
         if level > 1:
             x = np.concatenate([interp(x[:level - 1]), interp(x[level - 1:])])
-        r = minimize(energy, x, method="COBYLA",
-                     options={"rhobeg": RHOBEG, "tol": RHOEND, "maxiter": MAXITER})
-        x = np.asarray(r.x, np.float64)  # the best point COBYLA evaluated, r.fun its energy
-        levels.append(Level(level, tuple(map(float, x[:level])), tuple(map(float, x[level:])),
-                            float(r.fun), count[0]))
+        rng = np.random.default_rng([level, 2 * level])  # deterministic per level
+        starts = [x] + [x + KICK * rng.standard_normal(x.size) for _ in range(restarts)]
+        r = min((minimize(f, s, jac=True, method="L-BFGS-B", options={"maxiter": MAXITER})
+                 for s in starts), key=lambda res: res.fun)
+        x = np.asarray(r.x, np.float64)
+        gammas, betas = tuple(map(float, x[:level])), tuple(map(float, x[level:]))
+        levels.append(Level(level, gammas, betas, qaoa_energy(ising, gammas, betas, d), count[0],
+                            float(r.fun)))
     return levels
 
 
@@ -264,14 +391,16 @@ class RowResult:
     distinct: int  # distinct rows among the samples
 
 
-def solve_row(x: np.ndarray, t: np.ndarray, p: int, shots: int, seed) -> RowResult:
+def solve_row(x: np.ndarray, t: np.ndarray, p: int, shots: int, seed,
+              objective: str = DEFAULT_OBJECTIVE, alpha: float = CVAR_ALPHA,
+              eta: float = GIBBS_ETA) -> RowResult:
     """QAOA of depth ``p`` for one row: optimise on qsim, sample, keep the best sample."""
     ising = ising_from_data(x, t)
     if ising.n > MAX_WEIGHTS:
         raise UnsupportedError(f"rows of {ising.n} weights: qaoa simulates at most {MAX_WEIGHTS} "
                                "(the state vector holds 2^N amplitudes)")
     d = ising.diagonal()
-    levels = optimise(ising, p, d)
+    levels = optimise(ising, p, d, objective, alpha, eta)
     probs = probabilities(qaoa_state(ising, levels[-1].gammas, levels[-1].betas))
     seen, _ = sample(probs, shots, seed)
     best = int(seen[np.argmin(d[seen])])  # lowest cost; lowest index among equal costs
@@ -376,9 +505,10 @@ def row_problems(layer: LinearLayer, x: np.ndarray, t: np.ndarray):
 
 
 def solve_layer(layer: LinearLayer, x: np.ndarray, t: np.ndarray, p: int, shots: int,
-                seed: int) -> list[RowResult]:
+                seed: int, objective: str = DEFAULT_OBJECTIVE, alpha: float = CVAR_ALPHA,
+                eta: float = GIBBS_ETA) -> list[RowResult]:
     """:func:`solve_row` for every output row; row ``r`` samples with seed ``[seed, r]``."""
-    return [solve_row(xr, tr, p, shots, [seed, r])
+    return [solve_row(xr, tr, p, shots, [seed, r], objective, alpha, eta)
             for r, (xr, tr) in enumerate(row_problems(layer, x, t))]
 
 

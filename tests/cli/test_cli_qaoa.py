@@ -125,7 +125,7 @@ def test_text_report_and_same_bytes(capsys, work):
     lines = outs[0].splitlines()
     assert lines[0] == ("layer 'fc' (Gemm): 2 row(s) of 4 weights; QAOA depth p = 2, 1024 shots, "
                         "seed 3")
-    assert lines[1] == f"optimiser: {qaoa.OPTIMISER}"
+    assert lines[1] == f"optimiser: {qaoa.OPTIMISER}; objective: {qaoa.objective_name()}"
     assert [ln.split(":")[0] for ln in lines[2:4]] == ["row 0", "row 1"]
     assert lines[2].endswith("; 4 qubits, 24 CNOTs, depth 23")  # n(n-1)p; 1 + p(3(n-1) + 2)
     assert lines[-1] == ("wrote OUT: weights 'w' of node 'fc' set to the best sampled rows, "
@@ -229,6 +229,11 @@ def test_data_errors(capsys, ok):
 
 def test_option_and_write_errors(capsys, ok):
     refused(capsys, "--qasm o.onnx: the same file as -o", "--qasm", "o.onnx")
+    refused(capsys, "--alpha 1.5: CVaR's tail fraction must lie in (0, 1]", "--objective", "cvar",
+            "--alpha", "1.5")
+    refused(capsys, "--alpha 0: CVaR's tail fraction must lie in (0, 1]", "--alpha", "0")
+    refused(capsys, "--eta -1: the Gibbs inverse temperature must be positive", "--eta", "-1")
+    refused(capsys, "--eta nan: the Gibbs inverse temperature must be positive", "--eta", "nan")
     refused(capsys, "nodir/o.onnx: cannot write (No such file or directory)", out="nodir/o.onnx")
     refused(capsys, "--qasm nodir/c.row0.qasm: cannot write (No such file or directory)",
             "--qasm", "nodir/c.qasm")

@@ -1,5 +1,6 @@
 """qlower.qaoa against independent references: the cost by enumeration with numpy, the circuit's
-state by a dense numpy construction of e^{-iβB} e^{-iγC} ... |+>, the optimum by itertools, and
+state by a dense numpy construction of e^{-iβB} e^{-iγC} ... |+>, the objectives from their
+definitions and their adjoint gradients by central differences, the optimum by itertools, and
 the QAOA acceptance criterion (P(optimal) grows with p, above 0.5 at p = 8) measured."""
 
 from __future__ import annotations
@@ -123,6 +124,47 @@ def test_zero_couplings_have_no_gates():
     assert qaoa.circuit_counts(ising, 2) == qaoa.CircuitCounts(4, 0, 5)
 
 
+def reference_objective(probs, c, objective, alpha=0.5, eta=10.0):
+    """The objectives from their definitions: <C>; -ln <exp(-eta (C - mean)/std)>; the mean of
+    the lowest alpha-fraction of the distribution (sorted costs, the boundary state split)."""
+    if objective == "energy":
+        return float(probs @ c)
+    if objective == "gibbs":
+        return float(-np.log(probs @ np.exp(-eta * (c - c.mean()) / c.std())))
+    order = np.argsort(c)
+    mass, total = 0.0, 0.0
+    for i in order:
+        take = min(probs[i], alpha - mass)
+        total += take * c[i]
+        mass += take
+        if mass >= alpha:
+            break
+    return total / alpha
+
+
+@pytest.mark.parametrize("objective", ["energy", "gibbs", "cvar"])
+def test_objective_and_its_exact_gradient(objective):
+    n, p = 6, 3
+    x, t = instance(40, n=n, samples=8)
+    ising = qaoa.ising_from_data(x, t)
+    d = ising.diagonal()
+    c = enumerated_costs(x, t)
+    params = np.random.default_rng(1).uniform(-1, 1, 2 * p)
+
+    def ref(z):  # the dense numpy state of this file, the objective from its definition
+        psi = numpy_qaoa_state(x, t, z[:p], z[p:])
+        return reference_objective(np.abs(psi) ** 2, c, objective)
+
+    psi = qaoa.numpy_state(ising, params[:p], params[p:], d)
+    assert np.max(np.abs(psi - numpy_qaoa_state(x, t, params[:p], params[p:]))) <= 1e-12
+    assert np.max(np.abs(psi - qaoa.qaoa_state(ising, params[:p], params[p:]))) <= 2e-6  # qsim
+    value, grad = qaoa.objective_and_gradient(ising, params, d, objective)
+    assert value == pytest.approx(ref(params), rel=1e-10, abs=1e-10)
+    eps = 1e-6
+    numeric = [(ref(params + eps * e) - ref(params - eps * e)) / (2 * eps) for e in np.eye(2 * p)]
+    np.testing.assert_allclose(grad, numeric, rtol=1e-5, atol=1e-5 * np.max(np.abs(grad)))
+
+
 def test_interp():
     assert qaoa.interp(np.array([0.3])).tolist() == [0.3, 0.3]
     np.testing.assert_allclose(qaoa.interp(np.array([1.0, 3.0])), [1.0, 2.0, 3.0])
@@ -168,29 +210,51 @@ def test_sample_is_seeded():
 # -- the acceptance criterion ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_probability_of_the_optimum_grows_with_p(seed):
-    """Issue 10: on seeded random instances of 8 weights, P(optimal) grows with p and
-    exceeds 0.5 by p = 8 (measured here: seed 0: .14 .43 .78 .99; seed 1: .05 .10 .30 .70
-    at p = 1, 2, 4, 8)."""
-    x, t = instance(seed)
+def p_optimal_by_depth(x, t, p: int, objective: str):
     ising = qaoa.ising_from_data(x, t)
     d = ising.diagonal()
     bf = qaoa.brute_force(ising, d)
-    levels = qaoa.optimise(ising, 8, d)
-    assert [lv.p for lv in levels] == list(range(1, 9))
-    energies = [lv.energy for lv in levels]
-    assert all(b <= a * (1 + 1e-6) for a, b in zip(energies, energies[1:]))
+    levels = qaoa.optimise(ising, p, d, objective)
+    assert [lv.p for lv in levels] == list(range(1, p + 1))
     p_opt, ratio = {}, {}
     for lv in levels:
-        probs = qaoa.probabilities(qaoa.qaoa_state(ising, lv.gammas, lv.betas))
+        probs = qaoa.probabilities(qaoa.qaoa_state(ising, lv.gammas, lv.betas))  # qsim's
         p_opt[lv.p] = float(probs[bf.optimal].sum())
         ratio[lv.p] = (bf.c_max - float(probs @ d)) / (bf.c_max - bf.c_min)
         assert float(probs @ d) == pytest.approx(lv.energy, rel=1e-12)
+    return p_opt, ratio, levels
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_probability_of_the_optimum_grows_with_p(seed):
+    """Issue 10: on seeded random instances of 8 weights, P(optimal) grows with p and
+    exceeds 0.5 by p = 8 (planted instances, the default Gibbs objective; measured here:
+    seed 0: .19 .50 .84 .99; seed 1: .05 .12 .45 .84 at p = 1, 2, 4, 8). The 10-instance
+    means, and unplanted targets, are bench/qaoa.py's."""
+    p_opt, ratio, levels = p_optimal_by_depth(*instance(seed), 8, "gibbs")
+    objectives = [lv.objective for lv in levels]  # each level starts where the last ended
+    assert all(b <= a + 1e-9 * abs(a) for a, b in zip(objectives, objectives[1:]))
     assert p_opt[1] < p_opt[2] < p_opt[4] < p_opt[8]
     assert ratio[1] < ratio[2] < ratio[4] < ratio[8]
     assert p_opt[8] > 0.5
     assert p_opt[1] > 2 / 256  # above the uniform distribution's 1/2^8 already at p = 1
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_gibbs_objective_concentrates_more_than_the_energy(seed):
+    """Unplanted targets (bench/qaoa.py --targets gaussian, instance seed): the lowest costs
+    lie within a fraction of sigma, and minimising <C> spreads the state over them; the Gibbs
+    objective puts more probability on the optimum at p = 8 for the same depth, while its
+    approximation ratio stays within 2 % of the energy-optimised one (measured: P(optimal)
+    seed 0: .29 vs .26, seed 2: .46 vs .31; ratio .977 vs .982, .964 vs .980)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((12, 8))
+    t = np.sqrt(8) * rng.standard_normal(12)
+    gibbs, g_ratio, _ = p_optimal_by_depth(x, t, 8, "gibbs")
+    energy, e_ratio, _ = p_optimal_by_depth(x, t, 8, "energy")
+    assert gibbs[8] > energy[8]
+    assert g_ratio[8] > 0.98 * e_ratio[8]
+    assert gibbs[1] < gibbs[2] < gibbs[4] < gibbs[8]
 
 
 # -- the ONNX layer -------------------------------------------------------------------------
