@@ -93,6 +93,18 @@ def make_model(nodes, inputs, outputs, initializers=(), opset: int = 18) -> onnx
     return m
 
 
+def save_biased_gemm(path: Path, rng: np.random.Generator, M: int, N: int, batch: int) -> Path:
+    """Save ``y = x Wᵀ + b`` (Gemm node ``fc``, x: [batch, N]) with W then b drawn from ``rng``
+    (standard normal): the caller draws its inputs from the same stream after."""
+    h, vi, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto
+    inits = [onnx.numpy_helper.from_array(rng.standard_normal((M, N)).astype(np.float32), "w"),
+             onnx.numpy_helper.from_array(rng.standard_normal(M).astype(np.float32), "b")]
+    node = h.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1)
+    onnx.save(make_model([node], [vi("x", T.FLOAT, [batch, N])], [vi("y", T.FLOAT, [batch, M])],
+                         inits), path)
+    return path
+
+
 def mlp_model() -> onnx.ModelProto:
     """y = relu(x @ w1.T + b1) @ w2.T + b2 with x: [batch, 5] (two Gemms, seeded weights)."""
     h, vi, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto

@@ -9,25 +9,17 @@ import argparse
 import math
 
 import numpy as np
-import onnx
-from util import assert_refused, cli, make_model
+from util import assert_refused, cli, save_biased_gemm
 
 import qlower
 from qlower.api import onnxruntime_outputs
 from qlower.backends import run_graph
 
-H, VI, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto
-
 
 def gemm(tmp_path, M, N, batch, dim, seed=0):
     """A biased Gemm and calibration rows x that span a ``dim``-dimensional subspace."""
     rng = np.random.default_rng(seed)
-    inits = [onnx.numpy_helper.from_array(rng.standard_normal((M, N)).astype(np.float32), "w"),
-             onnx.numpy_helper.from_array(rng.standard_normal(M).astype(np.float32), "b")]
-    node = H.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1)
-    path = tmp_path / "v.onnx"
-    onnx.save(make_model([node], [VI("x", T.FLOAT, [batch, N])], [VI("y", T.FLOAT, [batch, M])],
-                         inits), path)
+    path = save_biased_gemm(tmp_path / "v.onnx", rng, M, N, batch)
     x = (rng.standard_normal((batch, dim)) @ rng.standard_normal((dim, N))).astype(np.float32)
     cal = tmp_path / "cal.npz"
     np.savez(cal, x=x)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import cirq
 import numpy as np
-import onnx
 import pytest
-from util import assert_refused, cli, make_model
+from util import assert_refused, cli, save_biased_gemm
 
 import qlower
 from qlower.api import onnxruntime_outputs
@@ -19,17 +18,10 @@ from qlower.blocks.amplitude import amplitude_encoding
 from qlower.blocks.circuits import count_resources
 from qlower.passes.variational_prep import prep_fidelities
 
-H, VI, T = onnx.helper, onnx.helper.make_tensor_value_info, onnx.TensorProto
-
 
 def gemm(tmp_path, M, N, batch, seed=2):
     rng = np.random.default_rng(seed)
-    inits = [onnx.numpy_helper.from_array(rng.standard_normal((M, N)).astype(np.float32), "w"),
-             onnx.numpy_helper.from_array(rng.standard_normal(M).astype(np.float32), "b")]
-    node = H.make_node("Gemm", ["x", "w", "b"], ["y"], name="fc", transB=1)
-    path = tmp_path / "p.onnx"
-    onnx.save(make_model([node], [VI("x", T.FLOAT, [batch, N])], [VI("y", T.FLOAT, [batch, M])],
-                         inits), path)
+    path = save_biased_gemm(tmp_path / "p.onnx", rng, M, N, batch)
     return path, {"x": rng.standard_normal((batch, N)).astype(np.float32)}
 
 
